@@ -1,0 +1,140 @@
+"""Per-dataset defaults: normalisation statistics and augmentation recipes.
+
+``normalization`` option accepted by every loader:
+
+* ``"default"`` -- the data set's documented constants (below) where it has them, else
+  statistics computed on the training set;
+* ``"computed"`` -- per-channel (images) / per-feature (vectors) mean and std of the
+  training set as loaded (e.g. of the reduced imbalanced CIFAR-10);
+* ``"none"`` -- mean 0, std 1 (pixels scaled to [0, 1] only, like ``ToTensor``);
+* explicit ``mean=...``, ``std=...`` options override all of these.
+
+``augment`` option: ``True``/``"default"`` (the data set's recipe), ``False``/``None``/
+``"none"``, one of the named recipes ``"crop"``, ``"flip"``, ``"crop+flip"``, ``"rrc"``,
+``"flip+rrc"``, or any callable.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .transforms import (Compose, RandomCropWithPadding, RandomHorizontalFlip,
+                         RandomResizedCrop, normalized_fill)
+
+__all__ = [
+    "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD", "SVHN_MEAN", "SVHN_STD",
+    "FASHIONMNIST_MEAN", "FASHIONMNIST_STD", "MNIST_MEAN", "MNIST_STD",
+    "IMAGENET_MEAN", "IMAGENET_STD", "compute_stats", "resolve_stats", "build_augment",
+]
+
+# The TA-VAAL / Learning-Loss code normalises CIFAR-10 *and* CIFAR-100 with these.
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2023, 0.1994, 0.2010)
+# Commonly used CIFAR-100 statistics (commented out in the official code); opt-in.
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+SVHN_MEAN = (0.4377, 0.4438, 0.4728)
+SVHN_STD = (0.1980, 0.2010, 0.1970)
+FASHIONMNIST_MEAN = (0.2860,)
+FASHIONMNIST_STD = (0.3530,)
+MNIST_MEAN = (0.1307,)
+MNIST_STD = (0.3081,)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+NORMALIZATIONS = ("default", "computed", "none")
+
+
+def compute_stats(data: torch.Tensor | np.ndarray, scale: float = 1.0,
+                  chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (N,C,H,W) or per-feature (N,D) mean and population std of
+    ``data * scale``, accumulated in float64 by chunks (no full float copy of uint8 data).
+    A zero std is replaced by 1."""
+    t = torch.as_tensor(data)
+    if t.dim() < 2:
+        raise ValueError(f"need (N, C, ...) or (N, D) data, got shape {tuple(t.shape)}")
+    n = t.shape[0]
+    c = t.shape[1]
+    s1 = torch.zeros(c, dtype=torch.float64)
+    s2 = torch.zeros(c, dtype=torch.float64)
+    count = 0
+    for i in range(0, n, chunk):
+        x = t[i:i + chunk].to(torch.float64).mul_(scale)
+        x = x.transpose(0, 1).reshape(c, -1)
+        s1 += x.sum(1)
+        s2 += (x * x).sum(1)
+        count += x.shape[1]
+    if count == 0:
+        raise ValueError("cannot compute statistics of an empty training set")
+    mean = s1 / count
+    var = (s2 / count - mean * mean).clamp_min(0)
+    std = var.sqrt()
+    std[std < 1e-12] = 1.0
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+def resolve_stats(normalization: str, data, scale: float,
+                  default: tuple[Sequence[float], Sequence[float]] | None,
+                  mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                  channels: int | None = None, name: str = "dataset"
+                  ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Resolve the ``normalization`` / ``mean`` / ``std`` options into (mean, std) tuples."""
+    if (mean is None) != (std is None):
+        raise ValueError(f"{name}: give both mean= and std=, or neither")
+    if mean is not None:
+        m = tuple(float(v) for v in np.atleast_1d(mean))
+        s = tuple(float(v) for v in np.atleast_1d(std))
+        if channels is not None:
+            if len(m) == 1 and channels > 1:
+                m, s = m * channels, s * channels
+            if len(m) != channels or len(s) != channels:
+                raise ValueError(f"{name}: mean/std need {channels} values, got {len(m)}/{len(s)}")
+        if any(v <= 0 for v in s):
+            raise ValueError(f"{name}: std must be positive, got {s}")
+        return m, s
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"{name}: normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    c = channels if channels is not None else int(torch.as_tensor(data).shape[1])
+    if normalization == "none":
+        return (0.0,) * c, (1.0,) * c
+    if normalization == "default" and default is not None:
+        return tuple(default[0]), tuple(default[1])
+    return compute_stats(data, scale)
+
+
+AUGMENTS = ("default", "none", "crop", "flip", "crop+flip", "rrc", "flip+rrc")
+
+
+def build_augment(spec, default: str, input_shape: tuple[int, ...],
+                  mean: Sequence[float], std: Sequence[float], padding: int = 4,
+                  name: str = "dataset") -> Callable | None:
+    """Turn the ``augment`` option into a callable (or None).
+
+    Crops pad with the normalised value of a black pixel (== zero padding before Normalize).
+    """
+    if callable(spec):
+        return spec
+    if spec is True:
+        spec = "default"
+    if spec is False or spec is None:
+        spec = "none"
+    if not isinstance(spec, str) or spec not in AUGMENTS:
+        raise ValueError(f"{name}: augment must be a bool, a callable or one of {AUGMENTS}, got {spec!r}")
+    if spec == "default":
+        spec = default
+    if spec == "none":
+        return None
+    if len(input_shape) != 3:
+        raise ValueError(f"{name}: augment={spec!r} needs image inputs, got shape {input_shape}")
+    _, h, w = input_shape
+    parts: list = []
+    if "crop" in spec.split("+"):
+        parts.append(RandomCropWithPadding((h, w), padding=padding, fill=normalized_fill(mean, std)))
+    if "flip" in spec:
+        parts.append(RandomHorizontalFlip(0.5))
+    if "rrc" in spec:
+        parts.append(RandomResizedCrop((h, w)))
+    return parts[0] if len(parts) == 1 else Compose(parts)

@@ -1,0 +1,97 @@
+"""Helpers shared by the readers: data-folder resolution and bundle assembly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..bundle import ArrayDataset, DatasetBundle
+from ..defaults import build_augment, resolve_stats
+
+DATA_DIR_ENV = "TAVAAL_DATA_DIR"
+
+
+def data_root(data_dir: str | os.PathLike | None) -> Path:
+    """``data_dir``, else ``$TAVAAL_DATA_DIR``, else ``./data``."""
+    if data_dir is None:
+        data_dir = os.environ.get(DATA_DIR_ENV, "data")
+    return Path(data_dir).expanduser().resolve()
+
+
+def first_existing(root: Path, candidates: Sequence[str], is_dir: bool = True) -> Path | None:
+    """First of ``root/c`` (for c in candidates; "" = root itself) that exists."""
+    for c in candidates:
+        p = root / c if c else root
+        if (p.is_dir() if is_dir else p.is_file()):
+            return p
+    return None
+
+
+def stratified_split(targets: np.ndarray, test_fraction: float, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded per-class split; the number of test samples per class is allocated by largest
+    remainder so that the total is ``round(N * test_fraction)``; every class keeps at least
+    one training sample. Returns sorted (train_idx, test_idx)."""
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    targets = np.asarray(targets)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(targets, return_counts=True)
+    total = int(round(len(targets) * test_fraction))
+    quota = counts * test_fraction
+    n_test = np.floor(quota).astype(int)
+    remainder = quota - n_test
+    order = np.argsort(-remainder, kind="stable")
+    for k in order[: max(0, total - int(n_test.sum()))]:
+        n_test[k] += 1
+    n_test = np.minimum(n_test, np.maximum(counts - 1, 0))
+    train_idx, test_idx = [], []
+    for c, k in zip(classes, n_test):
+        members = np.flatnonzero(targets == c)
+        perm = rng.permutation(members)
+        test_idx.append(perm[:k])
+        train_idx.append(perm[k:])
+    return (np.sort(np.concatenate(train_idx)).astype(np.int64),
+            np.sort(np.concatenate(test_idx)).astype(np.int64))
+
+
+def image_bundle(name: str, x_train: torch.Tensor, y_train: np.ndarray, x_test: torch.Tensor,
+                 y_test: np.ndarray, num_classes: int, *, normalization: str,
+                 mean, std, augment, default_stats, default_augment: str,
+                 padding: int = 4, classes: Sequence[str] | None = None,
+                 info: dict | None = None) -> DatasetBundle:
+    """Bundle of uint8 (N, C, H, W) images normalised per item on access."""
+    c = int(x_train.shape[1])
+    m, s = resolve_stats(normalization, x_train, 1.0 / 255.0, default_stats, mean, std,
+                         channels=c, name=name)
+    input_shape = tuple(int(v) for v in x_train.shape[1:])
+    aug = build_augment(augment, default_augment, input_shape, m, s, padding=padding, name=name)
+    y_train = np.asarray(y_train, dtype=np.int64)
+    y_test = np.asarray(y_test, dtype=np.int64)
+    info = dict(info or {})
+    info.setdefault("normalization", normalization if mean is None else "explicit")
+    return DatasetBundle(
+        name=name,
+        train=ArrayDataset(x_train, y_train, m, s),
+        test=ArrayDataset(x_test, y_test, m, s),
+        num_classes=int(num_classes),
+        input_shape=input_shape,
+        augment=aug,
+        train_targets=y_train,
+        points=None,
+        mean=m,
+        std=s,
+        test_targets=y_test,
+        classes=tuple(classes) if classes is not None else None,
+        info=info,
+    )
+
+
+def check_labels(y: np.ndarray, num_classes: int, path, error: Callable[[str], Exception]) -> None:
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise error(f"{path}: labels must be in [0, {num_classes}), found range "
+                    f"[{int(y.min())}, {int(y.max())}]")

@@ -1,0 +1,233 @@
+"""Class-per-folder image trees (``root/<class>/*.jpg``) and Caltech-101.
+
+Images are decoded lazily, per item, with PIL (converted to RGB, resized to
+``image_size`` x ``image_size``); nothing is decoded up front. A file that cannot be decoded
+raises :class:`CorruptDatasetError` naming it when accessed; ``validate=True`` (or
+:meth:`FolderDataset.check_images`) decodes everything once and reports every bad file.
+
+Splits: if ``root/train/<class>`` and ``root/test/<class>`` exist they are used; otherwise a
+seeded per-class split holds out ``test_fraction`` of each class.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..bundle import DatasetBundle
+from ..defaults import IMAGENET_MEAN, IMAGENET_STD, build_augment, resolve_stats
+from ..errors import CorruptDatasetError, DatasetNotFoundError
+from ..transforms import Resize, pil_to_tensor
+from ._common import data_root, stratified_split
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+CALTECH_URL = "https://data.caltech.edu/records/mzrjq-6wc02"
+CALTECH_DIR = "101_ObjectCategories"
+CALTECH_BACKGROUND = "BACKGROUND_Google"
+# The paper: 8,125 train / 1,019 test of 9,144 images.
+CALTECH_TEST_FRACTION = 1019 / 9144
+
+
+def decode_image(path: str | Path, size: tuple[int, int] | None) -> torch.Tensor:
+    """Decode ``path`` to an RGB uint8 (3, H, W) tensor, resized to ``size`` if given.
+    Raises :class:`CorruptDatasetError` naming the file when PIL cannot decode it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            if size is not None:
+                img = Resize(size)(img)
+            return pil_to_tensor(img, scale=False)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise CorruptDatasetError(f"{path}: cannot decode image ({type(exc).__name__}: {exc})",
+                                  path) from exc
+
+
+class FolderDataset(Dataset):
+    """Lazily decoded image files: ``(x float32 (3, S, S) normalised, y int)``."""
+
+    def __init__(self, files: Sequence[Path], targets: np.ndarray, image_size: int,
+                 mean: Sequence[float], std: Sequence[float], cache: bool = False):
+        self.files = [Path(f) for f in files]
+        self.targets = np.asarray(targets, dtype=np.int64)
+        self.image_size = (int(image_size), int(image_size))
+        self.mean, self.std = tuple(mean), tuple(std)
+        s = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
+        m = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
+        self._a, self._b = 1.0 / (255.0 * s), -m / s
+        self._cache: list[torch.Tensor | None] | None = [None] * len(self.files) if cache else None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def raw(self, index: int) -> torch.Tensor:
+        """uint8 (3, S, S) image ``index`` (decoded, resized, not normalised)."""
+        if self._cache is not None and self._cache[index] is not None:
+            return self._cache[index]  # type: ignore[return-value]
+        img = decode_image(self.files[index], self.image_size)
+        if self._cache is not None:
+            self._cache[index] = img
+        return img
+
+    def __getitem__(self, index: int):
+        x = self.raw(index).float().mul_(self._a).add_(self._b)
+        return x, int(self.targets[index])
+
+    def check_images(self, progress: bool = False) -> list[tuple[str, str]]:
+        """Decode every file; return ``[(path, reason), ...]`` for those that fail."""
+        bad = []
+        it = self.files
+        if progress:
+            try:
+                from tqdm import tqdm
+                it = tqdm(it, desc="checking images", unit="img")
+            except ImportError:  # pragma: no cover
+                pass
+        for f in it:
+            try:
+                decode_image(f, None)
+            except CorruptDatasetError as exc:
+                bad.append((str(f), str(exc)))
+        return bad
+
+    def __repr__(self) -> str:
+        return f"FolderDataset(n={len(self)}, image_size={self.image_size})"
+
+
+def _list_images(folder: Path, extensions) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in extensions
+                  and not p.name.startswith("."))
+
+
+def scan_class_folders(root: Path, extensions=IMAGE_EXTENSIONS, exclude: Sequence[str] = ()
+                       ) -> dict[str, list[Path]]:
+    """``{class_name: sorted image paths}`` for every sub-folder of ``root`` (sorted)."""
+    classes = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if d.name in exclude:
+            continue
+        classes[d.name] = _list_images(d, extensions)
+    return classes
+
+
+def _build(name: str, root: Path, seed: int, image_size: int, test_fraction: float,
+           normalization: str, mean, std, augment, validate: bool, cache: bool,
+           exclude: Sequence[str] = (), extensions=IMAGE_EXTENSIONS,
+           default_stats=(IMAGENET_MEAN, IMAGENET_STD)) -> DatasetBundle:
+    exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
+    split_dirs = (root / "train").is_dir() and (root / "test").is_dir()
+    if split_dirs:
+        tr_map = scan_class_folders(root / "train", exts, exclude)
+        te_map = scan_class_folders(root / "test", exts, exclude)
+        classes = sorted(set(tr_map) | set(te_map))
+    else:
+        tr_map = scan_class_folders(root, exts, exclude)
+        te_map = {}
+        classes = sorted(tr_map)
+    if not classes:
+        raise DatasetNotFoundError(
+            f"{name}: expected class folders {root}/<class>/*.jpg|png|... (or {root}/train/<class>/ "
+            f"and {root}/test/<class>/), found no sub-folders in {root}", [str(root)])
+    empty = [c for c in classes if not tr_map.get(c) and not te_map.get(c)]
+    if empty:
+        raise DatasetNotFoundError(
+            f"{name}: class folder(s) without images ({', '.join(exts)}): "
+            f"{', '.join(str((root / 'train' if split_dirs else root) / c) for c in empty[:10])}",
+            [str(root / c) for c in empty])
+    index = {c: i for i, c in enumerate(classes)}
+
+    def flatten(m):
+        files, ys = [], []
+        for c in classes:
+            files += m.get(c, [])
+            ys += [index[c]] * len(m.get(c, []))
+        return files, np.asarray(ys, dtype=np.int64)
+
+    files, ys = flatten(tr_map)
+    if split_dirs:
+        tr_files, y_tr = files, ys
+        te_files, y_te = flatten(te_map)
+    else:
+        tr, te = stratified_split(ys, test_fraction, seed)
+        tr_files, y_tr = [files[i] for i in tr], ys[tr]
+        te_files, y_te = [files[i] for i in te], ys[te]
+    if normalization == "computed" and mean is None:
+        raise ValueError(f"{name}: normalization='computed' would decode every image; pass "
+                         "mean=/std= (or use 'default' = ImageNet statistics)")
+    m, s = resolve_stats(normalization, torch.zeros(1, 3), 1.0, default_stats, mean, std,
+                         channels=3, name=name)
+    train = FolderDataset(tr_files, y_tr, image_size, m, s, cache=cache)
+    test = FolderDataset(te_files, y_te, image_size, m, s, cache=cache)
+    if validate:
+        bad = train.check_images() + test.check_images()
+        if bad:
+            lines = "\n".join(f"  {p}: {r.split(': ', 1)[-1]}" for p, r in bad)
+            raise CorruptDatasetError(f"{name}: {len(bad)} unreadable image(s) under {root}:\n{lines}",
+                                      paths=[p for p, _ in bad])
+    input_shape = (3, int(image_size), int(image_size))
+    aug = build_augment(augment, "flip", input_shape, m, s, name=name)
+    log.info("%s: %d train / %d test images in %d classes from %s", name, len(train), len(test),
+             len(classes), root)
+    return DatasetBundle(
+        name=name, train=train, test=test, num_classes=len(classes), input_shape=input_shape,
+        augment=aug, train_targets=y_tr, points=None, mean=m, std=s, test_targets=y_te,
+        classes=tuple(classes),
+        info={"source": str(root), "split": "folders" if split_dirs else "seeded",
+              "test_fraction": None if split_dirs else test_fraction, "image_size": image_size})
+
+
+def load_folder(data_dir=None, seed: int = 0, *, image_size: int = 224,
+                test_fraction: float = 0.2, normalization: str = "default", mean=None, std=None,
+                augment="default", validate: bool = False, cache: bool = False,
+                extensions: Sequence[str] = IMAGE_EXTENSIONS) -> DatasetBundle:
+    """Any class-per-folder image tree at ``data_dir`` (required). ImageNet mean/std by
+    default; default augmentation horizontal flip (``augment="flip+rrc"`` adds a random
+    resized crop)."""
+    if data_dir is None:
+        raise DatasetNotFoundError("folder: pass data_dir=<root> holding <root>/<class>/*.jpg|png|...")
+    root = Path(data_dir).expanduser().resolve()
+    if not root.is_dir():
+        raise DatasetNotFoundError(
+            f"folder: expected an image folder {root} holding <class>/*.jpg|png|... sub-folders "
+            "(or train/<class>/ and test/<class>/)", [str(root)])
+    return _build("folder", root, seed, image_size, test_fraction, normalization, mean, std,
+                  augment, validate, cache, extensions=extensions)
+
+
+def find_caltech101(data_dir) -> Path:
+    root = data_root(data_dir)
+    for cand in (root / CALTECH_DIR, root / "caltech101" / CALTECH_DIR, root / "caltech-101" / CALTECH_DIR,
+                 root / "caltech101", root):
+        if cand.is_dir() and ((cand / "train").is_dir() or (cand / "accordion").is_dir()
+                              or (cand / "Faces").is_dir() or cand.name == CALTECH_DIR):
+            return cand
+    raise DatasetNotFoundError(
+        f"caltech101: expected the folder {root / CALTECH_DIR} (or {root / 'caltech101' / CALTECH_DIR}) "
+        "holding one sub-folder of images per category (accordion/, airplanes/, ...); download "
+        f"caltech-101.zip from {CALTECH_URL} and extract 101_ObjectCategories.tar.gz into {root}",
+        [str(root / CALTECH_DIR)])
+
+
+def load_caltech101(data_dir=None, seed: int = 0, *, image_size: int = 224,
+                    test_fraction: float = CALTECH_TEST_FRACTION,
+                    include_background: bool = True, normalization: str = "default",
+                    mean=None, std=None, augment="default", validate: bool = False,
+                    cache: bool = False) -> DatasetBundle:
+    """Caltech-101 from ``101_ObjectCategories/<class>/*.jpg``, resized to 224x224, ImageNet
+    mean/std, random horizontal flips. Without train/test folders a seeded per-class split
+    holds out 1,019/9,144 of the images (the paper's 8,125 / 1,019 split of all 9,144 images,
+    which count the ``BACKGROUND_Google`` folder: ``include_background=False`` drops it)."""
+    root = find_caltech101(data_dir)
+    exclude = () if include_background else (CALTECH_BACKGROUND,)
+    bundle = _build("caltech101", root, seed, image_size, test_fraction, normalization, mean,
+                    std, augment, validate, cache, exclude=exclude)
+    bundle.info["include_background"] = include_background
+    return bundle

@@ -1,0 +1,163 @@
+"""User data from one ``.npz`` file: arrays ``X``, ``y`` and optionally ``X_test``, ``y_test``.
+
+``X`` is (N, D) vectors or images (N, H, W), (N, C, H, W) or (N, H, W, C) (``layout``
+option: ``"auto"``, ``"NCHW"``, ``"NHWC"``). uint8 images are scaled to [0, 1] (kept as
+uint8 in memory); everything is standardised with the training statistics (per channel for
+images, per feature for vectors). Without ``X_test`` a seeded stratified split holds out
+``test_fraction`` of ``X``. Integer labels >= 0 are kept as they are (``num_classes`` =
+max + 1); other labels (negative, strings) are mapped to 0..K-1 in sorted order
+(``bundle.classes`` holds the originals)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..bundle import ArrayDataset, DatasetBundle
+from ..defaults import build_augment, resolve_stats
+from ..errors import CorruptDatasetError, DatasetNotFoundError
+from ._common import stratified_split
+
+LAYOUTS = ("auto", "NCHW", "NHWC")
+_CHANNELS = (1, 3, 4)
+
+
+def _to_nchw(x: np.ndarray, layout: str, path: Path, key: str) -> np.ndarray:
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim != 4:
+        raise CorruptDatasetError(
+            f"{path}: {key} must have shape (N, D), (N, H, W), (N, C, H, W) or (N, H, W, C), "
+            f"got {x.shape}", path)
+    if layout == "auto":
+        first, last = x.shape[1] in _CHANNELS, x.shape[3] in _CHANNELS
+        if first and not last:
+            layout = "NCHW"
+        elif last and not first:
+            layout = "NHWC"
+        else:
+            raise ValueError(f"npz: cannot tell the channel axis of {key} with shape {x.shape}; "
+                             "pass layout='NCHW' or layout='NHWC'")
+    return np.ascontiguousarray(x if layout == "NCHW" else x.transpose(0, 3, 1, 2))
+
+
+def _resolve_path(data_dir, path) -> Path:
+    p = path if path is not None else data_dir
+    if p is None:
+        raise DatasetNotFoundError("npz: pass the file as data_dir='/path/data.npz' or "
+                                   "path='/path/data.npz' (arrays X, y [, X_test, y_test])")
+    p = Path(p).expanduser().resolve()
+    if p.is_dir():
+        cands = sorted(p.glob("*.npz"))
+        if len(cands) == 1:
+            return cands[0]
+        raise DatasetNotFoundError(
+            f"npz: expected a .npz file with arrays X, y [, X_test, y_test]; {p} is a folder "
+            f"holding {len(cands)} .npz files -- pass the file itself", [str(p)])
+    if not p.is_file():
+        raise DatasetNotFoundError(
+            f"npz: expected the file {p} with arrays X, y [, X_test, y_test] (np.savez)", [str(p)])
+    return p
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise CorruptDatasetError(
+            f"{path}: cannot read as a .npz archive of plain arrays ({type(exc).__name__}: {exc})",
+            path) from exc
+    missing = [k for k in ("X", "y") if k not in arrays]
+    if missing:
+        raise CorruptDatasetError(f"{path}: missing array(s) {missing}; found {sorted(arrays)} "
+                                  "(expected X, y [, X_test, y_test])", path)
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise CorruptDatasetError(f"{path}: X_test and y_test must come together; found "
+                                  f"{sorted(arrays)}", path)
+    return arrays
+
+
+def load_npz(data_dir=None, seed: int = 0, *, path=None, layout: str = "auto",
+             test_fraction: float = 0.2, normalization: str = "computed", mean=None, std=None,
+             augment="default", padding: int = 4) -> DatasetBundle:
+    """Load a user ``.npz`` (see module docstring); default augmentation none."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"npz: layout must be one of {LAYOUTS}, got {layout!r}")
+    file = _resolve_path(data_dir, path)
+    a = read_npz(file)
+    x, y = a["X"], a["y"]
+    has_test = "X_test" in a
+    xt, yt = (a["X_test"], a["y_test"]) if has_test else (None, None)
+    for key, xx, yy in (("X", x, y), ("X_test", xt, yt)):
+        if xx is None:
+            continue
+        ykey = "y" if key == "X" else "y_test"
+        if yy.ndim != 1:
+            raise CorruptDatasetError(f"{file}: {ykey} must be 1-D, got shape {yy.shape}", file)
+        if xx.ndim < 2 or xx.shape[0] != yy.shape[0]:
+            raise CorruptDatasetError(f"{file}: {key} has shape {xx.shape} but {ykey} has "
+                                      f"{yy.shape[0]} labels", file)
+        if not (np.issubdtype(xx.dtype, np.number) or xx.dtype == np.bool_):
+            raise CorruptDatasetError(f"{file}: {key} must be numeric, got dtype {xx.dtype}", file)
+        if np.issubdtype(xx.dtype, np.floating) and not np.isfinite(xx).all():
+            raise CorruptDatasetError(f"{file}: {key} contains NaN or infinite values", file)
+    if x.shape[0] == 0:
+        raise CorruptDatasetError(f"{file}: X is empty", file)
+    # labels
+    all_y = y if yt is None else np.concatenate([y, yt])
+    classes = None
+    if np.issubdtype(all_y.dtype, np.integer) and all_y.min() >= 0:
+        num_classes = int(all_y.max()) + 1
+        y, yt = y.astype(np.int64), (yt.astype(np.int64) if yt is not None else None)
+    else:
+        if np.issubdtype(all_y.dtype, np.floating) and np.all(all_y == np.round(all_y)) and all_y.min() >= 0:
+            num_classes = int(all_y.max()) + 1
+            y, yt = y.astype(np.int64), (yt.astype(np.int64) if yt is not None else None)
+        else:
+            uniq = np.unique(all_y)
+            classes = tuple(str(u) for u in uniq)
+            num_classes = len(uniq)
+            y = np.searchsorted(uniq, y).astype(np.int64)
+            yt = np.searchsorted(uniq, yt).astype(np.int64) if yt is not None else None
+    # images or vectors
+    is_image = x.ndim >= 3
+    if is_image:
+        x = _to_nchw(x, layout, file, "X")
+        if xt is not None:
+            xt = _to_nchw(xt, layout, file, "X_test")
+    if xt is not None and xt.shape[1:] != x.shape[1:]:
+        raise CorruptDatasetError(f"{file}: X_test samples have shape {xt.shape[1:]} but X "
+                                  f"samples {x.shape[1:]}", file)
+    if xt is None:
+        tr, te = stratified_split(y, test_fraction, seed)
+        x, xt, y, yt = x[tr], x[te], y[tr], y[te]
+    uint8 = is_image and x.dtype == np.uint8
+    name = "npz"
+    if uint8:
+        m, s = resolve_stats(normalization, x, 1.0 / 255.0, None, mean, std,
+                             channels=x.shape[1], name=name)
+        train = ArrayDataset(torch.from_numpy(x), y, m, s)
+        test = ArrayDataset(torch.from_numpy(np.ascontiguousarray(xt)), yt, m, s)
+    else:
+        x = x.astype(np.float32)
+        xt = xt.astype(np.float32)
+        flat = x.reshape(x.shape[0], -1) if not is_image else x
+        m, s = resolve_stats(normalization, flat, 1.0, None, mean, std,
+                             channels=x.shape[1] if is_image else flat.shape[1], name=name)
+        shape_ = (-1, 1, 1) if is_image else (-1,)
+        mt = np.asarray(m, np.float32).reshape(shape_)
+        st = np.asarray(s, np.float32).reshape(shape_)
+        train = ArrayDataset(torch.from_numpy(((x - mt) / st).astype(np.float32)), y)
+        test = ArrayDataset(torch.from_numpy(((xt - mt) / st).astype(np.float32)), yt)
+    input_shape = tuple(int(v) for v in x.shape[1:])
+    aug = build_augment(augment, "none", input_shape, m, s, padding=padding, name=name)
+    return DatasetBundle(
+        name=name, train=train, test=test, num_classes=num_classes, input_shape=input_shape,
+        augment=aug, train_targets=y, points=x.copy() if x.ndim == 2 and x.shape[1] == 2 else None,
+        mean=m, std=s, test_targets=yt, classes=classes,
+        info={"source": str(file), "has_test": has_test,
+              "test_fraction": None if has_test else test_fraction})

@@ -1,0 +1,113 @@
+"""Figures of a run: accuracy curves (paper Figs. 3, 11) and the 2-D selection scatter (Fig. 1)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+LABELS = {"random": "Random", "entropy": "Entropy", "mcdropout": "MC-dropout", "coreset": "Core-set",
+          "lloss": "Learning loss", "lloss2": "Learning loss v2", "vaal": "VAAL", "tavaal": "TA-VAAL"}
+
+
+def _matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def accuracy_table(records: Sequence[Dict]) -> Dict[str, Dict[int, List[float]]]:
+    """method -> labeled size -> accuracies over trials."""
+    table: Dict[str, Dict[int, List[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        table[r["method"]][int(r["labeled"])].append(float(r["accuracy"]))
+    return table
+
+
+def summary_rows(records: Sequence[Dict]) -> List[Dict]:
+    """One row per (method, labeled): mean and std of accuracy over trials."""
+    rows = []
+    for method, by_size in accuracy_table(records).items():
+        for size in sorted(by_size):
+            values = np.asarray(by_size[size])
+            rows.append({"method": method, "labeled": size, "trials": len(values),
+                         "accuracy_mean": float(values.mean()), "accuracy_std": float(values.std())})
+    return rows
+
+
+def plot_accuracy(records: Sequence[Dict], out: Path, title: str = "") -> List[Path]:
+    """accuracy.png (mean +- std over trials); improvement.png over random when random ran."""
+    plt = _matplotlib()
+    table = accuracy_table(records)
+    written = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, by_size in table.items():
+        sizes = np.array(sorted(by_size))
+        mean = np.array([np.mean(by_size[s]) for s in sizes]) * 100
+        std = np.array([np.std(by_size[s]) for s in sizes]) * 100
+        ax.plot(sizes, mean, marker="o", label=LABELS.get(method, method))
+        ax.fill_between(sizes, mean - std, mean + std, alpha=0.2)
+    ax.set_xlabel("number of labeled samples")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title or "accuracy (mean ± std over trials)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(out) / "accuracy.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
+
+    if "random" in table and len(table) > 1:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        random = table["random"]
+        for method, by_size in table.items():
+            if method == "random":
+                continue
+            sizes = np.array([s for s in sorted(by_size) if s in random])
+            diffs = [np.asarray(by_size[s]) * 100 - np.mean(random[s]) * 100 for s in sizes]
+            mean = np.array([d.mean() for d in diffs])
+            std = np.array([d.std() for d in diffs])
+            ax.plot(sizes, mean, marker="o", label=LABELS.get(method, method))
+            ax.fill_between(sizes, mean - std, mean + std, alpha=0.2)
+        ax.axhline(0.0, color="k", lw=0.8, ls="--", label="Random")
+        ax.set_xlabel("number of labeled samples")
+        ax.set_ylabel("accuracy - random (percentage points)")
+        ax.set_title(title or "improvement over random sampling")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = Path(out) / "improvement.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def plot_selection_scatter(points: np.ndarray, targets: np.ndarray, selections: Dict[str, Dict[str, np.ndarray]],
+                           out: Path, cycle: Optional[int] = None) -> Path:
+    """Paper Fig. 1: the 2-D pool coloured by class, labeled points, and each method's picks (x).
+
+    selections: method -> {"labeled": indices, "selected": indices}.
+    """
+    plt = _matplotlib()
+    methods = list(selections)
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 4), squeeze=False)
+    colors = np.where(np.asarray(targets) == 0, "tab:red", "tab:blue")
+    for ax, method in zip(axes[0], methods):
+        labeled, selected = selections[method]["labeled"], selections[method]["selected"]
+        ax.scatter(points[:, 0], points[:, 1], c=colors, s=6, alpha=0.25, linewidths=0)
+        ax.scatter(points[labeled, 0], points[labeled, 1], c=colors[labeled], s=18, edgecolors="k", linewidths=0.4)
+        ax.scatter(points[selected, 0], points[selected, 1], marker="x", c="k", s=50, linewidths=1.6)
+        ax.set_title(f"{LABELS.get(method, method)}" + (f" — stage {cycle + 1}" if cycle is not None else ""))
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    path = Path(out) / "selection_scatter.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

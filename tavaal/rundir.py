@@ -1,0 +1,114 @@
+"""The run directory: atomic writes and the layout of everything a run records.
+
+Layout::
+
+    RUN_DIR/config.json                         resolved RunConfig
+    RUN_DIR/metrics.jsonl, metrics.csv          one record per (method, trial, cycle)
+    RUN_DIR/<method>/trial_<t>/state.json       commit point of the trial (cycles done, labeled set, records)
+    RUN_DIR/<method>/trial_<t>/labeled_cycle_<c>.json    labeled indices trained on in cycle c
+    RUN_DIR/<method>/trial_<t>/selected_cycle_<c>.json   indices picked in cycle c, most informative first
+    RUN_DIR/<method>/trial_<t>/checkpoint.pt    models of the newest cycle (checkpoint_cycle_<c>.pt with "all")
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Iterable, List
+
+import torch
+
+METRIC_FIELDS = ["method", "trial", "cycle", "labeled", "accuracy", "selected", "selection_seconds",
+                 "train_seconds", "adversarial_seconds", "seed"]
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON so that ``path`` holds either the old or the new content, never half."""
+    _atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_torch(path: Path, obj: Any) -> None:
+    """Atomic ``torch.save``."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _atomic_write_bytes(path, buffer.getvalue())
+
+
+class RunDirectory:
+    """Paths and atomic writers of one run directory."""
+
+    def __init__(self, root: os.PathLike):
+        self.root = Path(root)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.json"
+
+    def trial_dir(self, method: str, trial: int) -> Path:
+        return self.root / method / f"trial_{trial}"
+
+    def state_path(self, method: str, trial: int) -> Path:
+        return self.trial_dir(method, trial) / "state.json"
+
+    def checkpoint_path(self, method: str, trial: int, cycle: int, keep: str = "last") -> Path:
+        name = "checkpoint.pt" if keep == "last" else f"checkpoint_cycle_{cycle:02d}.pt"
+        return self.trial_dir(method, trial) / name
+
+    def latest_checkpoint(self, method: str, trial: int) -> Path:
+        """The newest checkpoint of a trial; FileNotFoundError naming what is missing."""
+        directory = self.trial_dir(method, trial)
+        last = directory / "checkpoint.pt"
+        if last.exists():
+            return last
+        cycles = sorted(directory.glob("checkpoint_cycle_*.pt"))
+        if not cycles:
+            raise FileNotFoundError(f"no checkpoint in {directory}: has method {method!r} trial {trial} "
+                                    "completed a cycle?")
+        return cycles[-1]
+
+    def load_state(self, method: str, trial: int) -> Dict[str, Any] | None:
+        path = self.state_path(method, trial)
+        return read_json(path) if path.exists() else None
+
+    def all_records(self, methods: Iterable[str], trials: int) -> List[Dict[str, Any]]:
+        records = []
+        for method in methods:
+            for trial in range(trials):
+                state = self.load_state(method, trial)
+                if state is not None:
+                    records.extend(state["records"])
+        return records
+
+    def write_metrics(self, records: List[Dict[str, Any]]) -> None:
+        """Rewrite metrics.jsonl and metrics.csv from ``records`` (atomically, no duplicates)."""
+        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+        _atomic_write_bytes(self.root / "metrics.jsonl", lines.encode())
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+        _atomic_write_bytes(self.root / "metrics.csv", out.getvalue().encode())

@@ -1,0 +1,165 @@
+"""Training of the conditional WAE and the discriminator (paper eqs. 3-6, Algorithm 1).
+
+Per cycle a fresh WAE and discriminator are trained with Adam on alternating steps over a
+labeled batch and an unlabeled batch. TA-VAAL conditions both on the Ranker's output r:
+U(0,1) on the first iteration, the Ranker's (frozen, eval-mode) prediction after that. The
+decoder sees sigmoid(r); the discriminator sees sigmoid(r) (paper) or the raw r (code, B2).
+VAAL is the same without r.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..config import RunConfig
+from ..losses import discriminator_loss_from_logits, vae_adversarial_loss_from_logits, wae_loss
+from ..models import ConditionalWAE, Discriminator, build_wae
+from .inference import predict, rank_inputs
+from .loaders import endless, make_loader
+from .task import TaskModels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AdversarialModels:
+    """A conditional WAE and its discriminator; ``rank_mode`` is what D sees as r."""
+
+    wae: ConditionalWAE
+    discriminator: Discriminator
+    rank_mode: str = "normalized"
+
+    @property
+    def rank_conditioned(self) -> bool:
+        return self.discriminator.rank_conditioned
+
+    def to(self, device) -> "AdversarialModels":
+        self.wae.to(device)
+        self.discriminator.to(device)
+        return self
+
+    def train(self, mode: bool = True) -> "AdversarialModels":
+        self.wae.train(mode)
+        self.discriminator.train(mode)
+        return self
+
+    def state_dict(self) -> dict:
+        return {"wae": self.wae.state_dict(), "discriminator": self.discriminator.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.wae.load_state_dict(state["wae"])
+        self.discriminator.load_state_dict(state["discriminator"])
+
+
+def build_adversarial_models(config: RunConfig, input_shape: Sequence[int], *, rank_conditioned: bool) -> AdversarialModels:
+    wae = build_wae(tuple(input_shape), config.latent_dim, rank_conditioned=rank_conditioned,
+                    base_channels=config.wae_width, hidden_dim=config.wae_width)
+    disc = Discriminator(config.latent_dim, hidden_dim=config.disc_hidden, num_layers=config.disc_layers,
+                         rank_conditioned=rank_conditioned)
+    return AdversarialModels(wae, disc, rank_mode=config.disc_rank_input)
+
+
+def wae_iterations(config: RunConfig, num_labeled: int, num_unlabeled: int) -> int:
+    """``config.wae_iterations`` or the official rule: (L + U) * wae_epochs / batch, at least 1."""
+    if config.wae_iterations is not None:
+        return int(config.wae_iterations)
+    return max(1, int((num_labeled + num_unlabeled) * config.wae_epochs / config.resolved_wae_batch_size()))
+
+
+def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequence[int], unlabeled: Sequence[int],
+                             config: RunConfig, *, task: Optional[TaskModels] = None, augment=None, seed: int = 0,
+                             device="cpu", progress: bool = False) -> dict:
+    """Train ``models`` (in place) to tell ``labeled`` from ``unlabeled`` samples.
+
+    ``task`` (with a Ranker) is required when the models are rank-conditioned. The Ranker's
+    outputs are computed once per sample in eval mode when the WAE sees un-augmented inputs
+    (the default), which gives the same values as running it on every batch. Returns the last
+    iteration's losses.
+    """
+    labeled = np.asarray(labeled, dtype=np.int64)
+    unlabeled = np.asarray(unlabeled, dtype=np.int64)
+    if len(labeled) == 0 or len(unlabeled) == 0:
+        raise ValueError(f"need labeled and unlabeled samples, got {len(labeled)} and {len(unlabeled)}")
+    conditioned = models.rank_conditioned
+    if conditioned and (task is None or task.ranker is None):
+        raise ValueError("rank-conditioned (TA-VAAL) training needs the task models with a Ranker")
+    batch = config.resolved_wae_batch_size()
+    wae_augment = augment if config.wae_augment else None
+    lab = endless(make_loader(dataset, labeled, batch, shuffle=config.wae_shuffle, augment=wae_augment,
+                              seed=seed, num_workers=config.num_workers))
+    unl = endless(make_loader(dataset, unlabeled, batch, shuffle=config.wae_shuffle, augment=wae_augment,
+                              seed=seed + 1, num_workers=config.num_workers))
+
+    rank_of = None
+    if conditioned:
+        task.eval()
+        if wae_augment is None:
+            everything = np.concatenate([labeled, unlabeled])
+            ranks = predict(dataset, everything, backbone=task.backbone, ranker=task.ranker, outputs=("rank",),
+                            batch_size=config.score_batch_size, device=device)["rank"]
+            table = torch.zeros(int(everything.max()) + 1)
+            table[torch.from_numpy(everything)] = ranks
+            rank_of = lambda x, idx: table[idx].to(device)  # noqa: E731
+        else:
+            rank_of = lambda x, idx: task.ranker(task.backbone(x)[2]).detach()  # noqa: E731
+
+    models.to(device).train()
+    opt_wae = torch.optim.Adam(models.wae.parameters(), lr=config.wae_lr)
+    opt_disc = torch.optim.Adam(models.discriminator.parameters(), lr=config.disc_lr)
+    iterations = wae_iterations(config, len(labeled), len(unlabeled))
+    losses = {}
+    bar = tqdm(range(iterations), desc="WAE + discriminator", leave=False, disable=not progress)
+    for it in bar:
+        x_l, _, idx_l = next(lab)
+        x_u, _, idx_u = next(unl)
+        x_l, x_u = x_l.to(device), x_u.to(device)
+        r_dec_l = r_dec_u = r_dis_l = r_dis_u = None
+        if conditioned:
+            if it == 0:
+                # Algorithm 1: r ~ U(0,1) on the first iteration, for decoder and D alike.
+                r_dec_l = r_dis_l = torch.rand(len(x_l), device=device)
+                r_dec_u = r_dis_u = torch.rand(len(x_u), device=device)
+            else:
+                with torch.no_grad():
+                    raw_l, raw_u = rank_of(x_l, idx_l), rank_of(x_u, idx_u)
+                r_dec_l, r_dec_u = torch.sigmoid(raw_l), torch.sigmoid(raw_u)
+                r_dis_l, r_dis_u = rank_inputs(raw_l, models.rank_mode), rank_inputs(raw_u, models.rank_mode)
+
+        for _ in range(config.vae_steps):
+            recon_l, _, mu_l, logvar_l = models.wae(x_l, r_dec_l)
+            recon_u, _, mu_u, logvar_u = models.wae(x_u, r_dec_u)
+            transductive = (wae_loss(x_l, recon_l, mu_l, logvar_l, beta=config.beta, kld_reduction=config.kld_reduction)
+                            + wae_loss(x_u, recon_u, mu_u, logvar_u, beta=config.beta,
+                                       kld_reduction=config.kld_reduction))
+            adversarial = vae_adversarial_loss_from_logits(models.discriminator.logits(r_dis_l, mu_l),
+                                                           models.discriminator.logits(r_dis_u, mu_u))
+            total = transductive + config.adversary_weight * adversarial
+            opt_wae.zero_grad(set_to_none=True)
+            total.backward()
+            opt_wae.step()
+
+        for _ in range(config.disc_steps):
+            with torch.no_grad():
+                mu_l = models.wae.encode(x_l)[0]
+                mu_u = models.wae.encode(x_u)[0]
+            d_loss = discriminator_loss_from_logits(models.discriminator.logits(r_dis_l, mu_l),
+                                                    models.discriminator.logits(r_dis_u, mu_u))
+            opt_disc.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_disc.step()
+
+        losses = {"wae_loss": float(transductive.detach()), "adversarial_loss": float(adversarial.detach()),
+                  "discriminator_loss": float(d_loss.detach())}
+        if not all(np.isfinite(v) for v in losses.values()):
+            raise FloatingPointError(f"WAE/discriminator training diverged at iteration {it}: {losses}; "
+                                     "lower --wae-lr or check the inputs for NaN/inf")
+        if it % 50 == 0:
+            bar.set_postfix(wae=f"{losses['wae_loss']:.3f}", d=f"{losses['discriminator_loss']:.3f}")
+    models.train(config.score_mode == "train")
+    return losses

@@ -1,0 +1,31 @@
+import os
+import shutil
+
+import pytest
+import torch
+
+os.environ.setdefault("TAVAAL_QUIET_FALLBACK", "0")
+
+
+def pytest_collection_modifyitems(config, items):
+    has_gpu = torch.cuda.is_available()
+    has_nvcc = shutil.which("nvcc") is not None
+    try:
+        import ray  # noqa: F401
+
+        has_ray = True
+    except ImportError:
+        has_ray = False
+    for item in items:
+        if "gpu" in item.keywords and not has_gpu:
+            item.add_marker(pytest.mark.skip(reason="needs an NVIDIA GPU with CUDA torch"))
+        if "nvcc" in item.keywords and not has_nvcc:
+            item.add_marker(pytest.mark.skip(reason="nvcc not found on PATH"))
+        if "ray" in item.keywords and not has_ray:
+            item.add_marker(pytest.mark.skip(reason="ray is not installed (pip install tavaal[ray])"))
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    torch.manual_seed(0)
+    yield

@@ -1,0 +1,101 @@
+"""Algorithm 1: the task learner + Ranker step, and the WAE + discriminator training."""
+import numpy as np
+import pytest
+import torch
+
+from tavaal.config import resolve_config
+from tavaal.data import load_dataset
+from tavaal.losses import ranking_loss
+from tavaal.training import (build_adversarial_models, build_task_models, evaluate_accuracy, train_adversarial_models,
+                             train_task_models, wae_iterations)
+from tavaal.training.task import batch_loss, detach_epoch
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return load_dataset("moons", seed=0)
+
+
+def small_config(**overrides):
+    values = {"epochs": 3, "wae_iterations": 5}
+    values.update(overrides)
+    return resolve_config("moons", values)
+
+
+def test_ranker_stops_reaching_the_backbone_after_epoch_120_of_200():
+    assert detach_epoch(resolve_config("cifar10")) == 120
+    assert detach_epoch(small_config(epochs=10, ranker_detach_fraction=0.6)) == 6
+
+
+def test_detached_ranker_loss_trains_the_ranker_but_not_the_backbone(moons):
+    config = small_config()
+    models = build_task_models(config, moons.input_shape, moons.num_classes, with_ranker=True)
+    x = torch.stack([moons.train[i][0] for i in range(8)])
+    y = torch.tensor([moons.train[i][1] for i in range(8)])
+    for detach in (False, True):
+        models.backbone.zero_grad()
+        models.ranker.zero_grad()
+        _, _, l_rank = batch_loss(models, x, y, ranking_loss, detach_ranker=detach)
+        l_rank.backward()
+        backbone_grad = sum(float(p.grad.abs().sum()) for p in models.backbone.parameters() if p.grad is not None)
+        ranker_grad = sum(float(p.grad.abs().sum()) for p in models.ranker.parameters() if p.grad is not None)
+        assert ranker_grad > 0
+        assert (backbone_grad == 0) == detach
+
+
+def test_total_loss_is_task_loss_plus_eta_times_ranking_loss(moons):
+    models = build_task_models(small_config(), moons.input_shape, moons.num_classes, with_ranker=True)
+    x = torch.stack([moons.train[i][0] for i in range(6)])
+    y = torch.tensor([moons.train[i][1] for i in range(6)])
+    total, task, rank = batch_loss(models, x, y, ranking_loss, eta=0.25)
+    assert torch.allclose(total, task + 0.25 * rank)
+    total, task, rank = batch_loss(models, x[:1], y[:1], ranking_loss)
+    assert rank is None and torch.equal(total, task)
+
+
+def test_training_reduces_the_task_loss_and_is_reproducible(moons):
+    config = small_config(epochs=20)
+    labeled = np.arange(0, 550, 5)
+    results = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        models = build_task_models(config, moons.input_shape, moons.num_classes, with_ranker=True)
+        before = evaluate_accuracy(models.backbone, moons.test)
+        history = train_task_models(models, moons.train, labeled, config, ranker_loss="ranking", seed=3)
+        results.append((history["task_loss"], evaluate_accuracy(models.backbone, moons.test)))
+    assert results[0] == results[1]
+    assert results[0][1] >= before and results[0][0] < 0.69
+
+
+def test_ranker_loss_without_ranker_is_an_error(moons):
+    models = build_task_models(small_config(), moons.input_shape, moons.num_classes, with_ranker=False)
+    with pytest.raises(ValueError, match="no Ranker"):
+        train_task_models(models, moons.train, np.arange(10), small_config(), ranker_loss="ranking")
+
+
+def test_wae_iterations_follow_the_official_rule():
+    config = resolve_config("cifar10")
+    # int((1000 * cycle + 10000) * 100 / 128) for cycle 1: 8593 (facts file §3)
+    assert wae_iterations(config, 1000, 10000) == 8593
+    assert wae_iterations(small_config(wae_iterations=7), 1, 1) == 7
+
+
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_adversarial_training_updates_wae_and_discriminator(moons, conditioned):
+    config = small_config(wae_iterations=15)
+    task = build_task_models(config, moons.input_shape, moons.num_classes, with_ranker=True)
+    adv = build_adversarial_models(config, moons.input_shape, rank_conditioned=conditioned)
+    before = [p.detach().clone() for p in adv.discriminator.parameters()]
+    losses = train_adversarial_models(adv, moons.train, np.arange(20), np.arange(20, 200), config, task=task)
+    assert set(losses) == {"wae_loss", "adversarial_loss", "discriminator_loss"}
+    assert all(np.isfinite(v) for v in losses.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, adv.discriminator.parameters()))
+    assert adv.discriminator.rank_conditioned == conditioned
+    assert not adv.wae.training, "scoring happens in eval mode by default"
+
+
+def test_rank_conditioned_training_needs_the_ranker(moons):
+    config = small_config()
+    adv = build_adversarial_models(config, moons.input_shape, rank_conditioned=True)
+    with pytest.raises(ValueError, match="Ranker"):
+        train_adversarial_models(adv, moons.train, np.arange(5), np.arange(5, 50), config, task=None)
