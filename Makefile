@@ -8,6 +8,8 @@ EXTRAS ?= dev,onnx,ray
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.tavaal-installed
+# Spinning OpenMP threads are very slow on shared cores (see tavaal/__init__.py).
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: venv install demo test test-fast bench clean
 

@@ -32,7 +32,7 @@ def extensions():
     with_cuda = torch.version.cuda is not None and not os.environ.get("TAVAAL_NO_CUDA") and bool(cu)
 
     openmp = ["-fopenmp"] if sys.platform.startswith("linux") else []
-    cxx_flags = ["-O3", "-std=c++17", "-DAT_PARALLEL_OPENMP=1", *openmp]
+    cxx_flags = ["-O3", "-std=c++20", "-DAT_PARALLEL_OPENMP=1", *openmp]
     if os.environ.get("TAVAAL_NATIVE", "1") == "1":
         cxx_flags.append("-march=native")
     define_macros = [("TAVAAL_PYTHON_MODULE", "1")] + ([("TAVAAL_WITH_CUDA", "1")] if with_cuda else [])
@@ -41,7 +41,7 @@ def extensions():
         sources=cpp + (cu if with_cuda else []),
         include_dirs=[os.path.join(ROOT, "csrc")],
         define_macros=define_macros,
-        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--use_fast_math", "-std=c++17"]},
+        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++17"]},
         extra_link_args=openmp,
     )
     ext = CUDAExtension(**kwargs) if with_cuda else CppExtension(**kwargs)

@@ -111,9 +111,15 @@ class Experiment:
     def run(self) -> List[Dict]:
         """Run (or finish) every method and trial; returns all metric records."""
         write_json(self.run_dir.config_path, self.config.to_dict())
-        for trial in range(self.config.trials):
-            for method in self.config.methods:
-                self.run_trial(method, trial)
+        threads = torch.get_num_threads()
+        if self.config.num_threads:
+            torch.set_num_threads(self.config.num_threads)
+        try:
+            for trial in range(self.config.trials):
+                for method in self.config.methods:
+                    self.run_trial(method, trial)
+        finally:
+            torch.set_num_threads(threads)
         return self.run_dir.all_records(self.config.methods, self.config.trials)
 
     def run_trial(self, method: str, trial: int) -> None:

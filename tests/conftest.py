@@ -1,10 +1,10 @@
 import os
 import shutil
 
-import pytest
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP; see tavaal/__init__.py
 
-os.environ.setdefault("TAVAAL_QUIET_FALLBACK", "0")
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):

@@ -99,3 +99,18 @@ def test_rank_conditioned_training_needs_the_ranker(moons):
     adv = build_adversarial_models(config, moons.input_shape, rank_conditioned=True)
     with pytest.raises(ValueError, match="Ranker"):
         train_adversarial_models(adv, moons.train, np.arange(5), np.arange(5, 50), config, task=None)
+
+
+def test_batch_loader_yields_every_index_once_in_a_seeded_order(moons):
+    from tavaal.training.loaders import BatchLoader, make_loader
+
+    indices = np.arange(3, 103)
+    loader = make_loader(moons.train, indices, 32, shuffle=True, seed=4)
+    assert isinstance(loader, BatchLoader) and len(loader) == 4
+    seen = np.concatenate([idx.numpy() for _, _, idx in loader])
+    assert sorted(seen) == list(indices)
+    assert np.array_equal(seen, np.concatenate([idx.numpy() for _, _, idx in make_loader(
+        moons.train, indices, 32, shuffle=True, seed=4)]))
+    x, y, idx = next(iter(make_loader(moons.train, indices, 8, shuffle=False)))
+    for row, i in enumerate(idx.tolist()):
+        assert torch.equal(x[row], moons.train[i][0]) and int(y[row]) == moons.train[i][1]

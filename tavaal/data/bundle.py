@@ -55,7 +55,7 @@ class ArrayDataset(Dataset):
         if indices is None:
             x, y = self.data.clone(), self.targets
         else:
-            idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+            idx = torch.from_numpy(np.array(indices, dtype=np.int64))  # a copy: pools hand out read-only arrays
             x, y = self.data[idx], self.targets[idx.numpy()]
         if self._uint8:
             x = x.float().mul_(self._a.unsqueeze(0)).add_(self._b.unsqueeze(0))

@@ -1,0 +1,178 @@
+// top-b on CUDA: radix select over 64-bit keys, compaction, cub sort of the b survivors.
+#include <cuda_runtime.h>
+#include <cub/device/device_radix_sort.cuh>
+
+#include <cstdint>
+
+#include "kernels.h"
+
+namespace tavaal {
+namespace cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr uint64_t kExcluded = ~uint64_t(0);
+
+struct SelectState {
+  uint64_t prefix;  // digits fixed so far
+  uint64_t pmask;   // which bits of the prefix are fixed
+  int64_t need;     // how many keys with this prefix still have to be taken
+};
+
+// order-preserving key: smaller key = better candidate; NaN after every number
+__device__ __forceinline__ uint64_t make_key(float v, int64_t i, bool largest) {
+  uint32_t ord;
+  if (v != v) {
+    ord = 0xFFFFFFFFu;
+  } else {
+    if (v == 0.f) v = 0.f;  // -0.0 == +0.0
+    const uint32_t bits = __float_as_uint(v);
+    ord = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);  // ascending in v
+    if (largest) ord = ~ord;
+    if (ord == 0xFFFFFFFFu) ord = 0xFFFFFFFEu;  // keep 0xFFFFFFFF for NaN (only -inf maps here)
+  }
+  return (static_cast<uint64_t>(ord) << 32) | static_cast<uint64_t>(i);
+}
+
+__device__ __forceinline__ uint64_t key_at(const float* s, const uint8_t* mask, int64_t i, bool largest) {
+  if (mask && !mask[i]) return kExcluded;
+  return make_key(s[i], i, largest);
+}
+
+__global__ void count_kernel(const float* s, const uint8_t* mask, int64_t n, int64_t* counts) {
+  __shared__ unsigned long long sh[2];
+  if (threadIdx.x < 2) sh[threadIdx.x] = 0;
+  __syncthreads();
+  unsigned long long nan = 0, cand = 0;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    if (mask && !mask[i]) continue;
+    ++cand;
+    nan += (s[i] != s[i]);
+  }
+  atomicAdd(&sh[0], nan);
+  atomicAdd(&sh[1], cand);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    atomicAdd(reinterpret_cast<unsigned long long*>(&counts[0]), sh[0]);
+    atomicAdd(reinterpret_cast<unsigned long long*>(&counts[1]), sh[1]);
+  }
+}
+
+__global__ void init_state_kernel(SelectState* st, unsigned int* hist, int64_t b, unsigned int* counter) {
+  st->prefix = 0;
+  st->pmask = 0;
+  st->need = b;
+  *counter = 0;
+  for (int d = 0; d < 256; ++d) hist[d] = 0;
+}
+
+__global__ void hist_kernel(const float* s, const uint8_t* mask, int64_t n, bool largest, int shift,
+                            const SelectState* st, unsigned int* hist) {
+  __shared__ unsigned int sh[256];
+  for (int d = threadIdx.x; d < 256; d += blockDim.x) sh[d] = 0;
+  __syncthreads();
+  const uint64_t prefix = st->prefix, pmask = st->pmask;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const uint64_t k = key_at(s, mask, i, largest);
+    if (k == kExcluded || (k & pmask) != prefix) continue;
+    atomicAdd(&sh[(k >> shift) & 0xFF], 1u);
+  }
+  __syncthreads();
+  for (int d = threadIdx.x; d < 256; d += blockDim.x)
+    if (sh[d]) atomicAdd(&hist[d], sh[d]);
+}
+
+// one thread: choose the digit holding the need-th key, fix it, clear the histogram
+__global__ void pick_digit_kernel(SelectState* st, unsigned int* hist, int shift) {
+  int64_t need = st->need, cum = 0;
+  int d = 0;
+  for (; d < 256; ++d) {
+    if (cum + hist[d] >= need) break;
+    cum += hist[d];
+  }
+  if (d == 256) d = 255;  // cannot happen when b <= #candidates
+  st->prefix |= static_cast<uint64_t>(d) << shift;
+  st->pmask |= uint64_t(0xFF) << shift;
+  st->need = need - cum;
+  for (int k = 0; k < 256; ++k) hist[k] = 0;
+}
+
+__global__ void gather_kernel(const float* s, const uint8_t* mask, int64_t n, bool largest, const SelectState* st,
+                              unsigned int* counter, uint64_t* out, int64_t b) {
+  const uint64_t thr = st->prefix;  // the b-th smallest key: exactly b keys are <= thr
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const uint64_t k = key_at(s, mask, i, largest);
+    if (k <= thr && k != kExcluded) {
+      const unsigned int pos = atomicAdd(counter, 1u);
+      if (pos < b) out[pos] = k;
+    }
+  }
+}
+
+__global__ void decode_kernel(const float* s, const uint64_t* keys, int64_t b, float* vals, int64_t* idx) {
+  const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (t < b) {
+    const int64_t i = static_cast<int64_t>(keys[t] & 0xFFFFFFFFull);
+    idx[t] = i;
+    vals[t] = s[i];
+  }
+}
+
+inline int grid_for(int64_t n) {
+  int64_t g = (n + kThreads - 1) / kThreads;
+  if (g > 4096) g = 4096;
+  return static_cast<int>(g < 1 ? 1 : g);
+}
+
+inline size_t align8(size_t x) { return (x + 255) & ~size_t(255); }
+
+size_t sort_temp_bytes(int64_t b) {
+  size_t bytes = 0;
+  cub::DeviceRadixSort::SortKeys(nullptr, bytes, static_cast<const uint64_t*>(nullptr), static_cast<uint64_t*>(nullptr),
+                                 static_cast<int>(b));
+  return bytes;
+}
+
+}  // namespace
+
+size_t topb_workspace_bytes(int64_t b) {
+  return align8(sizeof(SelectState)) + align8(256 * sizeof(unsigned int)) + align8(sizeof(unsigned int)) +
+         2 * align8(b * sizeof(uint64_t)) + align8(sort_temp_bytes(b));
+}
+
+void topb_count(const float* scores, const uint8_t* mask, int64_t n, int64_t* counts, void* stream) {
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  cudaMemsetAsync(counts, 0, 2 * sizeof(int64_t), st);
+  count_kernel<<<grid_for(n), kThreads, 0, st>>>(scores, mask, n, counts);
+}
+
+void topb_select(const float* scores, const uint8_t* mask, int64_t n, int64_t b, bool largest, void* workspace,
+                 float* out_values, int64_t* out_indices, void* stream) {
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  char* w = static_cast<char*>(workspace);
+  SelectState* state = reinterpret_cast<SelectState*>(w);
+  w += align8(sizeof(SelectState));
+  unsigned int* hist = reinterpret_cast<unsigned int*>(w);
+  w += align8(256 * sizeof(unsigned int));
+  unsigned int* counter = reinterpret_cast<unsigned int*>(w);
+  w += align8(sizeof(unsigned int));
+  uint64_t* keys = reinterpret_cast<uint64_t*>(w);
+  w += align8(b * sizeof(uint64_t));
+  uint64_t* sorted = reinterpret_cast<uint64_t*>(w);
+  w += align8(b * sizeof(uint64_t));
+  size_t temp_bytes = sort_temp_bytes(b);
+
+  init_state_kernel<<<1, 1, 0, st>>>(state, hist, b, counter);
+  const int grid = grid_for(n);
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    hist_kernel<<<grid, kThreads, 0, st>>>(scores, mask, n, largest, shift, state, hist);
+    pick_digit_kernel<<<1, 1, 0, st>>>(state, hist, shift);
+  }
+  gather_kernel<<<grid, kThreads, 0, st>>>(scores, mask, n, largest, state, counter, keys, b);
+  cub::DeviceRadixSort::SortKeys(w, temp_bytes, keys, sorted, static_cast<int>(b), 0, 64, st);
+  decode_kernel<<<static_cast<int>((b + kThreads - 1) / kThreads), kThreads, 0, st>>>(scores, sorted, b, out_values,
+                                                                                     out_indices);
+}
+
+}  // namespace cuda
+}  // namespace tavaal

@@ -1,0 +1,390 @@
+"""Distributed core-set on Ray: exact greedy k-center and the 2-round composable core-set.
+
+Feature shards (contiguous ranges of global rows) are held by Ray actors, each wrapping a
+:class:`~tavaal.distributed.kcenter_state.ShardKCenter`.
+
+**Exact greedy** (:meth:`RayKCenter.greedy`): every step the driver broadcasts the new center
+(its row travels with the previous step's answer, so one round trip per pick); each actor
+updates its min-distances (pruned, exact) and returns its local (max, argmax, row); the driver
+takes the max over actors, ties to the lowest global id. The picks and radii are those of
+``tavaal.ops.kcenter_greedy`` on the same stored values (bit-identical to its reference
+backend, the C++ backend agrees up to fp32 rounding of the distances). Cost: ``b`` (+1)
+synchronisation rounds of O(#actors) small messages -- this part does not scale with the
+number of machines, only the distance work per round does.
+
+**Composable core-set** (:meth:`RayKCenter.composable`): round 1 -- every actor runs greedy
+k-center on its own shard for ``b`` picks, with all labeled centers broadcast as initial
+centers; round 2 -- the driver runs greedy on the union of the local picks (labeled centers
+again initial). Two rounds whatever ``b``. Approximation: greedy (Gonzalez) gives a
+2-approximation of the optimal covering radius OPT; each shard's local picks cover the shard
+within 2 OPT (the b picks + the farthest point are b + 1 points of the whole pool pairwise
+> r apart and > r from the labeled centers, so two share an optimal cluster: r <= 2 OPT);
+the same argument on the union (a subset of the pool) gives radius <= 2 OPT for round 2;
+by the triangle inequality every point is within 2 OPT + 2 OPT = **4 OPT** of the final
+centers (Malkomes et al., NeurIPS 2015; composable core-sets: Indyk et al., PODS 2014). The
+exact greedy guarantees 2 OPT; :meth:`covering_radius` measures the actual radius of any
+selection over the full pool so both can be reported side by side.
+
+**Faults**: actors are created with ``max_restarts``; an actor that dies loses its state, so
+the driver replays every center added so far on the restarted actor (the min-distances do
+not depend on the order in which centers arrive), or on a fresh actor when the restart budget
+is spent. The result is identical to a run without failure.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+
+from .kcenter_state import ShardKCenter, to_radius
+from .shards import FeatureShard, load_feature_shard, plan_feature_shards
+
+log = logging.getLogger(__name__)
+Tensor = torch.Tensor
+
+__all__ = ["RayKCenter", "KCenterRun", "ray_kcenter_greedy", "ray_composable_coreset", "merge_best"]
+
+
+# --------------------------------------------------------------------------------- the actor
+class KCenterWorker:
+    """Ray actor body: one feature shard and its :class:`ShardKCenter` state."""
+
+    def __init__(self, shard: FeatureShard, metric: str = "euclidean", group_size: int = 2048, threads: int = 1,
+                 crash_once: Optional[Tuple[str, int]] = None):
+        torch.set_num_threads(max(1, int(threads)))
+        self.shard = shard
+        self.metric = metric
+        self.group_size = group_size
+        self._crash_once = crash_once
+        self.state = ShardKCenter(load_feature_shard(shard), shard.start, metric, group_size=group_size)
+
+    def ping(self) -> int:
+        return os.getpid()
+
+    def reset(self) -> None:
+        self.state = ShardKCenter(load_feature_shard(self.shard), self.shard.start, self.metric,
+                                  group_size=self.group_size)
+
+    def rows(self, ids: Tensor) -> Tensor:
+        return self.state.rows(ids)
+
+    def add_centers(self, centers: Tensor, ids: Tensor):
+        if self._crash_once is not None:  # test hook: die once at the given round
+            marker, at_round = self._crash_once
+            if self.state.rounds == at_round and not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(1)
+        return self.state.add_centers(centers, ids)
+
+    def covering_d2(self, centers: Tensor) -> float:
+        return self.state.covering_d2(centers)
+
+    def local_greedy(self, b: int, centers: Tensor, center_ids: Tensor) -> Tuple[Tensor, Tensor]:
+        """Round 1 of the composable core-set: greedy on this shard, ``centers`` (working rows)
+        as initial centers; returns (global ids, working rows) of up to ``b`` picks."""
+        from .. import ops
+
+        st = self.state
+        x = st.x[st.pos]  # working rows in global-id order
+        local = torch.as_tensor(center_ids, dtype=torch.long) - st.offset
+        local = local[(local >= 0) & (local < st.n)]
+        avail = st.n - int(torch.unique(local).numel())
+        k = min(int(b), avail)
+        if k <= 0:
+            return torch.empty(0, dtype=torch.long), x[:0].clone()
+        feats = torch.cat([x, torch.as_tensor(centers).to(x.dtype)]).contiguous()
+        cmask = torch.zeros(feats.shape[0], dtype=torch.bool)
+        cmask[local] = True
+        cmask[st.n:] = True
+        # on cosine the working rows are already normalised: Euclidean greedy there is the
+        # same order as cosine greedy (1 - cos = ||u - v||^2 / 2)
+        picks, _ = ops.kcenter_greedy(feats, k, centers=cmask, metric="euclidean")
+        return picks + st.offset, x[picks].clone()
+
+    def stats(self) -> dict:
+        return self.state.stats()
+
+
+def merge_best(results: Sequence[Tuple[float, int, Optional[Tensor]]]) -> Tuple[float, int, Optional[Tensor]]:
+    """Global (max, argmax, row) from per-shard answers: largest value, ties to the lowest id;
+    ``(-1, -1, None)`` when no shard has a non-center point left."""
+    best = (-1.0, -1, None)
+    for v, i, row in results:
+        if i < 0:
+            continue
+        if best[1] < 0 or v > best[0] or (v == best[0] and i < best[1]):
+            best = (v, i, row)
+    return best
+
+
+@dataclass
+class KCenterRun:
+    """Result of a distributed k-center run."""
+
+    indices: Tensor
+    radii: Tensor
+    method: str
+    rounds: int
+    seconds: float
+    covering_radius: Optional[float] = None
+    stats: List[dict] = field(default_factory=list)
+    restarts: int = 0
+
+
+# --------------------------------------------------------------------------------- the driver
+class RayKCenter:
+    """Feature shards held by Ray actors; run :meth:`greedy` / :meth:`composable` on them.
+
+    Args:
+        source: a (N, D) fp32/fp16/bf16 tensor (split into ``num_shards`` contiguous shards and
+            shipped through the object store) or the path of a sharded pool of kind
+            ``"features"`` (each actor reads its rows itself; on a multi-node cluster the path
+            must be visible to every node).
+        num_shards: number of actors (default: the cluster's CPUs / ``cpus_per_actor``).
+        metric: ``"euclidean"`` or ``"cosine"``.
+        cpus_per_actor / gpus_per_actor: Ray resources of each actor (the k-center state is
+            CPU code; GPUs are only reserved).
+        max_restarts: how often Ray restarts a dead actor before the driver replaces it.
+    """
+
+    def __init__(self, source, num_shards: Optional[int] = None, metric: str = "euclidean",
+                 cpus_per_actor: float = 1, gpus_per_actor: float = 0, max_restarts: int = 3,
+                 group_size: int = 2048, _crash_once: Optional[Tuple[int, str, int]] = None):
+        from .cluster import cluster_cpus, require_ray
+
+        ray = require_ray()
+        if not ray.is_initialized():
+            raise RuntimeError("Ray is not initialised: use tavaal.distributed.ray_session(...) or ray.init()")
+        if metric not in ("euclidean", "cosine"):
+            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+        if num_shards is None:
+            num_shards = max(1, int(cluster_cpus() // max(cpus_per_actor, 1e-9)))
+        self.metric = metric
+        self.shards: List[FeatureShard] = plan_feature_shards(source, int(num_shards))
+        self.n = self.shards[-1].stop
+        self._opts = dict(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor, max_restarts=int(max_restarts),
+                          max_task_retries=0)  # never auto-retry: a restarted actor needs its replay
+        self._threads = max(1, int(cpus_per_actor))
+        self._group_size = group_size
+        self._remote = ray.remote(KCenterWorker)
+        self._crash = _crash_once
+        self.actors = [self._spawn(k, initial=True) for k in range(len(self.shards))]
+        from .ray_pool import wait_scheduled
+
+        try:
+            wait_scheduled([a.ping.remote() for a in self.actors], len(self.actors), cpus_per_actor, gpus_per_actor)
+        except BaseException:
+            self.shutdown()
+            raise
+        self._history: List[Tuple[object, object]] = []  # (centers, ids) refs added so far
+        self.restarts = 0
+
+    def _spawn(self, k: int, initial: bool = False):
+        crash = None
+        if initial and self._crash is not None and self._crash[0] == k:
+            crash = (self._crash[1], self._crash[2])
+        return self._remote.options(**self._opts).remote(self.shards[k], self.metric, self._group_size,
+                                                         self._threads, crash)
+
+    # ----------------------------------------------------------------------- fault handling
+    def _call_all(self, method: str, *args) -> list:
+        """Call ``method`` on every actor; a dead actor is recovered (restart + replay)."""
+        import ray
+
+        refs = [getattr(a, method).remote(*args) for a in self.actors]
+        out = []
+        for k, ref in enumerate(refs):
+            try:
+                out.append(ray.get(ref))
+            except ray.exceptions.RayActorError:
+                out.append(self._recover(k, method, args))
+        return out
+
+    def _recover(self, k: int, method: str, args) -> object:
+        import ray
+
+        last = None
+        for attempt in range(4):
+            self.restarts += 1
+            log.warning("k-center actor %d died (%s); replaying %d center batches (attempt %d)", k,
+                        "restarted by Ray" if attempt == 0 else "replaced", len(self._history), attempt + 1)
+            if attempt > 0:  # restart budget spent or the restart failed: a fresh actor
+                try:
+                    ray.kill(self.actors[k], no_restart=True)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+                self.actors[k] = self._spawn(k)
+            actor = self.actors[k]
+            try:
+                if self._history:
+                    cs = [ray.get(c) for c, _ in self._history]
+                    ids = [ray.get(i) for _, i in self._history]
+                    ray.get(actor.add_centers.remote(torch.cat(cs), torch.cat(ids)))
+                return ray.get(getattr(actor, method).remote(*args))
+            except ray.exceptions.RayActorError as exc:
+                last = exc
+                time.sleep(0.5)
+        raise RuntimeError(f"k-center actor {k} could not be recovered") from last
+
+    def _owner_rows(self, ids: Tensor) -> Tensor:
+        """Working rows of global ``ids`` (ascending), fetched from the owning actors."""
+        import ray
+
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        parts = []
+        for k, sh in enumerate(self.shards):
+            sel = ids[(ids >= sh.start) & (ids < sh.stop)]
+            if sel.numel():
+                parts.append((sel, self.actors[k].rows.remote(sel)))
+        rows = []
+        for k, (sel, ref) in enumerate(parts):
+            try:
+                rows.append(ray.get(ref))
+            except ray.exceptions.RayActorError:
+                owner = next(j for j, sh in enumerate(self.shards) if sh.start <= int(sel[0]) < sh.stop)
+                rows.append(self._recover(owner, "rows", (sel,)))
+        return torch.cat(rows)
+
+    def _add(self, centers: Tensor, ids: Tensor):
+        import ray
+
+        c_ref, i_ref = ray.put(centers), ray.put(ids)
+        res = self._call_all("add_centers", c_ref, i_ref)
+        self._history.append((c_ref, i_ref))
+        return merge_best(res)
+
+    # ----------------------------------------------------------------------------- methods
+    def _validate(self, b: int, centers, first) -> Tuple[Tensor, int]:
+        n = self.n
+        if centers is None:
+            cidx = torch.empty(0, dtype=torch.long)
+        else:
+            c = torch.as_tensor(centers)
+            if c.dtype == torch.bool:
+                if c.numel() != n:
+                    raise ValueError(f"a bool centers mask must have one entry per row ({n}), got {c.numel()}")
+                cidx = torch.nonzero(c, as_tuple=False).flatten()
+            else:
+                cidx = torch.unique(c.to(torch.long).reshape(-1))
+                if cidx.numel() and (int(cidx.min()) < 0 or int(cidx.max()) >= n):
+                    raise ValueError(f"centers indices must lie in [0, {n})")
+        if cidx.numel() and first is not None:
+            raise ValueError("first is only used when there are no initial centers; pass first=None")
+        first_i = 0 if first is None else int(first)
+        if not cidx.numel() and not 0 <= first_i < n:
+            raise ValueError(f"first must lie in [0, {n}), got {first_i}")
+        avail = n - cidx.numel()
+        if not 1 <= int(b) <= avail:
+            raise ValueError(f"b must be in [1, {avail}] (N={n} minus {cidx.numel()} initial centers), got {b}")
+        return cidx, first_i
+
+    def reset(self) -> None:
+        self._call_all("reset")
+        self._history = []
+
+    def greedy(self, b: int, centers=None, first: Optional[int] = None,
+               progress: Optional[Callable[[int, "RayKCenter"], None]] = None) -> KCenterRun:
+        """Exact greedy k-center; same contract (picks, radii) as ``tavaal.ops.kcenter_greedy``."""
+        cidx, first_i = self._validate(b, centers, first)
+        if self._history:
+            self.reset()
+        t0 = time.perf_counter()
+        picks: List[int] = []
+        radii: List[float] = []
+        if cidx.numel():
+            best = self._add(self._owner_rows(cidx), cidx)
+        else:
+            ids = torch.tensor([first_i])
+            best = self._add(self._owner_rows(ids), ids)
+            picks.append(first_i)
+            radii.append(to_radius(best[0], self.metric))
+        while len(picks) < b:
+            v, i, row = best
+            if i < 0:
+                raise RuntimeError("no point left to pick")  # excluded by _validate
+            if progress is not None:
+                progress(len(picks), self)
+            best = self._add(row.reshape(1, -1), torch.tensor([i]))
+            picks.append(i)
+            radii.append(to_radius(best[0], self.metric))
+        return KCenterRun(torch.tensor(picks, dtype=torch.long), torch.tensor(radii, dtype=torch.float32), "exact",
+                          rounds=len(self._history), seconds=time.perf_counter() - t0,
+                          covering_radius=radii[-1], stats=self._call_all("stats"), restarts=self.restarts)
+
+    def composable(self, b: int, centers=None, first: Optional[int] = None) -> KCenterRun:
+        """Two-round composable core-set (4-approximation; see the module doc). ``radii`` are
+        the greedy radii on the union of the local picks; ``covering_radius`` is measured on
+        the full pool."""
+        from .. import ops
+
+        cidx, first_i = self._validate(b, centers, first)
+        t0 = time.perf_counter()
+        init_ids = cidx if cidx.numel() else torch.tensor([first_i])
+        init_rows = self._owner_rows(init_ids)
+        local = self._call_all("local_greedy", int(b), init_rows, init_ids)
+        ids = torch.cat([i for i, _ in local])
+        rows = torch.cat([r for _, r in local])
+        order = torch.argsort(ids)  # the union in global-id order: ties go to the lower id
+        ids, rows = ids[order], rows[order]
+        feats = torch.cat([init_rows.to(rows.dtype), rows]).contiguous()
+        cmask = torch.zeros(feats.shape[0], dtype=torch.bool)
+        cmask[: init_rows.shape[0]] = True
+        k = int(b) - (0 if cidx.numel() else 1)
+        picks: List[int] = [] if cidx.numel() else [first_i]
+        radii_union: List[float] = []
+        if k > 0:
+            p, r = ops.kcenter_greedy(feats, k, centers=cmask, metric="euclidean")
+            picks += ids[p - init_rows.shape[0]].tolist()
+            radii_union = r.tolist()
+        if self.metric == "cosine":  # Euclidean on normalised rows -> 1 - cos
+            radii_union = [x * x / 2.0 for x in radii_union]
+        sel = torch.tensor(picks, dtype=torch.long)
+        cover = self.covering_radius(torch.cat([cidx, sel]))
+        if not cidx.numel():
+            radii_union = [float("nan")] + radii_union  # no radius for the given first pick
+        return KCenterRun(sel, torch.tensor(radii_union, dtype=torch.float32), "composable", rounds=2,
+                          seconds=time.perf_counter() - t0, covering_radius=cover, restarts=self.restarts)
+
+    def covering_radius(self, center_ids: Tensor) -> float:
+        """Covering radius ``max_i min_c d(i, c)`` of the full pool by ``center_ids`` (one round)."""
+        import ray
+
+        ids = torch.unique(torch.as_tensor(center_ids, dtype=torch.long))
+        rows = self._owner_rows(ids)
+        d2 = max(self._call_all("covering_d2", ray.put(rows)))
+        return to_radius(d2, self.metric)
+
+    def shutdown(self) -> None:
+        import ray
+
+        for a in self.actors:
+            try:
+                ray.kill(a, no_restart=True)
+            except Exception:  # noqa: BLE001
+                pass
+        self.actors = []
+
+    def __enter__(self) -> "RayKCenter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+
+def ray_kcenter_greedy(source, b: int, centers=None, first: Optional[int] = None, metric: str = "euclidean",
+                       num_shards: Optional[int] = None, **kwargs) -> Tuple[Tensor, Tensor]:
+    """Exact distributed greedy k-center: ``(indices, radii)`` as ``tavaal.ops.kcenter_greedy``."""
+    with RayKCenter(source, num_shards=num_shards, metric=metric, **kwargs) as kc:
+        run = kc.greedy(b, centers=centers, first=first)
+    return run.indices, run.radii
+
+
+def ray_composable_coreset(source, b: int, centers=None, first: Optional[int] = None, metric: str = "euclidean",
+                           num_shards: Optional[int] = None, **kwargs) -> KCenterRun:
+    """Two-round composable core-set on Ray (4-approximation); see :meth:`RayKCenter.composable`."""
+    with RayKCenter(source, num_shards=num_shards, metric=metric, **kwargs) as kc:
+        return kc.composable(b, centers=centers, first=first)

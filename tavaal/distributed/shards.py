@@ -1,0 +1,112 @@
+"""Work units of the Ray scale-out: contiguous ranges of global pool rows.
+
+A unit is either a slice of an in-memory tensor (shipped once through Ray's object store) or
+a row range of a sharded pool on disk (``tavaal.scoring.pools``), which the actor reads
+itself -- on a multi-node cluster the pool directory must then be on a filesystem every node
+sees (NFS, a mounted bucket). Ranges follow the pool's shard boundaries where possible, so
+an actor touches whole memory-mapped files.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+Tensor = torch.Tensor
+
+__all__ = ["FeatureShard", "plan_ranges", "plan_feature_shards", "load_feature_shard", "pool_shard_bounds",
+           "to_tensor"]
+
+
+@dataclass(frozen=True)
+class FeatureShard:
+    """Rows ``[start, stop)`` of a feature matrix: ``ref`` (a Ray ObjectRef or tensor holding
+    exactly those rows) or ``path`` (a sharded pool)."""
+
+    start: int
+    stop: int
+    ref: Any = None
+    path: Optional[str] = None
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
+def plan_ranges(n: int, parts: int, boundaries: Optional[Sequence[int]] = None) -> List[range]:
+    """Split ``[0, n)`` into at most ``parts`` contiguous non-empty ranges of similar size;
+    with ``boundaries`` (cumulative shard ends of a pool) cuts only fall on them, as long as
+    there are at least ``parts`` shards."""
+    parts = max(1, min(int(parts), int(n)))
+    if boundaries is not None and len(boundaries) >= parts:
+        ends = np.asarray(boundaries, dtype=np.int64)
+        cuts = [0]
+        for k in range(1, parts):
+            target = n * k / parts
+            j = int(np.argmin(np.abs(ends - target)))
+            if ends[j] > cuts[-1] and ends[j] < n:
+                cuts.append(int(ends[j]))
+        cuts.append(n)
+    else:
+        cuts = [round(n * k / parts) for k in range(parts + 1)]
+    return [range(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def pool_shard_bounds(path: str) -> List[int]:
+    """Cumulative row ends of the shards of a sharded pool (from its ``pool.json``)."""
+    import json
+
+    meta_path = os.path.join(path, "pool.json")
+    with open(meta_path) as f:
+        meta = json.load(f)
+    return [int(x) for x in np.cumsum([int(s["rows"]) for s in meta["shards"]])]
+
+
+def to_tensor(x) -> Tensor:
+    """A torch tensor from a reader batch (torch tensor or numpy array, bf16 stored as uint16 is
+    expected to be reinterpreted by the reader already)."""
+    if isinstance(x, torch.Tensor):
+        return x
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def plan_feature_shards(source, parts: int) -> List[FeatureShard]:
+    """Split a (N, D) tensor or a sharded feature pool into ``parts`` :class:`FeatureShard`."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        bounds = pool_shard_bounds(path)
+        n = bounds[-1]
+        return [FeatureShard(r.start, r.stop, path=path) for r in plan_ranges(n, parts, bounds)]
+    if not isinstance(source, torch.Tensor):
+        raise TypeError(f"source must be a (N, D) tensor or the path of a sharded pool, got {type(source).__name__}")
+    if source.dim() != 2:
+        raise ValueError(f"features must be 2-D (N, D), got shape {tuple(source.shape)}")
+    if source.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise TypeError(f"features must be float32, float16 or bfloat16, got {source.dtype}")
+    import ray
+
+    n = source.shape[0]
+    return [FeatureShard(r.start, r.stop, ref=ray.put(source[r.start : r.stop].contiguous()))
+            for r in plan_ranges(n, parts)]
+
+
+def load_feature_shard(shard: FeatureShard, batch_size: int = 65536) -> Tensor:
+    """The rows of ``shard`` as one contiguous tensor in the stored dtype."""
+    if shard.ref is not None:
+        ref = shard.ref
+        if not isinstance(ref, torch.Tensor):
+            import ray
+
+            ref = ray.get(ref)
+        return ref.contiguous()
+    from ..scoring.pools import open_pool
+
+    pool = open_pool(shard.path)
+    parts = []
+    for _ids, batch in pool.iter_batches(batch_size, start=shard.start, stop=shard.stop):
+        t = to_tensor(batch)
+        parts.append(t.reshape(t.shape[0], -1).clone())
+    return torch.cat(parts).contiguous()

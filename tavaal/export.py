@@ -1,0 +1,481 @@
+"""``python -m tavaal.export RUN_DIR --out ARTIFACTS_DIR``: write a cycle's models as TorchScript
+and ONNX artifacts with a manifest, verified against the eager models.
+
+What is written (only what the checkpoint has; see :mod:`tavaal.artifacts` for the layout):
+
+* ``ranker``: x -> (loss, r): task backbone + Ranker; ``loss`` is the raw predicted loss,
+  ``r`` the rank the discriminator sees (``sigmoid(loss)`` for ``rank_mode="normalized"``,
+  the default and the paper; ``loss`` itself for ``"raw"``);
+* ``encoder``: x -> mu (WAE posterior mean, eval mode);
+* ``discriminator``: (r, mu) -> score = D(r, mu) (VAAL: mu -> D(mu));
+* ``scorer``: the three combined, x -> (loss, r, mu, score) (VAAL: x -> (mu, score));
+* ``features``: x -> penultimate feature (core-set);
+* ``normalize`` (TorchScript only): uint8 raw pixels -> the normalised float input;
+* ``models.pt``: a copy of the checkpoint (the ``eager`` scoring backend rebuilds from it).
+
+Verification: every graph is run on a random normal sample batch (a different batch size
+from the one traced, to check the dynamic batch axis) by the eager model, TorchScript and
+ONNX Runtime; the max abs error of every output goes into the manifest, and the export fails
+(exit code 1, artifacts left unmarked: no manifest is written) if one exceeds
+``tolerance * (1 + max|eager|)``.
+
+TorchScript (``torch.jit.trace``) and the legacy ONNX exporter emit deprecation warnings
+in torch >= 2.9; they are filtered here (and while loading the artifacts for scoring) --
+see docs/export-and-scoring.md.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import io
+import logging
+import platform
+import shutil
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from .artifacts import MANIFEST_NAME, ArtifactError, sha256_file, write_manifest
+from .checkpoint import CycleModels, load_cycle_models
+from .rundir import RunDirectory
+
+log = logging.getLogger("tavaal.export")
+
+__all__ = ["export_run", "export_models", "ExportError", "quiet_torch_deprecations", "main",
+           "RankerGraph", "DiscriminatorGraph", "ScorerGraph", "FeatureGraph", "NormalizeGraph"]
+
+DEFAULT_OPSET = 18
+DEFAULT_TOLERANCE = 1e-4
+TRACE_BATCH = 2
+VERIFY_BATCH = 5
+
+
+class ExportError(RuntimeError):
+    """Export failed (verification above tolerance, missing models, bad arguments)."""
+
+
+@contextlib.contextmanager
+def quiet_torch_deprecations():
+    """Filter the deprecation/tracer warnings of torch.jit and torch.onnx (torch >= 2.9) and
+    the exporter's console chatter; everything else passes through."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.onnx._internal.exporter._registration",
+                                              "torch.export", "torch._export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch(\.|$)")
+        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated.*")
+        warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export.*")
+        warnings.filterwarnings("ignore", message=r".*feature will be removed.*")
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch(\.|$)")
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx(\.|$)")
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for lg, lv in zip(loggers, levels):
+                lg.setLevel(lv)
+
+
+# ---------------------------------------------------------------------------------- graphs
+class RankerGraph(nn.Module):
+    """x -> (loss, r): the task backbone's stages through the Ranker; r = sigmoid(loss) when
+    ``normalized`` (what D sees in TA-VAAL), else r = loss."""
+
+    def __init__(self, backbone: nn.Module, ranker: nn.Module, normalized: bool = True):
+        super().__init__()
+        self.backbone = backbone
+        self.ranker = ranker
+        self.normalized = bool(normalized)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        _, _, stages = self.backbone(x)
+        loss = self.ranker(stages)
+        r = torch.sigmoid(loss) if self.normalized else loss
+        return loss, r
+
+
+class DiscriminatorGraph(nn.Module):
+    """(r, mu) -> D(r, mu) for a rank-conditioned discriminator; use :class:`PlainDiscriminatorGraph`
+    (mu -> D(mu)) for VAAL."""
+
+    def __init__(self, discriminator: nn.Module):
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, r: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(r, mu)
+
+
+class PlainDiscriminatorGraph(nn.Module):
+    def __init__(self, discriminator: nn.Module):
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, mu: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(None, mu)
+
+
+class ScorerGraph(nn.Module):
+    """x -> (loss, r, mu, score) (TA-VAAL) or x -> (mu, score) (VAAL, no Ranker)."""
+
+    def __init__(self, encoder: nn.Module, discriminator: nn.Module, ranker: Optional[RankerGraph] = None):
+        super().__init__()
+        self.ranker = ranker
+        self.encoder = encoder
+        self.discriminator = discriminator
+
+    def forward(self, x: torch.Tensor):
+        mu = self.encoder(x)
+        if self.ranker is None:
+            return mu, self.discriminator(None, mu)
+        loss, r = self.ranker(x)
+        return loss, r, mu, self.discriminator(r, mu)
+
+
+class FeatureGraph(nn.Module):
+    """x -> the task learner's penultimate feature (what core-set's k-center runs on)."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)[1]
+
+
+class NormalizeGraph(nn.Module):
+    """uint8 raw values (B, *input_shape) -> float32 ``(x / 255 - mean) / std`` (per channel for
+    images, per feature for vectors; no mean/std: x / 255)."""
+
+    def __init__(self, input_shape: Sequence[int], mean: Optional[Sequence[float]], std: Optional[Sequence[float]]):
+        super().__init__()
+        c = int(input_shape[0])
+        m = torch.tensor(mean if mean is not None else [0.0] * c, dtype=torch.float32)
+        s = torch.tensor(std if std is not None else [1.0] * c, dtype=torch.float32)
+        if m.numel() == 1 and c > 1:
+            m, s = m.expand(c).clone(), s.expand(c).clone()
+        shape = (1, c) + (1,) * (len(input_shape) - 1)
+        self.register_buffer("scale", (1.0 / (255.0 * s)).view(shape))
+        self.register_buffer("shift", (-m / s).view(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(torch.float32) * self.scale + self.shift
+
+
+def _graphs(models: CycleModels) -> Dict[str, Tuple[nn.Module, List[str], List[str]]]:
+    """name -> (module in eval mode, input names, output names) for what the checkpoint has."""
+    spec = models.spec
+    graphs: Dict[str, Tuple[nn.Module, List[str], List[str]]] = {}
+    backbone = models.task.backbone.eval()
+    ranker_graph = None
+    if models.task.ranker is not None:
+        ranker_graph = RankerGraph(backbone, models.task.ranker.eval(), spec.get("rank_mode", "normalized") == "normalized")
+        graphs["ranker"] = (ranker_graph, ["x"], ["loss", "r"])
+    adv = models.adversarial
+    if adv is not None:
+        encoder = adv.wae.eval().mean_encoder().eval()
+        disc = adv.discriminator.eval()
+        graphs["encoder"] = (encoder, ["x"], ["mu"])
+        if disc.rank_conditioned:
+            if ranker_graph is None:
+                raise ExportError("the checkpoint has a rank-conditioned discriminator but no Ranker")
+            graphs["discriminator"] = (DiscriminatorGraph(disc), ["r", "mu"], ["score"])
+            graphs["scorer"] = (ScorerGraph(encoder, disc, ranker_graph), ["x"], ["loss", "r", "mu", "score"])
+        else:
+            graphs["discriminator"] = (PlainDiscriminatorGraph(disc), ["mu"], ["score"])
+            graphs["scorer"] = (ScorerGraph(encoder, disc, None), ["x"], ["mu", "score"])
+    graphs["features"] = (FeatureGraph(backbone), ["x"], ["feature"])
+    for module, _, _ in graphs.values():
+        module.eval()
+    return graphs
+
+
+def supported_methods(names: Sequence[str], rank_conditioned: Optional[bool]) -> List[str]:
+    """Selection methods a set of graphs supports."""
+    methods = []
+    if "scorer" in names and rank_conditioned:
+        methods.append("tavaal")
+    if "scorer" in names and rank_conditioned is False:
+        methods.append("vaal")
+    if "ranker" in names:
+        methods.append("lloss")
+    if "features" in names:
+        methods.append("coreset")
+    methods.append("random")
+    return methods
+
+
+def _sample_inputs(graphs, input_shape, batch: int, seed: int) -> Dict[str, Tuple[torch.Tensor, ...]]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn((batch,) + tuple(input_shape), generator=g)
+    inputs: Dict[str, Tuple[torch.Tensor, ...]] = {}
+    with torch.no_grad():
+        if "ranker" in graphs:
+            _, r = graphs["ranker"][0](x)
+        else:
+            r = torch.rand(batch, generator=g)
+        mu = graphs["encoder"][0](x) if "encoder" in graphs else None
+    for name, (_, in_names, _) in graphs.items():
+        if name == "discriminator":
+            inputs[name] = (r, mu) if in_names == ["r", "mu"] else (mu,)
+        else:
+            inputs[name] = (x,)
+    return inputs
+
+
+def _as_tuple(out) -> Tuple[torch.Tensor, ...]:
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+def _export_onnx(module, args, path: Path, in_names, out_names, opset: int, exporter: str) -> str:
+    """Export with the dynamo exporter (falls back to the legacy one if it fails); returns which."""
+    if exporter == "dynamo":
+        batch = torch.export.Dim("batch", min=1)
+        dyn = {name: {0: batch} for name in in_names}
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                torch.onnx.export(module, args, str(path), input_names=in_names, output_names=out_names,
+                                  opset_version=opset, dynamo=True, external_data=False, dynamic_shapes=dyn,
+                                  verbose=False)
+            return "dynamo"
+        except Exception as exc:  # pragma: no cover - depends on the torch version
+            log.warning("dynamo ONNX export of %s failed (%s: %s); using the legacy exporter", path.name,
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+    axes = {name: {0: "batch"} for name in list(in_names) + list(out_names)}
+    torch.onnx.export(module, args, str(path), input_names=in_names, output_names=out_names,
+                      opset_version=opset, dynamo=False, dynamic_axes=axes, do_constant_folding=True)
+    return "legacy"
+
+
+def _max_err(ref: Sequence[torch.Tensor], got: Sequence) -> Tuple[float, float]:
+    err, scale = 0.0, 0.0
+    for a, b in zip(ref, got):
+        b = torch.as_tensor(np.asarray(b)) if not isinstance(b, torch.Tensor) else b
+        a = a.detach().float().reshape(-1)
+        b = b.detach().float().reshape(-1)
+        if a.shape != b.shape:
+            return float("inf"), float(a.abs().max()) if a.numel() else 0.0
+        if a.numel():
+            err = max(err, float((a - b).abs().max()))
+            scale = max(scale, float(a.abs().max()))
+    return err, scale
+
+
+def export_models(models: CycleModels, out: Path, *, formats: Sequence[str] = ("torchscript", "onnx"),
+                  opset: int = DEFAULT_OPSET, onnx_exporter: str = "dynamo", tolerance: float = DEFAULT_TOLERANCE,
+                  seed: int = 0, source: Optional[dict] = None, checkpoint_path: Optional[Path] = None,
+                  run_config: Optional[dict] = None) -> dict:
+    """Export the graphs of ``models`` into ``out`` and write the manifest; returns it.
+
+    Raises :class:`ExportError` if a verification error exceeds ``tolerance * (1 + max|eager|)``
+    (no manifest is written then).
+    """
+    formats = tuple(formats)
+    if not formats or any(f not in ("torchscript", "onnx") for f in formats):
+        raise ExportError(f"formats must be a non-empty subset of ('torchscript', 'onnx'), got {formats}")
+    if onnx_exporter not in ("dynamo", "legacy"):
+        raise ExportError(f"onnx exporter must be 'dynamo' or 'legacy', got {onnx_exporter!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST_NAME).unlink(missing_ok=True)  # a half-written directory never looks valid
+    spec = models.spec
+    input_shape = tuple(int(s) for s in spec["input_shape"])
+    graphs = _graphs(models)
+    trace_inputs = _sample_inputs(graphs, input_shape, TRACE_BATCH, seed)
+    verify_inputs = _sample_inputs(graphs, input_shape, VERIFY_BATCH, seed + 1)
+    files: List[str] = []
+    model_entries: Dict[str, dict] = {}
+    errors: Dict[str, Dict[str, float]] = {}
+    failures: List[str] = []
+    used_exporter = None
+    timings: Dict[str, float] = {}
+    with quiet_torch_deprecations(), torch.no_grad():
+        for name, (module, in_names, out_names) in graphs.items():
+            started = time.perf_counter()
+            entry = {"inputs": in_names, "outputs": out_names, "files": {}}
+            ref = _as_tuple(module(*verify_inputs[name]))
+            errors[name] = {}
+            if "torchscript" in formats:
+                traced = torch.jit.trace(module, trace_inputs[name], check_trace=False)
+                fname = f"{name}.pt"
+                torch.jit.save(traced, str(out / fname))
+                loaded = torch.jit.load(str(out / fname))
+                got = _as_tuple(loaded(*verify_inputs[name]))
+                err, scale = _max_err(ref, got)
+                errors[name]["torchscript"] = err
+                if not err <= tolerance * (1.0 + scale):
+                    failures.append(f"{name} TorchScript max abs error {err:.3g} > {tolerance * (1 + scale):.3g}")
+                entry["files"]["torchscript"] = fname
+                files.append(fname)
+            if "onnx" in formats:
+                import onnxruntime as ort
+
+                fname = f"{name}.onnx"
+                used_exporter = _export_onnx(module, trace_inputs[name], out / fname, in_names, out_names, opset,
+                                             onnx_exporter)
+                sess = ort.InferenceSession(str(out / fname), providers=["CPUExecutionProvider"])
+                feeds = {n: t.detach().float().numpy() for n, t in zip(in_names, verify_inputs[name])}
+                got = sess.run(out_names, feeds)
+                err, scale = _max_err(ref, got)
+                errors[name]["onnx"] = err
+                if not err <= tolerance * (1.0 + scale):
+                    failures.append(f"{name} ONNX Runtime max abs error {err:.3g} > {tolerance * (1 + scale):.3g}")
+                entry["files"]["onnx"] = fname
+                files.append(fname)
+            model_entries[name] = entry
+            timings[name] = round(time.perf_counter() - started, 3)
+            log.info("exported %s (%.1fs): max abs error %s", name, timings[name], errors[name])
+        norm = torch.jit.script(NormalizeGraph(input_shape, spec.get("mean"), spec.get("std")))
+        torch.jit.save(norm, str(out / "normalize.pt"))
+        files.append("normalize.pt")
+        model_entries["normalize"] = {"inputs": ["x_uint8"], "outputs": ["x"], "files": {"torchscript": "normalize.pt"}}
+    if failures:
+        raise ExportError("export verification failed: " + "; ".join(failures))
+    if checkpoint_path is not None:
+        shutil.copyfile(checkpoint_path, out / "models.pt")
+    else:
+        from .rundir import save_torch
+
+        save_torch(out / "models.pt", {"format": 1, "spec": spec, "method": models.method, "trial": models.trial,
+                                      "cycle": models.cycle, "task": models.task.state_dict(),
+                                      "adversarial": None if models.adversarial is None
+                                      else models.adversarial.state_dict()})
+    files.append("models.pt")
+
+    adv = models.adversarial
+    rank_conditioned = None if adv is None else bool(adv.discriminator.rank_conditioned)
+    rank_mode = spec.get("rank_mode", "normalized")
+    manifest = {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "source": dict(source or {}, method=models.method, trial=models.trial, cycle=models.cycle,
+                       dataset=spec.get("dataset")),
+        "input": {"shape": list(input_shape), "dtype": "float32", "layout": "NCHW" if len(input_shape) == 3 else "ND",
+                  "batch_axis": 0, "mean": spec.get("mean"), "std": spec.get("std"),
+                  "uint8": "x / 255, then (x - mean) / std per channel (images) or per feature (vectors)",
+                  "float": "already normalised like the training data"},
+        "latent_dim": int(spec["latent_dim"]) if adv is not None else None,
+        "feature_dim": int(models.task.backbone.feature_dim),
+        "rank": {"mode": rank_mode, "r": "sigmoid(loss)" if rank_mode == "normalized" else "loss",
+                 "loss": "raw Ranker output (predicted loss)"} if models.task.ranker is not None else None,
+        "discriminator": None if adv is None else {
+            "rank_conditioned": rank_conditioned, "layers": int(adv.discriminator.num_layers),
+            "hidden": int(adv.discriminator.hidden_dim),
+            "input": "cat([mu, r], 1)" if rank_conditioned else "mu",
+            "output": "sigmoid probability of 'labeled'; lower = selected first"},
+        "models": model_entries,
+        "methods": supported_methods(list(graphs), rank_conditioned),
+        "formats": list(formats),
+        "onnx": {"opset": opset, "exporter": used_exporter} if "onnx" in formats else None,
+        "verification": {"batch": VERIFY_BATCH, "tolerance": tolerance, "rule": "max|x - eager| <= tol * (1 + max|eager|)",
+                         "max_abs_error": errors, "inputs": "standard normal, seeded", "passed": True},
+        "versions": _versions(),
+        "spec": spec,
+        "run_config": run_config,
+        "export_seconds": timings,
+    }
+    return write_manifest(out, manifest, files)
+
+
+def _versions() -> Dict[str, Optional[str]]:
+    import tavaal
+
+    versions = {"tavaal": getattr(tavaal, "__version__", None), "torch": torch.__version__,
+                "numpy": np.__version__, "python": platform.python_version()}
+    for mod in ("onnx", "onnxruntime", "onnxscript"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception:  # pragma: no cover
+            versions[mod] = None
+    return versions
+
+
+def export_run(run_dir: Path, out: Path, *, method: str = "tavaal", trial: int = 0,
+               checkpoint: Optional[Path] = None, **kwargs) -> dict:
+    """Export the newest checkpoint of (``method``, ``trial``) in ``run_dir`` (or ``checkpoint``)."""
+    run_dir = Path(run_dir)
+    if checkpoint is None:
+        if not (run_dir / "config.json").exists():
+            raise ExportError(f"{run_dir} is not a tavaal run directory (no config.json)")
+        try:
+            checkpoint = RunDirectory(run_dir).latest_checkpoint(method, trial)
+        except FileNotFoundError as exc:
+            methods = sorted(p.name for p in run_dir.iterdir() if p.is_dir() and any(p.glob("trial_*")))
+            raise ExportError(f"{exc} (methods in this run: {', '.join(methods) or 'none'})") from None
+    checkpoint = Path(checkpoint)
+    models = load_cycle_models(checkpoint)
+    run_config = None
+    if (run_dir / "config.json").exists():
+        from .rundir import read_json
+
+        run_config = read_json(run_dir / "config.json")
+    source = {"run_dir": str(run_dir.resolve()), "checkpoint": str(checkpoint.resolve()),
+              "checkpoint_sha256": sha256_file(checkpoint)}
+    return export_models(models, out, source=source, checkpoint_path=checkpoint, run_config=run_config, **kwargs)
+
+
+def setup_cli_logging(quiet: bool = False) -> None:
+    """INFO messages of tavaal's own loggers on stderr (the exporters' chatter stays silent)."""
+    logger = logging.getLogger("tavaal")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tavaal.export",
+                                description="Export the models of a trained run as TorchScript + ONNX artifacts.")
+    p.add_argument("run_dir", type=Path, help="run directory written by python -m tavaal.train")
+    p.add_argument("--out", type=Path, required=True, help="artifacts directory to write")
+    p.add_argument("--method", default="tavaal", help="method whose checkpoint to export (default tavaal)")
+    p.add_argument("--trial", type=int, default=0, help="trial whose checkpoint to export (default 0)")
+    p.add_argument("--checkpoint", type=Path, default=None, help="export this checkpoint file instead")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--onnx-exporter", choices=("dynamo", "legacy"), default="dynamo",
+                   help="torch.onnx exporter (default dynamo; falls back to legacy if it fails)")
+    p.add_argument("--formats", default="torchscript,onnx", help="comma-separated: torchscript,onnx")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help="verification tolerance: max abs error <= tol * (1 + max|eager|)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing artifacts directory")
+    p.add_argument("-q", "--quiet", action="store_true")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_cli_logging(args.quiet)
+    if (args.out / MANIFEST_NAME).exists() and not args.force:
+        print(f"error: {args.out} already holds artifacts; pass --force to overwrite", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    try:
+        manifest = export_run(args.run_dir, args.out, method=args.method, trial=args.trial,
+                              checkpoint=args.checkpoint, formats=[f.strip() for f in args.formats.split(",") if f.strip()],
+                              opset=args.opset, onnx_exporter=args.onnx_exporter, tolerance=args.tolerance)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1 if "verification" in str(exc) else 2
+    except (FileNotFoundError, ValueError, ArtifactError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    worst = max((e for per in manifest["verification"]["max_abs_error"].values() for e in per.values()), default=0.0)
+    src = manifest["source"]
+    print(f"exported {src['method']} trial {src['trial']} cycle {src['cycle']} -> {args.out}: "
+          f"{', '.join(sorted(m for m in manifest['models']))}; methods {', '.join(manifest['methods'])}; "
+          f"max abs error {worst:.2e} (eager vs TorchScript/ONNX Runtime); {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""Public Python API of the selection ops: input validation + dispatch.
+
+Each function validates its inputs (dtype, shape, device, contiguity, ``b`` range) with an
+actionable message, then runs ``torch.ops.tavaal.*`` from the compiled extension
+``tavaal._C`` when it is loaded and supports the tensors' device, else the pure-torch
+reference (:mod:`tavaal.ops.reference`). A missing extension is reported with ONE warning per
+process (silence it with ``TAVAAL_QUIET_FALLBACK=1``); ``TAVAAL_FORCE_REFERENCE=1`` forces the
+reference (read at every call, so tests can compare both backends in one process).
+
+Errors: ``TypeError`` for wrong dtypes/types, ``ValueError`` for wrong shapes, devices, values
+(``b`` out of range, NaN/inf, non-contiguous tensors). The C++ ops raise the same types.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from typing import Optional, Tuple, Union
+
+import torch
+
+from . import reference
+
+Tensor = torch.Tensor
+
+__all__ = ["topb", "kcenter_greedy", "score_topb", "backend", "extension_error"]
+
+_lock = threading.Lock()
+_state = {"loaded": None, "error": None, "warned": False}
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _load() -> bool:
+    """Load ``tavaal._C`` once; True when its ops are registered."""
+    if _state["loaded"] is None:
+        with _lock:
+            if _state["loaded"] is None:
+                try:
+                    import tavaal._C  # noqa: F401  (registers torch.ops.tavaal.*)
+
+                    torch.ops.tavaal.topb  # noqa: B018  (raises if the schema is missing)
+                    _state["loaded"] = True
+                except Exception as exc:  # ImportError, OSError (ABI mismatch), AttributeError
+                    _state["loaded"] = False
+                    _state["error"] = f"{type(exc).__name__}: {exc}"
+    return bool(_state["loaded"])
+
+
+def _forced_reference() -> bool:
+    return os.environ.get("TAVAAL_FORCE_REFERENCE", "0") not in ("", "0", "false", "False")
+
+
+def extension_error() -> Optional[str]:
+    """Why ``tavaal._C`` could not be loaded (None when it loaded)."""
+    _load()
+    return _state["error"]
+
+
+def _cuda_built() -> bool:
+    return _load() and bool(torch.ops.tavaal.with_cuda())
+
+
+def backend() -> str:
+    """``"cpp+cuda"``, ``"cpp"`` (extension built without CUDA) or ``"reference"``."""
+    if _forced_reference() or not _load():
+        return "reference"
+    return "cpp+cuda" if _cuda_built() else "cpp"
+
+
+def _use_ext(device: torch.device) -> bool:
+    """Whether the extension serves tensors on ``device`` (warns once when it is missing)."""
+    if _forced_reference():
+        return False
+    if not _load():
+        if not _state["warned"] and os.environ.get("TAVAAL_QUIET_FALLBACK", "0") in ("", "0"):
+            _state["warned"] = True
+            warnings.warn(
+                "tavaal._C (the C++/CUDA selection ops) is not available "
+                f"({_state['error']}); using the slow pure-torch reference. Build it with "
+                "`pip install --no-build-isolation -e .`",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return False
+    if device.type == "cpu":
+        return True
+    return device.type == "cuda" and _cuda_built()
+
+
+# ------------------------------------------------------------------------------ validation
+def _check_tensor(name: str, t, ndim: int, dtypes=_FLOATS) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dim() != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(t.shape)}")
+    if t.dtype not in dtypes:
+        names = ", ".join(str(d).replace("torch.", "") for d in dtypes)
+        raise TypeError(f"{name} must have dtype in ({names}), got {t.dtype}; convert it with .to(...)")
+    if not t.is_contiguous():
+        raise ValueError(f"{name} must be contiguous (got strides {t.stride()}); pass {name}.contiguous()")
+
+
+def _check_int(name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, torch.Tensor) and v.numel() == 1 and not v.dtype.is_floating_point:
+            return int(v)
+        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    return int(v)
+
+
+def _same_device(name: str, t: Tensor, ref_name: str, ref: Tensor) -> None:
+    if t.device != ref.device:
+        raise ValueError(f"{name} is on {t.device} but {ref_name} is on {ref.device}; move it with .to({ref_name}.device)")
+
+
+def _candidates(mask, n: int, ref: Tensor) -> Optional[Tensor]:
+    """Validate a bool mask (n,) or an integer index tensor; return it contiguous."""
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"mask must be a bool tensor or an integer index tensor, got {type(mask).__name__}")
+    _same_device("mask", mask, "scores", ref)
+    if mask.dim() != 1:
+        raise ValueError(f"mask must be 1-D, got shape {tuple(mask.shape)}")
+    if mask.dtype == torch.bool:
+        if mask.shape[0] != n:
+            raise ValueError(f"a bool mask must have the length of scores ({n}), got {mask.shape[0]}")
+        return mask.contiguous()
+    if mask.dtype.is_floating_point or mask.dtype.is_complex:
+        raise TypeError(f"mask must be bool or an integer index tensor, got {mask.dtype}")
+    idx = mask.to(torch.long).contiguous()
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        raise ValueError(f"mask indices must lie in [0, {n}), got range [{int(idx.min())}, {int(idx.max())}]")
+    return idx
+
+
+# ------------------------------------------------------------------------------------ topb
+def topb(
+    scores: Tensor,
+    b: int,
+    largest: bool = False,
+    mask: Optional[Tensor] = None,
+    nan_policy: str = "raise",
+) -> Tuple[Tensor, Tensor]:
+    """The ``b`` smallest (or ``largest``) scores and their indices, ordered by (value, index).
+
+    Args:
+        scores: 1-D floating tensor (N,), contiguous.
+        b: how many to return, 1 <= b <= number of candidates.
+        largest: select the largest instead of the smallest.
+        mask: optional candidates: a bool mask (N,) or an integer tensor of indices
+            (duplicates merged); returned indices are into ``scores``, not into the subset.
+        nan_policy: ``"raise"`` (default: ValueError with the NaN count) or ``"worst"``
+            (NaNs rank after every number, after +inf when smallest / -inf when largest).
+
+    Returns:
+        ``(values, indices)``: ``values`` of ``scores.dtype``, ``indices`` int64, both (b,).
+    """
+    _check_tensor("scores", scores, 1)
+    b = _check_int("b", b)
+    if nan_policy not in ("raise", "worst"):
+        raise ValueError(f"nan_policy must be 'raise' or 'worst', got {nan_policy!r}")
+    n = scores.shape[0]
+    cand = _candidates(mask, n, scores)
+    if b < 1 or b > n:
+        raise ValueError(f"b must be in [1, {n}] (the number of scores), got {b}")
+    if cand is not None and cand.dtype == torch.bool:
+        m = int(cand.sum())
+        if b > m:
+            raise ValueError(f"b={b} exceeds the number of candidates in mask ({m})")
+    nan_worst = nan_policy == "worst"
+    if _use_ext(scores.device):
+        return torch.ops.tavaal.topb(scores, b, bool(largest), cand, nan_worst)
+    return reference.topb(scores, b, largest=bool(largest), mask=cand, nan_worst=nan_worst)
+
+
+# ---------------------------------------------------------------------------------- kcenter
+def _center_indices(centers, n: int, ref: Tensor) -> Tensor:
+    if centers is None:
+        return torch.empty(0, dtype=torch.long, device=ref.device)
+    if not isinstance(centers, torch.Tensor):
+        raise TypeError(f"centers must be a bool mask or an integer index tensor, got {type(centers).__name__}")
+    _same_device("centers", centers, "features", ref)
+    if centers.dim() != 1:
+        raise ValueError(f"centers must be 1-D, got shape {tuple(centers.shape)}")
+    if centers.dtype == torch.bool:
+        if centers.shape[0] != n:
+            raise ValueError(f"a bool centers mask must have one entry per row of features ({n}), got {centers.shape[0]}")
+        return torch.nonzero(centers, as_tuple=False).flatten()
+    if centers.dtype.is_floating_point or centers.dtype.is_complex:
+        raise TypeError(f"centers must be bool or an integer index tensor, got {centers.dtype}")
+    idx = centers.to(torch.long)
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
+        raise ValueError(f"centers indices must lie in [0, {n}), got range [{int(idx.min())}, {int(idx.max())}]")
+    return torch.unique(idx)
+
+
+def kcenter_greedy(
+    features: Tensor,
+    b: int,
+    centers: Optional[Tensor] = None,
+    first: Optional[int] = None,
+    metric: str = "euclidean",
+) -> Tuple[Tensor, Tensor]:
+    """Exact greedy k-center (core-set, Sener & Savarese 2018) without an N x L matrix.
+
+    Args:
+        features: (N, D) fp32, fp16 or bf16, contiguous, finite. Distances are computed from
+            the stored values upcast to fp32, accumulated in fp32.
+        b: number of picks, 1 <= b <= N - #centers.
+        centers: initial centers (the labeled samples): bool mask (N,) or integer indices;
+            None/empty means none.
+        first: with no initial center, the first pick (default 0), returned as ``indices[0]``.
+            Must be None when there are initial centers.
+        metric: ``"euclidean"`` or ``"cosine"`` (``1 - cos``, on fp32-normalised rows; every
+            row must be non-zero).
+
+    Returns:
+        ``(indices, radii)``: the picks in order (int64, (b,)) -- each the non-center point
+        farthest from the centers chosen so far, ties to the lower index -- and the covering
+        radius ``max_i min_c d(i, c)`` over the remaining non-center points after each pick
+        (fp32, (b,); Euclidean distance, not squared; 0 when no point remains).
+    """
+    _check_tensor("features", features, 2, (torch.float32, torch.float16, torch.bfloat16))
+    b = _check_int("b", b)
+    if metric not in ("euclidean", "cosine"):
+        raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+    n = features.shape[0]
+    if n == 0 or features.shape[1] == 0:
+        raise ValueError(f"features must be non-empty, got shape {tuple(features.shape)}")
+    cidx = _center_indices(centers, n, features)
+    if cidx.numel():
+        if first is not None:
+            raise ValueError("first is only used when there are no initial centers; pass first=None")
+        first_i = 0
+    else:
+        first_i = 0 if first is None else _check_int("first", first)
+        if not 0 <= first_i < n:
+            raise ValueError(f"first must lie in [0, {n}), got {first_i}")
+    avail = n - cidx.numel()
+    if b < 1 or b > avail:
+        raise ValueError(f"b must be in [1, {avail}] (N={n} minus {cidx.numel()} initial centers), got {b}")
+    if _use_ext(features.device):
+        return torch.ops.tavaal.kcenter_greedy(features, b, cidx, first_i, metric)
+    if not bool(torch.isfinite(features).all()):
+        bad = int((~torch.isfinite(features)).any(dim=1).sum())
+        raise ValueError(f"features contain NaN or inf in {bad} row(s); k-center needs finite features")
+    if metric == "cosine" and bool((features.to(torch.float32).norm(dim=1) == 0).any()):
+        raise ValueError("cosine metric: features contain all-zero rows (cosine undefined)")
+    return reference.kcenter_greedy(features, b, cidx, first_i, metric)
+
+
+# ------------------------------------------------------------------------------- score_topb
+def _discriminator_params(discriminator, device: torch.device):
+    layers = getattr(discriminator, "layers", None)
+    if layers is None or len(layers) < 1 or not all(isinstance(m, torch.nn.Linear) for m in layers):
+        raise TypeError("discriminator must have .layers: an nn.ModuleList of nn.Linear (tavaal.models.Discriminator)")
+    if layers[-1].out_features != 1:
+        raise ValueError(f"the discriminator's last layer must have 1 output, got {layers[-1].out_features}")
+    ws, bs = [], []
+    for m in layers:
+        w = m.weight.detach().to(device=device, dtype=torch.float32).contiguous()
+        bias = m.bias.detach() if m.bias is not None else torch.zeros(m.out_features)
+        ws.append(w)
+        bs.append(bias.to(device=device, dtype=torch.float32).contiguous())
+    return ws, bs, bool(getattr(discriminator, "rank_conditioned", False))
+
+
+def score_topb(
+    mu: Tensor,
+    r: Optional[Tensor],
+    discriminator: torch.nn.Module,
+    b: int,
+    largest: bool = False,
+    precision: str = "fp32",
+    return_scores: bool = False,
+    chunk_size: int = 0,
+) -> Union[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor, Tensor]]:
+    """Fused discriminator scoring + top-b: the same selection as ``topb(D(r, mu), b)``.
+
+    Runs the discriminator MLP (``layers`` with ReLU between, sigmoid at the end) over ``mu``
+    in chunks and keeps only the running top-b: no N x hidden intermediate and (on CPU) no
+    N-sized score buffer unless ``return_scores``.
+
+    Args:
+        mu: (N, d) latents (any float dtype, converted to fp32), contiguous.
+        r: (N,) or (N, 1) ranks; ignored (may be None) when the discriminator is not
+            rank-conditioned.
+        discriminator: a :class:`tavaal.models.Discriminator` (its weights are read out).
+        b: 1 <= b <= N.
+        largest: select the highest probabilities instead of the lowest.
+        precision: ``"fp32"`` or ``"bf16"`` (bf16 matmuls with fp32 accumulation, bf16
+            activations, fp32 sigmoid).
+        return_scores: also return all N probabilities (fp32).
+        chunk_size: rows per chunk (0: automatic).
+
+    Returns:
+        ``(values, indices)`` -- sigmoid probabilities (fp32) and int64 indices ordered by
+        (value, index) -- plus ``scores`` when ``return_scores``.
+    """
+    _check_tensor("mu", mu, 2)
+    b = _check_int("b", b)
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    chunk_size = _check_int("chunk_size", chunk_size)
+    if chunk_size < 0:
+        raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
+    n = mu.shape[0]
+    ws, bs, rank_cond = _discriminator_params(discriminator, mu.device)
+    in_dim = ws[0].shape[1]
+    if mu.shape[1] + (1 if rank_cond else 0) != in_dim:
+        raise ValueError(
+            f"mu has {mu.shape[1]} columns but the discriminator expects "
+            f"{in_dim - (1 if rank_cond else 0)} (input {in_dim}{' incl. r' if rank_cond else ''})"
+        )
+    if rank_cond:
+        if r is None:
+            raise ValueError("the discriminator is rank-conditioned (TA-VAAL): pass r")
+        if not isinstance(r, torch.Tensor):
+            raise TypeError(f"r must be a torch.Tensor, got {type(r).__name__}")
+        _same_device("r", r, "mu", mu)
+        if r.dim() == 2 and r.shape[1] == 1:
+            r = r.reshape(-1)
+        if r.dim() != 1 or r.shape[0] != n:
+            raise ValueError(f"r must be (N,) or (N, 1) with N={n}, got shape {tuple(r.shape)}")
+        if r.dtype not in _FLOATS:
+            raise TypeError(f"r must be floating, got {r.dtype}")
+        if not r.is_contiguous():
+            raise ValueError("r must be contiguous; pass r.contiguous()")
+        r = r.to(torch.float32)
+    else:
+        r = torch.empty(0, dtype=torch.float32, device=mu.device)
+    if b < 1 or b > n:
+        raise ValueError(f"b must be in [1, {n}] (the number of latents), got {b}")
+    mu32 = mu.to(torch.float32)
+    if _use_ext(mu.device):
+        v, i, s = torch.ops.tavaal.score_topb(mu32, r, ws, bs, b, bool(largest), precision, int(chunk_size), bool(return_scores))
+        return (v, i, s) if return_scores else (v, i)
+    v, i, s = reference.score_topb(
+        mu32, r, ws, bs, b, largest=bool(largest), precision=precision, chunk_size=chunk_size, return_scores=return_scores
+    )
+    return (v, i, s) if return_scores else (v, i)

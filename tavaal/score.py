@@ -1,0 +1,245 @@
+"""``python -m tavaal.score ARTIFACTS_DIR --pool POOL --budget B``: select the next batch to
+label from a (large) unlabeled pool with exported artifacts.
+
+Writes ``--out FILE.csv`` (rank, id, score [, loss, r, mu_*]) and ``FILE.json`` beside it
+(the same rows plus the run summary and the list of skipped unreadable images) and prints a
+one-line summary: pool size, throughput (samples/s), time split between loading, inference
+and selection. Bad requests -- empty pool, pool smaller than the budget, artifacts of an
+incompatible version or with a sha256 mismatch, a sample shape that does not match the
+artifacts, a method the artifacts do not support -- fail before any long work with one
+line on stderr and exit code 2. See docs/export-and-scoring.md.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["main", "build_parser", "read_ids", "write_outputs"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tavaal.score",
+                                description="Score an unlabeled pool with exported TA-VAAL artifacts and select "
+                                            "the next batch to label.")
+    p.add_argument("artifacts", type=Path, help="artifacts directory written by python -m tavaal.export")
+    p.add_argument("--pool", required=True,
+                   help="image folder (recursive), .npy/.npz array (FILE.npz:KEY), sharded pool directory "
+                        "(pool.json), or dataset:NAME[:train|test]")
+    p.add_argument("--budget", type=int, required=True, help="how many samples to select")
+    p.add_argument("--method", default=None, choices=("tavaal", "vaal", "lloss", "coreset", "random"),
+                   help="selection method (default: the method the artifacts were trained for)")
+    p.add_argument("--subset", type=int, default=0,
+                   help="score a seeded random subset of M unlabeled samples (the paper's subset method; 0 = all)")
+    p.add_argument("--labeled", type=Path, default=None,
+                   help="labeled set: ids of pool samples (.txt one per line, .json list, .csv 'id' column, or an "
+                        "integer .npy), excluded from the candidates; or a pool of labeled samples "
+                        "(.npy/.npz/folder, for coreset's centers)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --subset, random and core-set's first pick")
+    p.add_argument("--backend", choices=("onnx", "torchscript", "eager"), default=None,
+                   help="inference backend (default onnx; torchscript with --precision bf16)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16: autocast (torchscript/eager backends)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--workers", type=int, default=None,
+                   help="DataLoader worker processes decoding images (default min(4, CPUs) for image folders)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads of the backend (default: torch's)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, default=Path("selected.csv"), help="CSV to write (JSON beside it)")
+    p.add_argument("--save-scores", type=Path, default=None,
+                   help="also write every score to this memory-mapped .npy (N float32, NaN = not scored; "
+                        "coreset: the feature matrix)")
+    p.add_argument("--with-latents", action="store_true", help="add loss, r and mu of the picks to the outputs")
+    p.add_argument("--key", default=None, help="member of an .npz pool (default X, else the first)")
+    p.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the artifact files")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from .distributed.cli import add_ray_arguments  # --ray ... (scale-out; does not import ray)
+
+    add_ray_arguments(p)
+    return p
+
+
+def read_ids(path: Path) -> List:
+    """Ids from .txt (one per line), .json (list), .csv (column 'id' or the first) or an integer
+    .npy; numeric strings become ints."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        with open(path) as f:
+            data = json.load(f)
+        if isinstance(data, dict):
+            data = data.get("ids", data.get("selected", []))
+        raw = [d["id"] if isinstance(d, dict) else d for d in data]
+    elif suffix == ".csv":
+        with open(path, newline="") as f:
+            reader = csv.reader(f)
+            rows = [r for r in reader if r]
+        if not rows:
+            return []
+        col = rows[0].index("id") if "id" in rows[0] else 0
+        body = rows[1:] if not rows[0][col].lstrip("-").isdigit() else rows
+        raw = [r[col] for r in body]
+    elif suffix == ".npy":
+        return np.load(path, allow_pickle=False).reshape(-1).astype(np.int64).tolist()
+    else:
+        with open(path) as f:
+            raw = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    return [int(v) if isinstance(v, (int, np.integer)) or (isinstance(v, str) and v.lstrip("-").isdigit()) else v
+            for v in raw]
+
+
+def _is_id_file(path: Path) -> bool:
+    if path.suffix.lower() in (".txt", ".json", ".csv", ".ids"):
+        return True
+    if path.suffix.lower() == ".npy":
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        return arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer)
+    return False
+
+
+def _rows_for_ids(ids: Sequence, pool) -> np.ndarray:
+    from .scoring.pools import ImageFolderPool
+
+    if isinstance(pool, ImageFolderPool):
+        lookup = {f: i for i, f in enumerate(pool.files)}
+        rel = {os.path.relpath(f, pool.path): i for i, f in enumerate(pool.files)}
+        rows, missing = [], []
+        for v in ids:
+            key = str(v)
+            i = lookup.get(key, rel.get(key, lookup.get(os.path.join(str(pool.path), key))))
+            if i is None:
+                missing.append(key)
+            else:
+                rows.append(i)
+        if missing:
+            raise ValueError(f"{len(missing)} labeled id(s) are not files of the pool, e.g. {missing[0]!r}")
+        return np.asarray(rows, dtype=np.int64)
+    bad = [v for v in ids if not isinstance(v, int)]
+    if bad:
+        raise ValueError(f"labeled ids of an array pool must be row numbers, got {bad[0]!r}")
+    return np.asarray(ids, dtype=np.int64)
+
+
+def write_outputs(selection, out: Path, extra: dict) -> Path:
+    """Write the CSV and the JSON beside it; returns the JSON path."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    records = selection.records()
+    latent_cols: List[str] = []
+    for name in ("loss", "r"):
+        if name in selection.latents:
+            latent_cols.append(name)
+    mu_dim = selection.latents["mu"].shape[1] if "mu" in selection.latents else 0
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["rank", "id", "score"] + latent_cols + [f"mu_{j}" for j in range(mu_dim)])
+        for rec in records:
+            row = [rec["rank"], rec["id"], repr(rec["score"])] + [repr(rec[c]) for c in latent_cols]
+            if mu_dim:
+                row += [repr(v) for v in rec["mu"]]
+            w.writerow(row)
+    summary = {
+        "method": selection.method, "budget": selection.budget, "pool_size": selection.pool_size,
+        "candidates": selection.candidates, "scored": selection.scored,
+        "throughput_samples_per_s": selection.throughput,
+        "timings_s": {k: round(v, 6) for k, v in selection.timings.items()},
+        "backend": selection.backend, "precision": selection.precision, "scores_file": selection.scores_file,
+        "skipped_count": len(selection.skipped), **extra,
+    }
+    payload = {"summary": summary, "selected": records, "skipped": selection.skipped}
+    json_path = out.with_suffix(".json")
+    with open(json_path, "w") as f:
+        json.dump(payload, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+        f.write("\n")
+    return json_path
+
+
+def _fail(msg: str, code: int = 2) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return code
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    from .artifacts import ArtifactError
+    from .scoring import PoolError, Scorer, SelectionError, open_pool, select_from_pool
+    from .scoring.pools import ImageFolderPool
+
+    if args.budget < 1:
+        return _fail(f"--budget must be >= 1, got {args.budget}")
+    if args.subset < 0:
+        return _fail(f"--subset must be >= 0 (0 = the whole pool), got {args.subset}")
+    if args.subset and args.subset < args.budget:
+        return _fail(f"--subset {args.subset} is smaller than --budget {args.budget}")
+    if args.batch_size < 1:
+        return _fail(f"--batch-size must be >= 1, got {args.batch_size}")
+    backend = args.backend or ("torchscript" if args.precision == "bf16" else "onnx")
+    try:
+        scorer = Scorer.from_artifacts(args.artifacts, backend=backend, precision=args.precision,
+                                       device=args.device, threads=args.threads, verify=not args.no_verify)
+        method = args.method
+        if method is None:
+            src = scorer.manifest.get("source", {}).get("method")
+            method = src if src in scorer.methods else scorer.methods[0]
+        scorer.check_method(method)
+        pool = open_pool(args.pool, image_shape=scorer.input_shape if len(scorer.input_shape) == 3 else None,
+                         key=args.key)
+        labeled, labeled_pool = None, None
+        if args.labeled is not None:
+            if not args.labeled.exists():
+                return _fail(f"--labeled {args.labeled} does not exist")
+            if _is_id_file(args.labeled):
+                labeled = _rows_for_ids(read_ids(args.labeled), pool)
+            else:
+                if method != "coreset":
+                    return _fail("--labeled with a pool of samples (not ids) is only used by --method coreset")
+                labeled_pool = open_pool(args.labeled, image_shape=scorer.input_shape
+                                         if len(scorer.input_shape) == 3 else None)
+        if method == "coreset" and labeled is None and labeled_pool is None:
+            print("note: coreset without --labeled: the first pick is random (seeded)", file=sys.stderr)
+        workers = args.workers
+        if workers is None:
+            workers = min(4, os.cpu_count() or 1) if isinstance(pool, ImageFolderPool) else 0
+        if method not in ("random",) and pool.kind == "inputs" and len(pool) > 0:
+            # check the first sample before the long work (catches shape mismatches and unreadable arrays)
+            first = pool.read_rows([0])
+            scorer.check_sample_shape(tuple(first.shape[1:]), what=f"pool {args.pool}:")
+            pool.skipped.clear()
+        load_seconds = time.perf_counter() - started
+        if args.ray:  # scale-out on Ray (tavaal.distributed); outputs written atomically below
+            from .distributed.cli import select_with_ray
+
+            selection = select_with_ray(args, method, labeled, labeled_pool, backend)
+        else:
+            selection = select_from_pool(scorer if method != "random" else scorer, pool, method, args.budget,
+                                         subset=args.subset, seed=args.seed, labeled=labeled,
+                                         labeled_pool=labeled_pool, batch_size=args.batch_size, num_workers=workers,
+                                         save_scores=args.save_scores, with_latents=args.with_latents,
+                                         progress=not args.no_progress)
+    except (ArtifactError, PoolError, SelectionError) as exc:
+        return _fail(str(exc))
+    except ValueError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    extra = {"artifacts": str(args.artifacts), "pool": str(args.pool), "seed": args.seed, "subset": args.subset,
+             "batch_size": args.batch_size, "workers": workers, "setup_s": round(load_seconds, 6),
+             "source": scorer.manifest.get("source")}
+    if args.ray:
+        from .distributed.cli import write_outputs_atomic
+
+        json_path = write_outputs_atomic(write_outputs, selection, args.out, extra)
+    else:
+        json_path = write_outputs(selection, args.out, extra)
+    print(selection.summary() + f"; wrote {args.out} and {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

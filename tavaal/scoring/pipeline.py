@@ -1,0 +1,498 @@
+"""Streaming selection over a pool: batches in, running top-b through the fused ops, picks out.
+
+:func:`select_from_pool` is what ``python -m tavaal.score`` runs and what scale-out workers
+(Ray actors) call on their share of a pool (``start``/``stop`` or ``indices``); their partial
+results merge with :meth:`RunningTopB.merge` / :func:`merge_selections`.
+
+Memory is bounded: at most ``prefetch_depth`` batches are read ahead, the running top-b holds
+``budget`` rows, and no N-sized array is built -- except, on request, the ``save_scores``
+file (a memory-mapped ``.npy``) and, for core-set, the (candidates + labeled) x F feature
+matrix k-center needs (a temporary memory-mapped file, not RAM).
+
+Candidate sets (identical to the in-process strategies given the same ``seed``):
+
+* the unlabeled rows of the pool: every row not in ``labeled`` (rows, sorted);
+* ``subset=M`` (the paper's subset method): ``rng = np.random.default_rng(seed)``;
+  ``pos = rng.choice(n_unlabeled, M, replace=False)``; candidates = ``sort(unlabeled[pos])``
+  -- exactly ``tavaal.data.Pool.random_subset`` -- computed without materialising the
+  unlabeled array;
+* ``random``: ``unlabeled[rng.choice(n_unlabeled, budget, replace=False)]`` (RandomStrategy);
+* ``coreset`` without labeled centers: the first pick is ``rng.integers(n_candidates)``
+  (after the subset draw), as CoreSetStrategy.
+
+Ties are broken by the lower row (the ops' contract), as the strategies do on sorted
+candidates.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from .. import ops
+from .backends import Scorer
+from .pools import BasePool, PoolError
+
+log = logging.getLogger("tavaal.scoring")
+
+__all__ = ["select_from_pool", "Selection", "RunningTopB", "merge_selections", "candidate_rows",
+           "SelectionError", "METHODS"]
+
+METHODS = ("tavaal", "vaal", "lloss", "coreset", "random")
+
+
+class SelectionError(ValueError):
+    """Bad request detected before any long work (empty pool, budget, shapes, method)."""
+
+
+class RunningTopB:
+    """The best ``b`` (value, row) pairs seen so far, ordered by (value, row) -- lowest first,
+    or highest first with ``largest`` -- plus optional per-row payload tensors (latents).
+
+    ``update`` must see rows in increasing order across calls for ties to resolve to the
+    lower row exactly as a single ``ops.topb`` over everything would; ``merge`` (combining
+    independent partial results, e.g. from Ray actors) re-sorts by (value, row) and has no
+    such requirement."""
+
+    def __init__(self, b: int, largest: bool = False):
+        self.b, self.largest = int(b), bool(largest)
+        self.values = torch.empty(0, dtype=torch.float32)
+        self.rows = torch.empty(0, dtype=torch.int64)
+        self.payload: Dict[str, torch.Tensor] = {}
+
+    def update(self, values: torch.Tensor, rows: torch.Tensor, payload: Optional[Dict[str, torch.Tensor]] = None) -> None:
+        values = values.to(torch.float32).reshape(-1)
+        rows = torch.as_tensor(rows, dtype=torch.int64).reshape(-1)
+        if values.numel() == 0:
+            return
+        cat_v = torch.cat([self.values, values]).contiguous()
+        cat_r = torch.cat([self.rows, rows])
+        k = min(self.b, cat_v.numel())
+        _, pos = ops.topb(cat_v, k, largest=self.largest)
+        self.values, self.rows = cat_v[pos], cat_r[pos]
+        if payload:
+            for name, t in payload.items():
+                old = self.payload.get(name)
+                cat = t if old is None else torch.cat([old, t])
+                self.payload[name] = cat[pos]
+
+    def merge(self, other: "RunningTopB") -> "RunningTopB":
+        """Combine two partial results (any row order): exact (value, row) order."""
+        out = RunningTopB(self.b, self.largest)
+        v = torch.cat([self.values, other.values])
+        r = torch.cat([self.rows, other.rows])
+        if v.numel() == 0:
+            return out
+        key = -v.double() if self.largest else v.double()
+        order = np.lexsort((r.numpy(), key.numpy()))[: self.b]
+        order = torch.from_numpy(order)
+        out.values, out.rows = v[order], r[order]
+        for name in self.payload.keys() | other.payload.keys():
+            parts = [p.payload[name] for p in (self, other) if p.rows.numel() and name in p.payload]
+            if all(p.rows.numel() == 0 or name in p.payload for p in (self, other)):
+                out.payload[name] = torch.cat(parts)[order]
+        return out
+
+
+@dataclass
+class Selection:
+    """Result of :func:`select_from_pool`.
+
+    ``rows``: selected global rows, most informative first; ``ids``: their output ids (row
+    or file path); ``scores``: D probability (tavaal/vaal, lowest first), predicted loss
+    (lloss, highest first), covering radius after the pick (coreset), NaN (random);
+    ``latents``: optional ``{"loss", "r", "mu"}`` of the picks; ``timings``: seconds of
+    ``load`` (waiting for batches), ``inference``, ``selection`` and ``total``."""
+
+    method: str
+    budget: int
+    rows: np.ndarray
+    ids: List[Union[int, str]]
+    scores: np.ndarray
+    pool_size: int
+    candidates: int
+    scored: int
+    skipped: List[Dict[str, str]] = field(default_factory=list)
+    timings: Dict[str, float] = field(default_factory=dict)
+    latents: Dict[str, np.ndarray] = field(default_factory=dict)
+    scores_file: Optional[str] = None
+    backend: str = ""
+    precision: str = ""
+
+    @property
+    def throughput(self) -> float:
+        t = self.timings.get("total", 0.0)
+        return self.scored / t if t > 0 else float("nan")
+
+    def summary(self) -> str:
+        t = self.timings
+        total = max(t.get("total", 0.0), 1e-9)
+        pct = lambda k: 100.0 * t.get(k, 0.0) / total  # noqa: E731
+        line = (f"{self.method}: selected {len(self.rows)} of {self.candidates} candidates (pool {self.pool_size}); "
+                f"scored {self.scored} in {t.get('total', 0.0):.2f}s = {self.throughput:.1f} samples/s "
+                f"[{self.backend}/{self.precision}]; load {t.get('load', 0.0):.2f}s ({pct('load'):.0f}%), "
+                f"inference {t.get('inference', 0.0):.2f}s ({pct('inference'):.0f}%), "
+                f"selection {t.get('selection', 0.0):.2f}s ({pct('selection'):.0f}%)")
+        if self.skipped:
+            line += f"; skipped {len(self.skipped)} unreadable"
+        return line
+
+    def records(self) -> List[Dict[str, Any]]:
+        out = []
+        for k, (row, ident) in enumerate(zip(self.rows.tolist(), self.ids)):
+            rec: Dict[str, Any] = {"rank": k, "id": ident, "row": int(row), "score": float(self.scores[k])}
+            for name, arr in self.latents.items():
+                rec[name] = arr[k].tolist() if arr.ndim > 1 else float(arr[k])
+            out.append(rec)
+        return out
+
+
+def merge_selections(parts: Sequence[Selection], budget: int, pool: Optional[BasePool] = None) -> Selection:
+    """Merge per-shard :class:`Selection` s of tavaal/vaal/lloss (e.g. from Ray actors working
+    on disjoint row ranges) into the global top-``budget``; same result as one process."""
+    if not parts:
+        raise ValueError("nothing to merge")
+    method = parts[0].method
+    if method not in ("tavaal", "vaal", "lloss"):
+        raise ValueError(f"only score-based selections merge exactly, not {method!r}")
+    acc = RunningTopB(budget, largest=method == "lloss")
+    for p in parts:
+        part = RunningTopB(budget, acc.largest)
+        part.values = torch.from_numpy(np.asarray(p.scores, dtype=np.float32))
+        part.rows = torch.from_numpy(np.asarray(p.rows, dtype=np.int64))
+        part.payload = {k: torch.from_numpy(np.asarray(v)) for k, v in p.latents.items()}
+        acc = acc.merge(part)
+    rows = acc.rows.numpy()
+    ids = pool.ids_of(rows) if pool is not None else _ids_from_parts(parts, rows)
+    timings = {k: max(p.timings.get(k, 0.0) for p in parts) for k in ("load", "inference", "selection", "total")}
+    return Selection(method, budget, rows, ids, acc.values.numpy(), parts[0].pool_size,
+                     sum(p.candidates for p in parts), sum(p.scored for p in parts),
+                     [s for p in parts for s in p.skipped], timings, {k: v.numpy() for k, v in acc.payload.items()},
+                     None, parts[0].backend, parts[0].precision)
+
+
+def _ids_from_parts(parts, rows):
+    lookup = {}
+    for p in parts:
+        lookup.update(zip(np.asarray(p.rows).tolist(), p.ids))
+    return [lookup[int(r)] for r in rows]
+
+
+# -------------------------------------------------------------------------------- candidates
+def _unlabeled_rows(positions: np.ndarray, labeled: np.ndarray) -> np.ndarray:
+    """Row of the ``positions``-th unlabeled row (labeled sorted, distinct): O(M log L)."""
+    if labeled.size == 0:
+        return positions.astype(np.int64)
+    shifted = labeled - np.arange(labeled.size, dtype=np.int64)  # unlabeled rows before each labeled row
+    return positions.astype(np.int64) + np.searchsorted(shifted, positions, side="right")
+
+
+def candidate_rows(n: int, labeled: np.ndarray, subset: int, rng: np.random.Generator) -> Optional[np.ndarray]:
+    """Sorted candidate rows for ``subset > 0`` (None: every unlabeled row, iterated lazily)."""
+    n_unl = n - labeled.size
+    if subset <= 0 or subset >= n_unl:
+        return None
+    pos = rng.choice(n_unl, size=int(subset), replace=False)
+    return np.sort(_unlabeled_rows(pos, labeled))
+
+
+def _labeled_rows(labeled, n: int) -> np.ndarray:
+    if labeled is None:
+        return np.empty(0, dtype=np.int64)
+    arr = np.unique(np.asarray(labeled, dtype=np.int64).reshape(-1))
+    if arr.size and (arr[0] < 0 or arr[-1] >= n):
+        raise SelectionError(f"labeled rows must lie in [0, {n}), got range [{arr[0]}, {arr[-1]}]")
+    return arr
+
+
+# ---------------------------------------------------------------------------------- select
+def select_from_pool(scorer: Optional[Scorer], pool: BasePool, method: str, budget: int, *,
+                     subset: int = 0, seed: int = 0, labeled: Optional[Sequence[int]] = None,
+                     labeled_pool: Optional[BasePool] = None, indices: Optional[np.ndarray] = None,
+                     start: int = 0, stop: Optional[int] = None, batch_size: int = 256, num_workers: int = 0,
+                     prefetch_depth: int = 2, save_scores: Optional[os.PathLike] = None,
+                     with_latents: bool = False, progress: bool = False, metric: str = "euclidean") -> Selection:
+    """Select ``budget`` rows of ``pool`` with ``method`` using ``scorer``'s artifacts.
+
+    Args:
+        scorer: a :class:`Scorer` (may be None for ``random``).
+        pool: from :func:`tavaal.scoring.open_pool`; ``kind="latents"`` pools (mu, r) skip the
+            networks (tavaal/vaal only), ``kind="features"`` pools skip them for coreset.
+        method: "tavaal" (lowest D(r, mu)), "vaal" (lowest D(mu)), "lloss" (highest
+            predicted loss), "coreset" (exact greedy k-center against the labeled rows /
+            ``labeled_pool``), "random".
+        subset: the paper's subset method: score a seeded random subset of M unlabeled rows.
+        seed: seeds the subset, random picks and core-set's first pick (see module docstring).
+        labeled: rows of ``pool`` that are labeled: excluded from the candidates (and the
+            initial k-center centers for coreset).
+        labeled_pool: labeled samples outside the pool (coreset centers).
+        indices: explicit sorted candidate rows (overrides subset; for scale-out workers).
+        start, stop: restrict candidates to rows in [start, stop) (scale-out workers).
+        batch_size, num_workers, prefetch_depth: reading/inference batching.
+        save_scores: write every candidate's score into this ``.npy`` (memory-mapped, N
+            float32, NaN where not scored); for coreset the (candidates + labeled) x F features.
+        with_latents: keep loss/r/mu of the picks in ``Selection.latents``.
+
+    Raises :class:`SelectionError` (a ValueError) before any inference for: unknown or
+    unsupported method, empty pool, fewer candidates than ``budget``, sample shape that does
+    not match the artifacts, labeled rows out of range.
+    """
+    t_start = time.perf_counter()
+    if method not in METHODS:
+        raise SelectionError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise SelectionError(f"budget must be a positive int, got {budget!r}")
+    budget = int(budget)
+    if method != "random":
+        if scorer is None:
+            raise SelectionError(f"method {method!r} needs a Scorer")
+        try:
+            scorer.check_method(method)
+        except ValueError as exc:
+            raise SelectionError(str(exc)) from None
+    n = len(pool)
+    if n == 0:
+        raise SelectionError(f"the pool {pool.path} is empty: nothing to select from")
+    _check_pool_kind(scorer, pool, method)
+    labeled_rows = _labeled_rows(labeled, n)
+    rng = np.random.default_rng(seed)
+    stop = n if stop is None else min(int(stop), n)
+    if indices is not None:
+        cand = np.asarray(indices, dtype=np.int64)
+        if labeled_rows.size:
+            cand = cand[~np.isin(cand, labeled_rows)]
+    elif start > 0 or stop < n:
+        cand = None
+    else:
+        cand = candidate_rows(n, labeled_rows, int(subset), rng) if method != "random" else None
+    if cand is not None:
+        cand = cand[(cand >= start) & (cand < stop)]
+        n_cand = int(cand.size)
+    else:
+        lo, hi = np.searchsorted(labeled_rows, [start, stop])
+        n_cand = (stop - start) - int(hi - lo)
+    if n_cand < budget:
+        raise SelectionError(f"the pool has {n_cand} candidate samples (of {n}, {labeled_rows.size} labeled"
+                             f"{', subset ' + str(subset) if subset else ''}) but --budget is {budget}: lower the "
+                             "budget or give a larger pool")
+
+    if method == "random":
+        if cand is None and start == 0 and stop == n:
+            pos = rng.choice(n - labeled_rows.size, size=budget, replace=False)
+            rows = _unlabeled_rows(np.asarray(pos), labeled_rows)
+        else:
+            all_c = cand if cand is not None else np.setdiff1d(np.arange(start, stop), labeled_rows)
+            rows = all_c[rng.choice(all_c.size, size=budget, replace=False)]
+        total = time.perf_counter() - t_start
+        return Selection(method, budget, rows.astype(np.int64), pool.ids_of(rows), np.full(budget, np.nan, np.float32),
+                         n, n_cand, 0, [], {"load": 0.0, "inference": 0.0, "selection": total, "total": total},
+                         backend=getattr(scorer, "backend", ""), precision=getattr(scorer, "precision", ""))
+
+    iterator = pool.iter_batches(batch_size, start=start, stop=stop, indices=cand,
+                                 exclude=labeled_rows if cand is None else None,
+                                 prefetch_depth=prefetch_depth, num_workers=num_workers)
+    bar = _progress(progress, n_cand, method)
+    timings = {"load": 0.0, "inference": 0.0, "selection": 0.0}
+    try:
+        if method == "coreset":
+            result = _coreset(scorer, pool, iterator, cand, n_cand, labeled_rows, labeled_pool, budget, rng, timings,
+                              bar, batch_size, save_scores, metric)
+        else:
+            result = _score_based(scorer, pool, iterator, method, budget, n, timings, bar, save_scores, with_latents)
+    finally:
+        if bar is not None:
+            bar.close()
+    rows, scores, latents, scored, scores_file = result
+    timings["total"] = time.perf_counter() - t_start
+    return Selection(method, budget, rows, pool.ids_of(rows), scores, n, n_cand, scored, list(pool.skipped),
+                     timings, latents, scores_file, scorer.backend, scorer.precision)
+
+
+def _check_pool_kind(scorer, pool, method):
+    if method == "random":
+        return
+    if pool.kind == "latents":
+        if method not in ("tavaal", "vaal"):
+            raise SelectionError(f"a latents pool ((mu, r) per row) only serves tavaal/vaal, not {method!r}")
+        d = scorer.manifest.get("latent_dim")
+        if tuple(pool.sample_shape) != (d,):
+            raise SelectionError(f"the latents pool has mu of shape {list(pool.sample_shape)} but the artifacts' "
+                                 f"latent size is {d}")
+    elif pool.kind == "features":
+        if method != "coreset":
+            raise SelectionError(f"a features pool only serves coreset, not {method!r}")
+        f = scorer.manifest.get("feature_dim")
+        if tuple(pool.sample_shape) != (f,):
+            raise SelectionError(f"the features pool has features of shape {list(pool.sample_shape)} but the "
+                                 f"artifacts' feature size is {f}")
+    else:
+        try:
+            scorer.check_sample_shape(pool.sample_shape, what=f"pool {pool.path}:")
+        except ValueError as exc:
+            raise SelectionError(str(exc)) from None
+
+
+def _progress(enabled: bool, total: int, method: str):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, unit="sample", unit_scale=True, desc=f"scoring ({method})", dynamic_ncols=True,
+                smoothing=0.1)
+
+
+def _timed(iterator, timings):
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            timings["load"] += time.perf_counter() - t0
+            return
+        timings["load"] += time.perf_counter() - t0
+        yield item
+
+
+def _score_based(scorer: Scorer, pool: BasePool, iterator, method, budget, n, timings, bar, save_scores, with_latents):
+    largest = method == "lloss"
+    top = RunningTopB(budget, largest=largest)
+    disc = scorer.discriminator if method in ("tavaal", "vaal") else None
+    rank_cond = bool(disc is not None and disc.rank_conditioned)
+    scores_mm = None
+    if save_scores is not None:
+        scores_mm = np.lib.format.open_memmap(str(save_scores), mode="w+", dtype=np.float32, shape=(n,))
+        scores_mm[:] = np.nan
+    scored = 0
+    for rows, batch in _timed(iter(iterator), timings):
+        if len(rows) == 0:
+            if bar is not None:
+                bar.update(0)
+            continue
+        t0 = time.perf_counter()
+        if pool.kind == "latents":
+            mu, r = batch
+            mu = mu.to(torch.float32).contiguous()
+            if rank_cond and r is None:
+                raise PoolError(f"{pool.path}: the latents pool has no r but the discriminator is rank-conditioned")
+            out = {"mu": mu}
+            if r is not None:
+                out["r"] = r.to(torch.float32)
+        elif method == "lloss":
+            out = scorer.rank_batch(batch)
+        else:
+            out = scorer.score_batch(batch)
+        t1 = time.perf_counter()
+        timings["inference"] += t1 - t0
+        k = min(budget, len(rows))
+        rows_t = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+        if method == "lloss":
+            values = out["loss"].contiguous()
+            v, pos = ops.topb(values, k, largest=True)
+            batch_scores = values if scores_mm is not None else None
+        else:
+            r = out.get("r") if rank_cond else None
+            res = ops.score_topb(out["mu"].contiguous(), None if r is None else r.contiguous(), disc, k,
+                                 return_scores=scores_mm is not None)
+            v, pos = res[0], res[1]
+            batch_scores = res[2] if scores_mm is not None else None
+        payload = None
+        if with_latents:
+            payload = {name: out[name][pos] for name in ("loss", "r", "mu") if name in out}
+        top.update(v, rows_t[pos], payload)
+        if batch_scores is not None:
+            scores_mm[np.asarray(rows)] = batch_scores.numpy()
+        timings["selection"] += time.perf_counter() - t1
+        scored += len(rows)
+        if bar is not None:
+            bar.update(len(rows))
+            if pool.skipped:
+                bar.set_postfix(skipped=len(pool.skipped), refresh=False)
+    if scores_mm is not None:
+        scores_mm.flush()
+        del scores_mm
+    if top.rows.numel() < budget:
+        raise SelectionError(f"only {top.rows.numel()} samples could be scored ({len(pool.skipped)} unreadable) "
+                             f"but --budget is {budget}")
+    latents = {k: v.numpy() for k, v in top.payload.items()}
+    return top.rows.numpy(), top.values.numpy(), latents, scored, None if save_scores is None else str(save_scores)
+
+
+def _coreset(scorer, pool, iterator, cand, n_cand, labeled_rows, labeled_pool, budget, rng, timings, bar, batch_size,
+             save_scores, metric):
+    feat_dim = int(scorer.manifest["feature_dim"])
+    n_lab_ext = len(labeled_pool) if labeled_pool is not None else 0
+    total_rows = n_cand + labeled_rows.size + n_lab_ext
+    tmpdir = None
+    if save_scores is not None:
+        path = str(save_scores)
+    else:
+        tmpdir = tempfile.TemporaryDirectory(prefix="tavaal-coreset-")
+        path = os.path.join(tmpdir.name, "features.npy")
+    feats = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(total_rows, feat_dim))
+    cand_rows: List[np.ndarray] = []
+    fill = 0
+
+    def features_of(batch):
+        if pool.kind == "features":
+            return batch.to(torch.float32)
+        return scorer.features_batch(batch)
+
+    try:
+        scored = 0
+        for rows, batch in _timed(iter(iterator), timings):
+            if len(rows) == 0:
+                continue
+            t0 = time.perf_counter()
+            f = features_of(batch)
+            timings["inference"] += time.perf_counter() - t0
+            feats[fill:fill + len(rows)] = f.numpy()
+            fill += len(rows)
+            cand_rows.append(np.asarray(rows, dtype=np.int64))
+            scored += len(rows)
+            if bar is not None:
+                bar.update(len(rows))
+        n_good = fill
+        # labeled rows of the pool, then an external labeled pool: the initial centers
+        for src, kw in ((pool, {"indices": labeled_rows}), (labeled_pool, {})):
+            if src is None or (src is pool and labeled_rows.size == 0):
+                continue
+            if src is labeled_pool and src.kind == "inputs":
+                scorer.check_sample_shape(src.sample_shape, what=f"labeled pool {src.path}:")
+            for rows, batch in _timed(iter(src.iter_batches(batch_size, **kw)), timings):
+                if len(rows) == 0:
+                    continue
+                t0 = time.perf_counter()
+                f = batch.to(torch.float32) if src.kind == "features" else scorer.features_batch(batch)
+                timings["inference"] += time.perf_counter() - t0
+                feats[fill:fill + len(rows)] = f.numpy()
+                fill += len(rows)
+        if n_good < budget:
+            raise SelectionError(f"only {n_good} samples could be read ({len(pool.skipped)} unreadable) but "
+                                 f"--budget is {budget}")
+        t0 = time.perf_counter()
+        features = torch.from_numpy(feats[:fill])
+        first = None
+        centers = None
+        if fill > n_good:
+            centers = torch.arange(n_good, fill, dtype=torch.int64)
+        else:
+            first = int(rng.integers(n_good))
+        picks, radii = ops.kcenter_greedy(features, budget, centers=centers, first=first, metric=metric)
+        all_rows = np.concatenate(cand_rows) if cand_rows else np.empty(0, np.int64)
+        rows = all_rows[picks.numpy()]
+        timings["selection"] += time.perf_counter() - t0
+        del features
+        feats.flush()
+        return rows, radii.numpy().astype(np.float32), {}, scored, None if save_scores is None else path
+    finally:
+        del feats
+        if tmpdir is not None:
+            tmpdir.cleanup()

@@ -1,0 +1,779 @@
+"""Unlabeled pools to score: image folders, ``.npy``/``.npz`` arrays, sharded pool directories
+and the datasets of :func:`tavaal.data.load_dataset` -- all read in bounded memory.
+
+Every pool has ``len(pool)``, ``sample_shape``, ``dtype`` (a string: "float32", "float16",
+"bfloat16", "uint8"), ``kind`` ("inputs", "latents" or "features") and
+``iter_batches(batch_size, start=0, stop=None, indices=None, exclude=None, prefetch=2)``
+yielding ``(ids, batch)``:
+
+* ``ids``: ``np.int64`` array of global row numbers (the position of a sample in the pool:
+  array row, shard-concatenated row, index in the sorted file list of an image folder);
+  ``pool.id_of(row)`` gives the id written to the output (the row itself, or the file
+  path for image folders);
+* ``batch``: a CPU ``torch.Tensor`` (B, *sample_shape) of the pool's dtype (uint8 images
+  are *not* normalised here: :meth:`tavaal.scoring.Scorer.prepare` does it); for
+  ``kind == "latents"`` a tuple ``(mu, r)`` (r is None for pools without ranks).
+
+Rows come in increasing order (``indices`` must be sorted). ``exclude`` (sorted int array)
+drops rows, e.g. the labeled set. Batches are read ahead by a background thread (arrays)
+or DataLoader worker processes (image folders): never more than ``prefetch`` batches are
+held. Images that cannot be decoded are skipped and recorded in ``pool.skipped``
+(``[{"id": path, "error": "..."}]``), never raised.
+
+Sharded pool directory (``pool.json``)::
+
+    {"format": "tavaal-sharded-pool", "version": 1, "kind": "inputs"|"latents"|"features",
+     "dtype": "float32"|"float16"|"bfloat16"|"uint8", "sample_shape": [...],
+     "shards": [{"file": "shard_00000.npy", "rows": n}, ...], "rows": N}
+
+Each shard is an ``.npy`` file, memory-mapped on read (bfloat16 is stored as uint16 and
+reinterpreted); latent pools keep r beside mu in ``shard_00000.r.npy`` (float32, (n,)).
+Write one with :func:`write_sharded_pool` or :class:`ShardedPoolWriter`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import os
+import queue
+import threading
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "PoolError", "BasePool", "ArrayPool", "ShardedPool", "ImageFolderPool", "DatasetPool",
+    "open_pool", "write_sharded_pool", "ShardedPoolWriter", "prefetch", "POOL_FORMAT", "POOL_VERSION",
+    "IMAGE_EXTENSIONS",
+]
+
+POOL_FORMAT = "tavaal-sharded-pool"
+POOL_VERSION = 1
+KINDS = ("inputs", "latents", "features")
+DTYPES = ("float32", "float16", "bfloat16", "uint8")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+Batch = Tuple[np.ndarray, Union[torch.Tensor, Tuple[torch.Tensor, Optional[torch.Tensor]]]]
+
+
+class PoolError(ValueError):
+    """A pool cannot be opened or does not fit the artifacts (clear one-line message)."""
+
+
+# --------------------------------------------------------------------------- prefetching
+_END = object()
+
+
+def prefetch(iterator: Iterable, depth: int = 2) -> Iterator:
+    """Run ``iterator`` in a daemon thread, holding at most ``depth`` items ahead.
+
+    Exceptions of the producer are re-raised in the consumer. ``depth <= 0`` returns the
+    iterator unchanged (no thread)."""
+    if depth <= 0:
+        yield from iterator
+        return
+    q: "queue.Queue" = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - forwarded to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name="tavaal-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
+
+
+def _dtype_name(dtype) -> str:
+    if isinstance(dtype, torch.dtype):
+        return {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16",
+                torch.uint8: "uint8"}.get(dtype, str(dtype))
+    return np.dtype(dtype).name
+
+
+def _to_tensor(arr: np.ndarray, dtype: str) -> torch.Tensor:
+    """Contiguous copy of a (memory-mapped) numpy slice as a torch tensor of ``dtype`` (the copy
+    makes the reading thread, not the consumer, take the page faults)."""
+    arr = np.array(arr, copy=True, order="C")
+    if dtype == "bfloat16":
+        return torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16)
+    if arr.dtype not in (np.float32, np.float16, np.uint8):
+        arr = arr.astype(np.float32)
+    return torch.from_numpy(arr)
+
+
+def _check_indices(indices: Optional[np.ndarray], n: int) -> Optional[np.ndarray]:
+    if indices is None:
+        return None
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.ndim != 1:
+        raise PoolError(f"indices must be 1-D, got shape {idx.shape}")
+    if idx.size and (idx[0] < 0 or idx[-1] >= n or np.any(np.diff(idx) <= 0)):
+        raise PoolError(f"indices must be sorted, distinct and in [0, {n})")
+    return idx
+
+
+def _row_plan(n: int, batch_size: int, start: int, stop: Optional[int], indices, exclude) -> Iterator[np.ndarray]:
+    """Sorted row numbers of each batch (at most ``batch_size`` rows), O(batch) memory."""
+    if batch_size < 1:
+        raise PoolError(f"batch_size must be >= 1, got {batch_size}")
+    stop = n if stop is None else min(int(stop), n)
+    start = max(0, int(start))
+    excl = None if exclude is None or len(exclude) == 0 else np.asarray(exclude, dtype=np.int64)
+    if indices is not None:
+        idx = indices[(indices >= start) & (indices < stop)]
+        if excl is not None:
+            idx = idx[~np.isin(idx, excl, assume_unique=True)]
+        for s in range(0, idx.size, batch_size):
+            yield idx[s:s + batch_size]
+        return
+    pending: List[np.ndarray] = []
+    count = 0
+    for s in range(start, stop, batch_size):
+        rows = np.arange(s, min(s + batch_size, stop), dtype=np.int64)
+        if excl is not None:
+            lo, hi = np.searchsorted(excl, [rows[0], rows[-1] + 1])
+            if hi > lo:
+                rows = rows[~np.isin(rows, excl[lo:hi], assume_unique=True)]
+        if excl is None:
+            yield rows
+            continue
+        pending.append(rows)
+        count += rows.size
+        while count >= batch_size:
+            cat = np.concatenate(pending)
+            yield cat[:batch_size]
+            rest = cat[batch_size:]
+            pending, count = ([rest] if rest.size else []), rest.size
+    if pending and count:
+        yield np.concatenate(pending)
+
+
+_PAGE = mmap.PAGESIZE
+_BASES: Dict[int, int] = {}
+
+
+def release_pages(arr: np.ndarray, lo: int, hi: int) -> None:
+    """``madvise(MADV_DONTNEED)`` the pages of rows [lo, hi) of a memory-mapped array once they
+    have been copied out: the pool's file pages then leave this process's resident set, so
+    peak memory does not grow with the pool size. Safe for read-only file mappings (a later
+    access faults the page in again); a no-op for anything else."""
+    mm = getattr(arr, "_mmap", None)
+    if mm is None or hi <= lo or not hasattr(mm, "madvise"):
+        return
+    try:
+        key = id(mm)
+        if key not in _BASES:
+            view = np.frombuffer(mm, dtype=np.uint8)
+            _BASES[key] = view.ctypes.data
+            del view
+        row_bytes = int(np.prod(arr.shape[1:], dtype=np.int64)) * arr.itemsize
+        start = arr[lo:hi].ctypes.data - _BASES[key]
+        end = start + (hi - lo) * row_bytes
+        s = (start // _PAGE) * _PAGE
+        e = min(-(-end // _PAGE) * _PAGE, len(mm))
+        if e > s >= 0:
+            mm.madvise(mmap.MADV_DONTNEED, s, e - s)
+    except (ValueError, OSError, BufferError, AttributeError):  # pragma: no cover - best effort
+        pass
+
+
+def _gather(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """arr[rows] for sorted rows: one slice when contiguous (the common case)."""
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+        return arr[int(rows[0]):int(rows[-1]) + 1]
+    return arr[rows]
+
+
+class BasePool:
+    """Common interface (see the module docstring)."""
+
+    kind: str = "inputs"
+    dtype: str = "float32"
+    sample_shape: Tuple[int, ...] = ()
+    path: Optional[Path] = None
+
+    def __init__(self):
+        self.skipped: List[Dict[str, str]] = []
+
+    def __len__(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def id_of(self, row: int) -> Union[int, str]:
+        return int(row)
+
+    def ids_of(self, rows: Iterable[int]) -> List[Union[int, str]]:
+        return [self.id_of(int(r)) for r in rows]
+
+    def describe(self) -> str:
+        return f"{type(self).__name__}({self.path}, {len(self)} x {list(self.sample_shape)} {self.dtype}, {self.kind})"
+
+    def _read_rows(self, rows: np.ndarray):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def read_rows(self, rows: Sequence[int]):
+        """The samples of sorted ``rows`` as one batch (inputs/features: a tensor; latents:
+        ``(mu, r)``)."""
+        return self._read_rows(np.asarray(rows, dtype=np.int64))
+
+    def iter_batches(self, batch_size: int, start: int = 0, stop: Optional[int] = None,
+                     indices: Optional[np.ndarray] = None, exclude: Optional[np.ndarray] = None,
+                     prefetch_depth: int = 2, num_workers: int = 0) -> Iterator[Batch]:
+        """Yield ``(ids, batch)`` in increasing row order (see the module docstring)."""
+        indices = _check_indices(indices, len(self))
+        plan = _row_plan(len(self), batch_size, start, stop, indices, exclude)
+        gen = ((rows, self._read_rows(rows)) for rows in plan)
+        return prefetch(gen, prefetch_depth)
+
+    def close(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------ npy / npz
+def _npz_member_memmap(path: Path, key: str) -> Optional[np.memmap]:
+    """Memory-map an *uncompressed* member of an .npz (np.savez); None if it is compressed."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(key + ".npy")
+        if info.compress_type != zipfile.ZIP_STORED:
+            return None
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if local[:4] != b"PK\x03\x04":
+            return None
+        name_len = int.from_bytes(local[26:28], "little")
+        extra_len = int.from_bytes(local[28:30], "little")
+        data_start = info.header_offset + 30 + name_len + extra_len
+        f.seek(data_start)
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        offset = f.tell()
+    if fortran or dtype.hasobject:
+        return None
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+class _CompressedNpzMember:
+    """Sequential reader of a compressed .npz member (np.savez_compressed): bounded memory,
+    rows are decompressed in order (random access re-reads from the start)."""
+
+    def __init__(self, path: Path, key: str):
+        self.path, self.key = path, key
+        with zipfile.ZipFile(path) as zf, zf.open(key + ".npy") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        if fortran:
+            raise PoolError(f"{path}:{key}: Fortran-ordered arrays are not supported")
+        self.shape, self.dtype = tuple(shape), dtype
+        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        self._zf = None
+        self._f = None
+        self._pos = 0
+
+    def _open(self):
+        self.close()
+        self._zf = zipfile.ZipFile(self.path)
+        self._f = self._zf.open(self.key + ".npy")
+        version = np.lib.format.read_magic(self._f)
+        (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(self._f)
+        self._pos = 0
+
+    def read(self, lo: int, hi: int) -> np.ndarray:
+        if self._f is None or lo < self._pos:
+            self._open()
+        if lo > self._pos:
+            skip = (lo - self._pos) * self.row_bytes
+            while skip:
+                got = len(self._f.read(min(skip, 1 << 24)))
+                if not got:
+                    break
+                skip -= got
+            self._pos = lo
+        data = self._f.read((hi - lo) * self.row_bytes)
+        self._pos = hi
+        return np.frombuffer(data, dtype=self.dtype).reshape((hi - lo,) + self.shape[1:])
+
+    def close(self):
+        if self._f is not None:
+            self._f.close()
+            self._zf.close()
+        self._f = self._zf = None
+
+
+class ArrayPool(BasePool):
+    """A single ``.npy`` (memory-mapped) or ``.npz`` member (memory-mapped when stored, read
+    sequentially when compressed). ``key`` selects the npz member (default "X", else the only
+    or first member); ``r`` (optional (N,) array) makes it a latent pool."""
+
+    def __init__(self, path: os.PathLike, key: Optional[str] = None, kind: str = "inputs",
+                 r: Optional[np.ndarray] = None, dtype: Optional[str] = None):
+        super().__init__()
+        self.path = Path(path)
+        if not self.path.exists():
+            raise PoolError(f"pool {self.path} does not exist")
+        self.key = key
+        self._compressed: Optional[_CompressedNpzMember] = None
+        try:
+            if self.path.suffix == ".npz":
+                with zipfile.ZipFile(self.path) as zf:
+                    members = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+                if not members:
+                    raise PoolError(f"{self.path}: the .npz holds no arrays")
+                if key is None:
+                    key = "X" if "X" in members else members[0]
+                if key not in members:
+                    raise PoolError(f"{self.path}: no array {key!r} (has {', '.join(members)})")
+                self.key = key
+                arr = _npz_member_memmap(self.path, key)
+                if arr is None:
+                    self._compressed = _CompressedNpzMember(self.path, key)
+                    shape, np_dtype = self._compressed.shape, self._compressed.dtype
+                else:
+                    shape, np_dtype = arr.shape, arr.dtype
+                self._arr = arr
+            else:
+                self._arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
+                shape, np_dtype = self._arr.shape, self._arr.dtype
+        except PoolError:
+            raise
+        except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+            raise PoolError(f"{self.path}: cannot read the array ({type(exc).__name__}: {exc})") from exc
+        if len(shape) < 1:
+            raise PoolError(f"{self.path}: a pool array needs a sample axis, got a scalar")
+        if len(shape) == 1:
+            shape = (shape[0], 1)
+            if self._arr is not None:
+                self._arr = self._arr.reshape(-1, 1)
+        self._n = int(shape[0])
+        self.sample_shape = tuple(int(s) for s in shape[1:])
+        if dtype is None:
+            dtype = "bfloat16" if np_dtype == np.uint16 else _dtype_name(np_dtype)
+            if dtype not in DTYPES:
+                if np.issubdtype(np_dtype, np.number):
+                    dtype = "float32"  # other numeric dtypes are converted per batch
+                else:
+                    raise PoolError(f"{self.path}: unsupported dtype {np_dtype}")
+        self.dtype = dtype
+        if kind not in KINDS:
+            raise PoolError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.kind = kind
+        self._r = None if r is None else np.asarray(r, dtype=np.float32).reshape(-1)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _read_rows(self, rows: np.ndarray):
+        if rows.size == 0:
+            x = torch.empty((0,) + self.sample_shape)
+        elif self._compressed is not None:
+            lo, hi = int(rows[0]), int(rows[-1]) + 1
+            block = self._compressed.read(lo, hi)
+            x = _to_tensor(block[rows - lo], self.dtype)
+        else:
+            x = _to_tensor(_gather(self._arr, rows), self.dtype)
+            release_pages(self._arr, int(rows[0]), int(rows[-1]) + 1)
+        if self.kind == "latents":
+            r = None if self._r is None else torch.from_numpy(np.ascontiguousarray(self._r[rows]))
+            return x, r
+        return x
+
+    def close(self) -> None:
+        if self._compressed is not None:
+            self._compressed.close()
+
+
+# ---------------------------------------------------------------------------- sharded pool
+class ShardedPool(BasePool):
+    """A sharded pool directory (``pool.json`` + ``.npy`` shards, memory-mapped)."""
+
+    def __init__(self, directory: os.PathLike):
+        super().__init__()
+        self.path = Path(directory)
+        meta_path = self.path / "pool.json"
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise PoolError(f"{meta_path}: cannot read the sharded pool description ({exc})") from exc
+        if meta.get("format") != POOL_FORMAT:
+            raise PoolError(f"{meta_path}: not a tavaal sharded pool (format {meta.get('format')!r})")
+        if meta.get("version") != POOL_VERSION:
+            raise PoolError(f"{meta_path}: sharded pool version {meta.get('version')!r} is not supported "
+                            f"(this tavaal reads version {POOL_VERSION})")
+        if meta.get("kind") not in KINDS or meta.get("dtype") not in DTYPES:
+            raise PoolError(f"{meta_path}: kind must be one of {KINDS} and dtype one of {DTYPES}, got "
+                            f"{meta.get('kind')!r}, {meta.get('dtype')!r}")
+        self.meta = meta
+        self.kind, self.dtype = meta["kind"], meta["dtype"]
+        self.sample_shape = tuple(int(s) for s in meta["sample_shape"])
+        self._files = [s["file"] for s in meta["shards"]]
+        rows = np.array([int(s["rows"]) for s in meta["shards"]], dtype=np.int64)
+        self._offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
+        self._n = int(self._offsets[-1])
+        if int(meta.get("rows", self._n)) != self._n:
+            raise PoolError(f"{meta_path}: rows {meta.get('rows')} != sum of shard rows {self._n}")
+        self._maps: Dict[int, Tuple[np.ndarray, Optional[np.ndarray]]] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _shard(self, k: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        if k not in self._maps:
+            f = self.path / self._files[k]
+            try:
+                arr = np.load(f, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise PoolError(f"{f}: cannot read shard ({exc})") from exc
+            expect = (int(self._offsets[k + 1] - self._offsets[k]),) + self.sample_shape
+            if tuple(arr.shape) != expect:
+                raise PoolError(f"{f}: shape {tuple(arr.shape)} != {expect} from pool.json")
+            r = None
+            if self.kind == "latents":
+                rf = f.with_name(f.name[:-4] + ".r.npy")
+                if rf.exists():
+                    r = np.load(rf, mmap_mode="r", allow_pickle=False)
+            if len(self._maps) > 64:  # bounded number of open maps
+                self._maps.pop(next(iter(self._maps)))
+            self._maps[k] = (arr, r)
+        return self._maps[k]
+
+    def _read_rows(self, rows: np.ndarray):
+        parts, rparts = [], []
+        if rows.size:
+            shard_of = np.searchsorted(self._offsets, rows, side="right") - 1
+            for k in np.unique(shard_of):
+                sel = rows[shard_of == k] - self._offsets[k]
+                arr, r = self._shard(int(k))
+                parts.append(_to_tensor(_gather(arr, sel), self.dtype))
+                release_pages(arr, int(sel[0]), int(sel[-1]) + 1)
+                if self.kind == "latents":
+                    rparts.append(None if r is None else torch.from_numpy(np.array(_gather(r, sel), dtype=np.float32, copy=True)))
+        x = torch.cat(parts) if parts else torch.empty((0,) + self.sample_shape)
+        if self.kind == "latents":
+            r = None if (not rparts or any(p is None for p in rparts)) else torch.cat(rparts)
+            return x, r
+        return x
+
+
+class ShardedPoolWriter:
+    """Write a sharded pool incrementally: ``write(chunk, r=None)`` appends rows (split into
+    shards of at most ``shard_rows``), ``close()`` writes ``pool.json`` (atomically, last: a
+    directory without it is not a pool). Usable as a context manager.
+
+    ``dtype`` (default: the first chunk's) is what is stored; float chunks are cast to it;
+    bfloat16 is stored as uint16 ``.npy``."""
+
+    def __init__(self, directory: os.PathLike, kind: str = "inputs", dtype: Optional[str] = None,
+                 shard_rows: int = 65536, overwrite: bool = False):
+        if kind not in KINDS:
+            raise PoolError(f"kind must be one of {KINDS}, got {kind!r}")
+        if dtype is not None and dtype not in DTYPES:
+            raise PoolError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        self.path = Path(directory)
+        if (self.path / "pool.json").exists() and not overwrite:
+            raise PoolError(f"{self.path} already holds a sharded pool (pass overwrite=True)")
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "pool.json").unlink(missing_ok=True)
+        self.kind, self.dtype, self.shard_rows = kind, dtype, int(shard_rows)
+        self.sample_shape: Optional[Tuple[int, ...]] = None
+        self.shards: List[Dict[str, Any]] = []
+        self.rows = 0
+
+    def _store(self, chunk) -> np.ndarray:
+        if isinstance(chunk, torch.Tensor):
+            if chunk.dtype == torch.bfloat16:
+                if self.dtype is None:
+                    self.dtype = "bfloat16"
+                if self.dtype == "bfloat16":
+                    return chunk.contiguous().view(torch.int16).numpy().view(np.uint16)
+                chunk = chunk.float()
+            chunk = chunk.detach().cpu().numpy()
+        chunk = np.asarray(chunk)
+        if self.dtype is None:
+            self.dtype = _dtype_name(chunk.dtype) if _dtype_name(chunk.dtype) in DTYPES else "float32"
+        if self.dtype == "bfloat16":
+            t = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(torch.bfloat16)
+            return t.view(torch.int16).numpy().view(np.uint16)
+        return np.ascontiguousarray(chunk, dtype=np.dtype(self.dtype))
+
+    def write(self, chunk, r=None) -> None:
+        data = self._store(chunk)
+        if data.ndim == 1:
+            data = data.reshape(-1, 1)
+        shape = tuple(int(s) for s in data.shape[1:])
+        if self.sample_shape is None:
+            self.sample_shape = shape
+        elif shape != self.sample_shape:
+            raise PoolError(f"chunk sample shape {shape} != {self.sample_shape} of earlier chunks")
+        rr = None
+        if self.kind == "latents" and r is not None:
+            rr = np.asarray(r.detach().cpu().float().numpy() if isinstance(r, torch.Tensor) else r,
+                            dtype=np.float32).reshape(-1)
+            if rr.shape[0] != data.shape[0]:
+                raise PoolError(f"r has {rr.shape[0]} rows but the chunk {data.shape[0]}")
+        for s in range(0, data.shape[0], self.shard_rows):
+            part = data[s:s + self.shard_rows]
+            name = f"shard_{len(self.shards):05d}.npy"
+            np.save(self.path / name, part)
+            if rr is not None:
+                np.save(self.path / f"shard_{len(self.shards):05d}.r.npy", rr[s:s + self.shard_rows])
+            self.shards.append({"file": name, "rows": int(part.shape[0])})
+            self.rows += int(part.shape[0])
+
+    def close(self) -> Dict[str, Any]:
+        from ..rundir import write_json
+
+        meta = {"format": POOL_FORMAT, "version": POOL_VERSION, "kind": self.kind, "dtype": self.dtype or "float32",
+                "sample_shape": list(self.sample_shape or ()), "shards": self.shards, "rows": self.rows}
+        write_json(self.path / "pool.json", meta)
+        os.chmod(self.path / "pool.json", 0o644)
+        return meta
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+
+
+def write_sharded_pool(directory: os.PathLike, data, kind: str = "inputs", *, dtype: Optional[str] = None,
+                       shard_rows: int = 65536, overwrite: bool = False) -> Dict[str, Any]:
+    """Write ``data`` as a sharded pool; returns the ``pool.json`` content.
+
+    ``data``: an array/tensor (N, ...), or an iterable of such chunks (each split into shards
+    of at most ``shard_rows`` rows; a generator keeps memory bounded). For ``kind="latents"``
+    give ``(mu, r)`` or an iterable of ``(mu, r)`` pairs (r may be None: VAAL latents)."""
+    with ShardedPoolWriter(directory, kind, dtype, shard_rows, overwrite) as writer:
+        single = isinstance(data, (np.ndarray, torch.Tensor)) or (
+            kind == "latents" and isinstance(data, tuple) and len(data) == 2
+            and isinstance(data[0], (np.ndarray, torch.Tensor)))
+        for chunk in ([data] if single else data):
+            if kind == "latents":
+                if isinstance(chunk, tuple):
+                    writer.write(chunk[0], chunk[1])
+                else:
+                    writer.write(chunk, None)
+            else:
+                writer.write(chunk)
+    return writer.close()
+
+
+# ---------------------------------------------------------------------------- image folders
+def _decode(path: str, size: Tuple[int, int], channels: int) -> torch.Tensor:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img = img.convert("L" if channels == 1 else "RGB")
+        h, w = size
+        if img.size != (w, h):
+            img = img.resize((w, h), Image.Resampling.BILINEAR)
+        arr = np.asarray(img, dtype=np.uint8)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+
+class _ImageRows(torch.utils.data.Dataset):
+    """DataLoader dataset whose items are whole batches: ``rows -> (rows, tensor, skipped)``."""
+
+    def __init__(self, files: List[str], shape: Tuple[int, int, int], plan: List[np.ndarray]):
+        self.files, self.shape, self.plan = files, shape, plan
+
+    def __len__(self):
+        return len(self.plan)
+
+    def __getitem__(self, k):
+        rows = self.plan[k]
+        good, tensors, skipped = [], [], []
+        for row in rows:
+            f = self.files[int(row)]
+            try:
+                tensors.append(_decode(f, self.shape[1:], self.shape[0]))
+                good.append(int(row))
+            except Exception as exc:  # noqa: BLE001 - any decode failure is a skipped image
+                skipped.append({"id": f, "error": f"{type(exc).__name__}: {exc}"})
+        x = torch.stack(tensors) if tensors else torch.empty((0,) + self.shape, dtype=torch.uint8)
+        return np.asarray(good, dtype=np.int64), x, skipped
+
+
+class ImageFolderPool(BasePool):
+    """Every image file under ``root`` (recursively, sorted by path), decoded with PIL to
+    ``image_shape`` = (C, H, W) uint8 (C = 1: grayscale, 3: RGB; bilinear resize). Ids are
+    the file paths; unreadable files are skipped and listed in ``skipped``."""
+
+    kind = "inputs"
+    dtype = "uint8"
+
+    def __init__(self, root: os.PathLike, image_shape: Optional[Sequence[int]] = None):
+        super().__init__()
+        self.path = Path(root)
+        if not self.path.is_dir():
+            raise PoolError(f"pool {self.path} is not a directory")
+        files = []
+        for dirpath, dirnames, filenames in os.walk(self.path):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in filenames:
+                if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                    files.append(os.path.join(dirpath, name))
+        self.files = sorted(files)
+        if image_shape is None:
+            image_shape = self._probe_shape()
+        image_shape = tuple(int(s) for s in image_shape)
+        if len(image_shape) != 3 or image_shape[0] not in (1, 3):
+            raise PoolError(f"an image folder pool needs a (C, H, W) input shape with C = 1 or 3, got {image_shape}")
+        self.sample_shape = image_shape
+
+    def _probe_shape(self) -> Tuple[int, int, int]:
+        from PIL import Image
+
+        for f in self.files[:100]:
+            try:
+                with Image.open(f) as img:
+                    w, h = img.size
+                    return (1 if img.mode in ("L", "1", "I", "F") else 3, h, w)
+            except Exception:  # noqa: BLE001
+                continue
+        return (3, 32, 32)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def id_of(self, row: int) -> str:
+        return self.files[int(row)]
+
+    def _read_rows(self, rows: np.ndarray):
+        good, x, skipped = _ImageRows(self.files, self.sample_shape, [rows])[0]
+        self.skipped.extend(skipped)
+        return x
+
+    def iter_batches(self, batch_size: int, start: int = 0, stop: Optional[int] = None,
+                     indices: Optional[np.ndarray] = None, exclude: Optional[np.ndarray] = None,
+                     prefetch_depth: int = 2, num_workers: int = 0) -> Iterator[Batch]:
+        """As :meth:`BasePool.iter_batches`; decodes in ``num_workers`` DataLoader worker
+        processes (0: a background thread). Corrupt images are dropped from their batch (so
+        a batch may be shorter, or empty) and appended to ``self.skipped``."""
+        indices = _check_indices(indices, len(self))
+        plan = list(_row_plan(len(self), batch_size, start, stop, indices, exclude))
+        ds = _ImageRows(self.files, self.sample_shape, plan)
+        if num_workers > 0:
+            loader = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers,
+                                                 prefetch_factor=max(1, prefetch_depth), persistent_workers=False)
+            source = iter(loader)
+        else:
+            source = prefetch((ds[k] for k in range(len(ds))), prefetch_depth)
+
+        def gen():
+            for good, x, skipped in source:
+                if skipped:
+                    self.skipped.extend(skipped)
+                yield np.asarray(good, dtype=np.int64), x
+        return gen()
+
+
+# ------------------------------------------------------------------------------- datasets
+class DatasetPool(BasePool):
+    """The train (or test) split of a :func:`tavaal.data.load_dataset` data set, already
+    normalised (float32). Ids are row numbers of that split."""
+
+    def __init__(self, name: str, split: str = "train", data_dir: Optional[str] = None, seed: int = 0,
+                 dataset=None, **options):
+        super().__init__()
+        if dataset is None:
+            from ..data import load_dataset
+
+            try:
+                bundle = load_dataset(name, data_dir, seed=seed, **options)
+            except Exception as exc:  # noqa: BLE001 - reported as a pool error
+                raise PoolError(f"dataset {name!r}: {exc}") from exc
+            if split not in ("train", "test"):
+                raise PoolError(f"dataset split must be 'train' or 'test', got {split!r}")
+            dataset = bundle.train if split == "train" else bundle.test
+        self.dataset = dataset
+        self.path = Path(f"dataset:{name}:{split}")
+        self.dtype = "float32"
+        self.sample_shape = tuple(dataset[0][0].shape) if len(dataset) else ()
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _read_rows(self, rows: np.ndarray):
+        getter: Callable = getattr(self.dataset, "get_batch", None)
+        if getter is not None:
+            return getter(rows)[0].float()
+        return torch.stack([self.dataset[int(i)][0] for i in rows]).float() if rows.size else torch.empty((0,) + self.sample_shape)
+
+
+def open_pool(path: Union[str, os.PathLike], *, image_shape: Optional[Sequence[int]] = None,
+              key: Optional[str] = None, kind: Optional[str] = None, **dataset_options) -> BasePool:
+    """Open a pool by what ``path`` is:
+
+    * ``dataset:NAME[:train|test]`` (or a registered dataset name that is not an existing
+      path): a :class:`DatasetPool`;
+    * a directory with ``pool.json``: a :class:`ShardedPool`;
+    * another directory: an :class:`ImageFolderPool` (decoded to ``image_shape``);
+    * ``FILE.npy`` / ``FILE.npz`` (``FILE.npz:KEY`` picks a member): an :class:`ArrayPool`.
+    """
+    text = str(path)
+    if text.startswith("dataset:"):
+        parts = text.split(":")
+        return DatasetPool(parts[1], parts[2] if len(parts) > 2 else "train", **dataset_options)
+    p = Path(text)
+    if not p.exists() and ".npz:" in text:
+        file, member = text.rsplit(":", 1)
+        return ArrayPool(file, key=member, kind=kind or "inputs")
+    if not p.exists():
+        from ..data import DATASETS
+
+        if text in DATASETS:
+            return DatasetPool(text, "train", **dataset_options)
+        raise PoolError(f"pool {text} does not exist (give an image folder, a .npy/.npz file, a sharded pool "
+                        "directory or dataset:NAME)")
+    if p.is_dir():
+        if (p / "pool.json").exists():
+            pool = ShardedPool(p)
+            if kind is not None and pool.kind != kind:
+                raise PoolError(f"{p} is a {pool.kind!r} pool, expected {kind!r}")
+            return pool
+        return ImageFolderPool(p, image_shape)
+    if p.suffix in (".npy", ".npz"):
+        return ArrayPool(p, key=key, kind=kind or "inputs")
+    raise PoolError(f"pool {p}: unsupported file type {p.suffix!r} (use .npy, .npz, an image folder or a "
+                    "sharded pool directory)")
