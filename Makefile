@@ -18,7 +18,7 @@ $(PY):
 	$(PIP) install -q --upgrade pip setuptools wheel ninja
 
 $(STAMP): $(PY) pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/*.h csrc/cpu/*.cpp csrc/cpu/*.h)
-	$(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q "$(TORCH_SPEC)" numpy
 	$(PIP) install -q --no-build-isolation -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 

@@ -22,7 +22,7 @@ from .config import RunConfig
 from .data import DatasetBundle, Pool, load_dataset
 from .rundir import RunDirectory, read_json, save_torch, write_json
 from .strategies import SelectionContext, get_strategy
-from .training import (TaskModels, build_adversarial_models, build_task_models, evaluate_accuracy,
+from .training import (build_adversarial_models, build_task_models, evaluate_accuracy,
                        train_adversarial_models, train_task_models)
 
 log = logging.getLogger(__name__)

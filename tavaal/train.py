@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import json
 import logging
 import sys
 from pathlib import Path

@@ -1,7 +1,6 @@
 """Active-learning cycles end to end: run directory, metrics, resume, errors, CLI."""
 import json
 
-import numpy as np
 import pytest
 
 from tavaal import train

@@ -6,7 +6,6 @@ every step the pick must be a valid argmax of the min-distance to the centers ch
 not within that tolerance, and on integer-valued data (all distances exact in fp32 and fp64)
 the picks must be identical to the float64 greedy, ties to the lower index included.
 """
-import contextlib
 import os
 import subprocess
 import sys
@@ -18,29 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tavaal.ops as ops
+from ops_backends import BACKENDS, use_backend
 
-BACKENDS = ["cpp", "reference"]
 RTOL = 1e-4  # fp32 distance accumulation vs float64
-
-
-@contextlib.contextmanager
-def use_backend(name):
-    old = os.environ.get("TAVAAL_FORCE_REFERENCE")
-    if name == "reference":
-        os.environ["TAVAAL_FORCE_REFERENCE"] = "1"
-    else:
-        os.environ.pop("TAVAAL_FORCE_REFERENCE", None)
-        if ops.backend() == "reference":
-            if os.environ.get("TAVAAL_NO_EXT"):
-                pytest.skip("built with TAVAAL_NO_EXT=1")
-            pytest.fail(f"the C++ extension did not load: {ops.extension_error()}")
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("TAVAAL_FORCE_REFERENCE", None)
-        else:
-            os.environ["TAVAAL_FORCE_REFERENCE"] = old
 
 
 def brute_greedy(x64, b, centers, first=0):

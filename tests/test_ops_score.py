@@ -5,8 +5,6 @@ the returned values must be its sigmoid outputs (within fp32 tolerance), every r
 must be among the b best within that tolerance, and where the float64 scores leave no
 near-tie the selection must be exactly the float64 one.
 """
-import contextlib
-import os
 
 import numpy as np
 import pytest
@@ -15,29 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tavaal.ops as ops
+from ops_backends import BACKENDS, use_backend
 from tavaal.models import Discriminator
 
-BACKENDS = ["cpp", "reference"]
-
-
-@contextlib.contextmanager
-def use_backend(name):
-    old = os.environ.get("TAVAAL_FORCE_REFERENCE")
-    if name == "reference":
-        os.environ["TAVAAL_FORCE_REFERENCE"] = "1"
-    else:
-        os.environ.pop("TAVAAL_FORCE_REFERENCE", None)
-        if ops.backend() == "reference":
-            if os.environ.get("TAVAAL_NO_EXT"):
-                pytest.skip("built with TAVAAL_NO_EXT=1")
-            pytest.fail(f"the C++ extension did not load: {ops.extension_error()}")
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("TAVAAL_FORCE_REFERENCE", None)
-        else:
-            os.environ["TAVAAL_FORCE_REFERENCE"] = old
 
 
 def eager64(D, r, mu):

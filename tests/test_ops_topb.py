@@ -3,7 +3,6 @@
 Every property is checked for both backends (the C++ extension and the pure-torch reference)
 against an independent NumPy float64 brute force (np.lexsort).
 """
-import contextlib
 import os
 import subprocess
 import sys
@@ -15,29 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tavaal.ops as ops
+from ops_backends import BACKENDS, use_backend
 
-BACKENDS = ["cpp", "reference"]
-
-
-@contextlib.contextmanager
-def use_backend(name):
-    """Run the public API on one backend (TAVAAL_FORCE_REFERENCE is read at every call)."""
-    old = os.environ.get("TAVAAL_FORCE_REFERENCE")
-    if name == "reference":
-        os.environ["TAVAAL_FORCE_REFERENCE"] = "1"
-    else:
-        os.environ.pop("TAVAAL_FORCE_REFERENCE", None)
-        if ops.backend() == "reference":
-            if os.environ.get("TAVAAL_NO_EXT"):
-                pytest.skip("built with TAVAAL_NO_EXT=1")
-            pytest.fail(f"the C++ extension did not load: {ops.extension_error()}")
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("TAVAAL_FORCE_REFERENCE", None)
-        else:
-            os.environ["TAVAAL_FORCE_REFERENCE"] = old
 
 
 def brute_topb(scores, b, largest=False, cand=None):

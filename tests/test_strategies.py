@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import torch
 
-from tavaal import ops
 from tavaal.config import resolve_config
 from tavaal.data import Pool, load_dataset
 from tavaal.strategies import STRATEGIES, SelectionContext, bald_scores, get_strategy

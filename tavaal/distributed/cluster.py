@@ -102,3 +102,14 @@ def cluster_cpus() -> int:
     """CPUs the connected cluster offers (at least 1)."""
     ray = require_ray()
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def kill_actors(actors) -> None:
+    """Kill ``actors`` for good (no restart); actors already gone are ignored."""
+    import ray
+
+    for actor in actors:
+        try:
+            ray.kill(actor, no_restart=True)
+        except Exception:  # noqa: BLE001 - an actor that already died cannot be killed again
+            pass

@@ -40,6 +40,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
+from .cluster import kill_actors
 from .kcenter_state import ShardKCenter, to_radius
 from .shards import FeatureShard, load_feature_shard, plan_feature_shards
 
@@ -359,13 +360,7 @@ class RayKCenter:
         return to_radius(d2, self.metric)
 
     def shutdown(self) -> None:
-        import ray
-
-        for a in self.actors:
-            try:
-                ray.kill(a, no_restart=True)
-            except Exception:  # noqa: BLE001
-                pass
+        kill_actors(self.actors)
         self.actors = []
 
     def __enter__(self) -> "RayKCenter":

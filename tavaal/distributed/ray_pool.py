@@ -35,6 +35,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from .cluster import kill_actors
+
 log = logging.getLogger(__name__)
 
 __all__ = ["ScorerSpec", "WorkUnit", "plan_units", "RayPoolScorer", "ray_select_from_pool", "wait_scheduled"]
@@ -283,13 +285,7 @@ class RayPoolScorer:
         return [done[i] for i in sorted(done)], info
 
     def shutdown(self) -> None:
-        import ray
-
-        for a in self.actors:
-            try:
-                ray.kill(a, no_restart=True)
-            except Exception:  # noqa: BLE001
-                pass
+        kill_actors(self.actors)
         self.actors = []
 
     def __enter__(self) -> "RayPoolScorer":

@@ -181,7 +181,14 @@ def _row_plan(n: int, batch_size: int, start: int, stop: Optional[int], indices,
 
 
 _PAGE = mmap.PAGESIZE
-_BASES: Dict[int, int] = {}
+
+
+def _mapping_address(mm: mmap.mmap) -> int:
+    """Address of the first byte of an mmap object. Not cached: ids of freed mmaps are reused."""
+    view = np.frombuffer(mm, dtype=np.uint8)
+    address = view.ctypes.data
+    del view
+    return address
 
 
 def release_pages(arr: np.ndarray, lo: int, hi: int) -> None:
@@ -193,13 +200,8 @@ def release_pages(arr: np.ndarray, lo: int, hi: int) -> None:
     if mm is None or hi <= lo or not hasattr(mm, "madvise"):
         return
     try:
-        key = id(mm)
-        if key not in _BASES:
-            view = np.frombuffer(mm, dtype=np.uint8)
-            _BASES[key] = view.ctypes.data
-            del view
         row_bytes = int(np.prod(arr.shape[1:], dtype=np.int64)) * arr.itemsize
-        start = arr[lo:hi].ctypes.data - _BASES[key]
+        start = arr[lo:hi].ctypes.data - _mapping_address(mm)
         end = start + (hi - lo) * row_bytes
         s = (start // _PAGE) * _PAGE
         e = min(-(-end // _PAGE) * _PAGE, len(mm))
@@ -210,10 +212,38 @@ def release_pages(arr: np.ndarray, lo: int, hi: int) -> None:
 
 
 def _gather(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """arr[rows] for sorted rows: one slice when contiguous (the common case)."""
+    """arr[rows] for sorted rows: one slice when contiguous (the common case).
+
+    Contiguous rows of a memory-mapped ``.npy`` are read with a plain file read instead of
+    through the mapping: the file's pages then stay in the page cache and never enter this
+    process's resident set (``madvise`` alone left ~7% of the touched pages mapped, so peak
+    RSS grew with the pool size)."""
     if rows.size and rows[-1] - rows[0] + 1 == rows.size:
-        return arr[int(rows[0]):int(rows[-1]) + 1]
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        return _read_file_rows(arr, lo, hi)
     return arr[rows]
+
+
+def _read_file_rows(arr: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Rows [lo, hi) of ``arr``: read from its file when it is a C-contiguous np.memmap."""
+    filename = getattr(arr, "filename", None)
+    offset = getattr(arr, "offset", None)
+    mm = getattr(arr, "_mmap", None)
+    if filename is None or offset is None or mm is None or not arr.flags.c_contiguous:
+        return arr[lo:hi]
+    out = np.empty((hi - lo,) + tuple(arr.shape[1:]), dtype=arr.dtype)
+    if out.nbytes == 0:
+        return out
+    row_bytes = out.nbytes // (hi - lo)
+    # the mapping starts at the allocation-granularity boundary below ``offset``; a view of the
+    # memmap (slice) keeps its parent's ``offset``, so locate arr's first byte by address
+    mapping_start = int(offset) - int(offset) % mmap.ALLOCATIONGRANULARITY
+    with open(filename, "rb", buffering=0) as f:
+        f.seek(mapping_start + (arr.ctypes.data - _mapping_address(mm)) + lo * row_bytes)
+        got = f.readinto(memoryview(out).cast("B"))
+    if got != out.nbytes:
+        raise PoolError(f"{filename}: short read ({got} of {out.nbytes} bytes) at row {lo}: truncated file?")
+    return out
 
 
 class BasePool:

@@ -1,7 +1,6 @@
 """Strategies that need no auxiliary model: random and entropy."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .. import ops

@@ -1,7 +1,7 @@
 """Batched, gradient-free inference over index subsets of a dataset."""
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Dict, Iterable, Sequence
 
 import torch
 

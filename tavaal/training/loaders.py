@@ -37,7 +37,7 @@ class BatchLoader:
     def __init__(self, dataset, indices: Sequence[int], batch_size: int, *, shuffle: bool,
                  augment: Optional[Callable] = None, seed: int = 0, drop_last: bool = False):
         self.dataset = dataset
-        self.indices = np.asarray(indices, dtype=np.int64)
+        self.indices = np.array(indices, dtype=np.int64)  # own, writable copy (pools hand out read-only arrays)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.augment = augment
