@@ -82,6 +82,37 @@ inline void sqdist_block(const T* x, const T* const* c, int64_t D, float* out) {
     out[j] = reduce16(lanes);
   }
 }
+
+// R rows against one center: out[r] = ||x_r - c||^2, with exactly the per-pair arithmetic of
+// sqdist_block (lane l sums k = l mod 16 in increasing k, one FMA each; same tail mask; same
+// lane reduction), so the values are bit-identical. R independent FMA chains hide the FMA
+// latency that bounds a single row against a single center.
+template <int R, typename T>
+inline void sqdist_rows(const T* const* x, const T* c, int64_t D, float* out) {
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= D; k += 16) {
+    const __m512 cv = load16<T>(c + k);
+    for (int r = 0; r < R; ++r) {
+      const __m512 d = _mm512_sub_ps(load16<T>(x[r] + k), cv);
+      acc[r] = _mm512_fmadd_ps(d, d, acc[r]);
+    }
+  }
+  if (k < D) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (D - k)) - 1u);
+    const __m512 cv = load16<T>(c + k, m);
+    for (int r = 0; r < R; ++r) {
+      const __m512 d = _mm512_sub_ps(load16<T>(x[r] + k, m), cv);
+      acc[r] = _mm512_fmadd_ps(d, d, acc[r]);
+    }
+  }
+  alignas(64) float lanes[16];
+  for (int r = 0; r < R; ++r) {
+    _mm512_store_ps(lanes, acc[r]);
+    out[r] = reduce16(lanes);
+  }
+}
 #else
 template <typename T>
 inline float to_f(T v) {
@@ -100,6 +131,13 @@ inline void sqdist_block(const T* x, const T* const* c, int64_t D, float* out) {
       }
   }
   for (int j = 0; j < K; ++j) out[j] = reduce16(acc[j]);
+}
+template <int R, typename T>
+inline void sqdist_rows(const T* const* x, const T* c, int64_t D, float* out) {
+  for (int r = 0; r < R; ++r) {
+    const T* cs[1] = {c};
+    sqdist_block<1, T>(x[r], cs, D, out + r);
+  }
 }
 #endif
 

@@ -12,6 +12,8 @@
 // Initial centers are added in blocks of up to 16 (one pass over the candidates computes 16
 // distances per row, register-blocked by 8), in a fixed pseudo-random order (any order gives the
 // same min-distances; a random one covers the clusters early so pruning starts soon).
+// A single new center (each pick) is evaluated 4 candidate rows at a time (register tile of 4
+// independent accumulators, same per-pair arithmetic).
 // Memory: O(N + L) (8 bytes per point + per-group headers); no N x L matrix.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -32,6 +34,7 @@ namespace {
 
 constexpr int KB = 16;         // centers per block in the initial phase
 constexpr int64_t CHUNK = 2048;  // points per work item
+constexpr int RT = 4;            // rows per register tile in the per-pick step
 
 struct Entry {
   int32_t i;
@@ -70,10 +73,19 @@ inline void dist_n(int n, const T* x, const T* const* c, int64_t D, float* out) 
   }
 }
 
+// Below this many multiply-adds a step runs on the calling thread: a parallel region costs
+// more than the work (and idle OpenMP threads spinning after it steal the CPU from the serial
+// parts, badly so on a busy machine).
+constexpr int64_t kParallelWork = int64_t(1) << 22;
+
 // Dynamic scheduling on top of at::parallel_for: workers pull item indices from a counter.
 template <typename F>
-void parallel_items(int64_t n_items, F&& f) {
+void parallel_items(int64_t n_items, int64_t work, F&& f) {
   if (n_items <= 0) return;
+  if (work < kParallelWork || at::get_num_threads() == 1) {
+    for (int64_t it = 0; it < n_items; ++it) f(0, it);
+    return;
+  }
   const int64_t nt = std::min<int64_t>(at::get_num_threads(), n_items);
   std::atomic<int64_t> next{0};
   at::parallel_for(0, nt, 1, [&](int64_t wb, int64_t we) {
@@ -118,7 +130,9 @@ class KCenter {
       if (!groups_[g].pts.empty()) act.push_back(g);
     std::vector<float> delta(act.size() * KB, 0.f);
     std::vector<uint8_t> scan(act.size(), 0);
-    at::parallel_for(0, static_cast<int64_t>(act.size()), 64, [&](int64_t b0, int64_t b1) {
+    const int64_t n_act = static_cast<int64_t>(act.size());
+    const int64_t delta_grain = std::max<int64_t>(64, kParallelWork / std::max<int64_t>(1, K * D_));
+    at::parallel_for(0, n_act, delta_grain, [&](int64_t b0, int64_t b1) {
       for (int64_t a = b0; a < b1; ++a) {
         const Group& g = groups_[act[a]];
         float* dl = &delta[a * KB];
@@ -137,14 +151,16 @@ class KCenter {
       int32_t arg = -1;
     };
     std::vector<Item> items;
+    int64_t scanned = 0;
     for (size_t a = 0; a < act.size(); ++a) {
       if (!scan[a]) continue;
       const int64_t n = static_cast<int64_t>(groups_[act[a]].pts.size());
+      scanned += n;
       for (int64_t s = 0; s < n; s += CHUNK) items.push_back({static_cast<int64_t>(a), s, std::min(n, s + CHUNK)});
     }
     const int64_t nt = std::max<int64_t>(1, at::get_num_threads());
     std::vector<std::vector<std::pair<int, Entry>>> movers(nt);
-    parallel_items(static_cast<int64_t>(items.size()), [&](int64_t w, int64_t it) {
+    parallel_items(static_cast<int64_t>(items.size()), scanned * K * D_, [&](int64_t w, int64_t it) {
       Item& item = items[it];
       Group& g = groups_[act[item.a]];
       const float* dl = &delta[item.a * KB];
@@ -167,15 +183,46 @@ class KCenter {
         cm[p - item.begin] = m;
         if (m) cpos[ncand++] = static_cast<int32_t>(p - item.begin);
       }
-      // pass 2: exact distances for the candidates; rows prefetched two candidates ahead
+      // pass 2: exact distances for the candidates.
+      // One new center (the per-pick step): the candidates' distances are computed first, RT rows
+      // at a time (sqdist_rows: RT independent FMA chains instead of one latency-bound chain, the
+      // center's vector loaded once for RT rows; same per-pair arithmetic, so bit-identical),
+      // rows software-prefetched 2 RT candidates ahead. Other K: one row against the
+      // candidate centers (register-blocked by 8), rows prefetched two candidates ahead.
+      float dc[CHUNK];
+      const bool one = K == 1;
+      if (one) {
+        const T* xr[RT];
+        for (int64_t t = 0; t < std::min<int64_t>(2 * RT, ncand); ++t) prefetch_row(e[item.begin + cpos[t]].i);
+        int64_t c0 = 0;
+        for (; c0 + RT <= ncand; c0 += RT) {
+          for (int64_t t = c0 + 2 * RT; t < std::min<int64_t>(c0 + 3 * RT, ncand); ++t)
+            prefetch_row(e[item.begin + cpos[t]].i);
+          for (int r = 0; r < RT; ++r) xr[r] = row(e[item.begin + cpos[c0 + r]].i);
+          sqdist_rows<RT, T>(xr, qrow[0], D_, dc + c0);
+        }
+        for (; c0 < ncand; ++c0) {
+          xr[0] = row(e[item.begin + cpos[c0]].i);
+          sqdist_rows<1, T>(xr, qrow[0], D_, dc + c0);
+        }
+      }
       int64_t ci = 0;
-      for (int64_t t = 0; t < std::min<int64_t>(2, ncand); ++t) prefetch_row(e[item.begin + cpos[t]].i);
+      if (!one)
+        for (int64_t t = 0; t < std::min<int64_t>(2, ncand); ++t) prefetch_row(e[item.begin + cpos[t]].i);
       for (int64_t p = item.begin; p < item.end; ++p) {
         const Entry en = e[p];
         const uint32_t m = cm[p - item.begin];
         float best = en.d2;
         int bj = -1;
-        if (m) {
+        if (one) {
+          if (m) {
+            const float d = dc[ci++];
+            if (d < best) {
+              best = d;
+              bj = 0;
+            }
+          }
+        } else if (m) {
           if (ci + 2 < ncand) prefetch_row(e[item.begin + cpos[ci + 2]].i);
           ++ci;
           int nc = 0;
@@ -231,13 +278,19 @@ class KCenter {
     // 4. the new groups: movers, kept sorted by index (memory locality of later scans)
     for (auto& mv : movers)
       for (auto& m : mv) groups_[gid0 + m.first].pts.push_back(m.second);
-    at::parallel_for(0, K, 1, [&](int64_t j0, int64_t j1) {
+    int64_t moved = 0;
+    for (auto& mv : movers) moved += static_cast<int64_t>(mv.size());
+    auto finish_new = [&](int64_t j0, int64_t j1) {
       for (int64_t j = j0; j < j1; ++j) {
         Group& g = groups_[gid0 + j];
         std::sort(g.pts.begin(), g.pts.end(), [](const Entry& a, const Entry& b) { return a.i < b.i; });
         recompute_max(g);
       }
-    });
+    };
+    if (K == 1 || moved * 64 < kParallelWork)
+      finish_new(0, K);
+    else
+      at::parallel_for(0, K, 1, finish_new);
   }
 
   // (max d2, argmax index, group) over all non-center points; arg = -1 when none is left
