@@ -635,7 +635,7 @@ def _decode(path: str, size: Tuple[int, int], channels: int) -> torch.Tensor:
         h, w = size
         if img.size != (w, h):
             img = img.resize((w, h), Image.Resampling.BILINEAR)
-        arr = np.asarray(img, dtype=np.uint8)
+        arr = np.array(img, dtype=np.uint8)  # writable copy (asarray of a PIL image is read-only)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
