@@ -29,3 +29,15 @@ def pytest_collection_modifyitems(config, items):
 def _seed_everything():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster (2 CPUs) for one test module; reuses a running one."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    if started:
+        ray.shutdown()

@@ -18,7 +18,7 @@ import torch
 
 from tavaal.scoring import Scorer, open_pool, select_from_pool
 
-from test_score_helpers import artifacts, pool_npy, scratch
+from score_fixtures import artifacts, pool_npy, scratch
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "build" / "test-cpp-scorer"

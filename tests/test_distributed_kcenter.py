@@ -10,17 +10,6 @@ from tavaal.distributed.kcenter_state import ShardKCenter
 pytestmark = pytest.mark.ray
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 def _clustered(n=3000, d=16, k=12, dtype=torch.float32, seed=0):
     g = torch.Generator().manual_seed(seed)
     cen = torch.randn(k, d, generator=g) * 4

@@ -2,8 +2,6 @@
 fault handling, and the ``--ray`` option of ``python -m tavaal.score``."""
 import json
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,23 +9,9 @@ import torch
 
 pytestmark = pytest.mark.ray
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 @pytest.fixture(scope="module")
 def moons_artifacts():
-    from test_score_helpers import artifacts
+    from score_fixtures import artifacts
 
     return artifacts("moons", "tavaal")
 

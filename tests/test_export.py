@@ -14,7 +14,7 @@ from tavaal.artifacts import ArtifactError, load_manifest, read_manifest, sha256
 from tavaal.export import main as export_main
 from tavaal.scoring import Scorer
 
-from test_score_helpers import artifacts, digits_run, moons_run, pool_npy, scratch
+from score_fixtures import artifacts, digits_run, moons_run, pool_npy, scratch
 
 
 def test_export_round_trip_digits_dynamo():

@@ -16,7 +16,7 @@ from tavaal.score import main as score_main
 from tavaal.scoring import Scorer, SelectionError, candidate_rows, open_pool, select_from_pool
 from tavaal.strategies import SelectionContext, get_strategy
 
-from test_score_helpers import (artifacts, digits_bundle, digits_run, labeled_rows, moons_bundle, moons_run, pool_npy,
+from score_fixtures import (artifacts, digits_bundle, digits_run, labeled_rows, moons_bundle, moons_run, pool_npy,
                                 scratch)
 
 

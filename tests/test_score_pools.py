@@ -9,7 +9,7 @@ from tavaal.scoring import (PoolError, RunningTopB, Scorer, ShardedPoolWriter, m
                             select_from_pool, write_sharded_pool)
 from tavaal.scoring.pools import prefetch
 
-from test_score_helpers import artifacts, pool_npy, scratch
+from score_fixtures import artifacts, pool_npy, scratch
 
 
 def _collect(pool, **kw):

@@ -101,20 +101,9 @@ __device__ __forceinline__ bool better(float v, int64_t i, float bv, int64_t bi)
   return v > bv || (v == bv && i < bi);
 }
 
-// stage 1: per-block (max, argmax) over non-centers; -1 marks "none"
-__global__ void argmax_partial(const float* min_d2, const uint8_t* is_center, int64_t n, float* pv, int64_t* pi) {
-  __shared__ float sv[kReduceThreads];
-  __shared__ int64_t si[kReduceThreads];
-  float bv = -1.f;
-  int64_t bi = -1;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    if (is_center[i]) continue;
-    const float v = min_d2[i];
-    if (bi < 0 || better(v, i, bv, bi)) {
-      bv = v;
-      bi = i;
-    }
-  }
+// Tree reduction of each thread's (bv, bi) over the block into sv[0], si[0] (index -1 = none),
+// with better()'s (value, lower index) order. blockDim.x must be a power of two <= kReduceThreads.
+__device__ __forceinline__ void block_argmax(float* sv, int64_t* si, float bv, int64_t bi) {
   sv[threadIdx.x] = bv;
   si[threadIdx.x] = bi;
   __syncthreads();
@@ -129,6 +118,23 @@ __global__ void argmax_partial(const float* min_d2, const uint8_t* is_center, in
     }
     __syncthreads();
   }
+}
+
+// stage 1: per-block (max, argmax) over non-centers; -1 marks "none"
+__global__ void argmax_partial(const float* min_d2, const uint8_t* is_center, int64_t n, float* pv, int64_t* pi) {
+  __shared__ float sv[kReduceThreads];
+  __shared__ int64_t si[kReduceThreads];
+  float bv = -1.f;
+  int64_t bi = -1;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    if (is_center[i]) continue;
+    const float v = min_d2[i];
+    if (bi < 0 || better(v, i, bv, bi)) {
+      bv = v;
+      bi = i;
+    }
+  }
+  block_argmax(sv, si, bv, bi);
   if (threadIdx.x == 0) {
     pv[blockIdx.x] = sv[0];
     pi[blockIdx.x] = si[0];
@@ -148,20 +154,7 @@ __global__ void argmax_final(const float* pv, const int64_t* pi, int64_t parts, 
       bv = pv[k];
       bi = pi[k];
     }
-  sv[threadIdx.x] = bv;
-  si[threadIdx.x] = bi;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) {
-      const float v = sv[threadIdx.x + s];
-      const int64_t i = si[threadIdx.x + s];
-      if (i >= 0 && (si[threadIdx.x] < 0 || better(v, i, sv[threadIdx.x], si[threadIdx.x]))) {
-        sv[threadIdx.x] = v;
-        si[threadIdx.x] = i;
-      }
-    }
-    __syncthreads();
-  }
+  block_argmax(sv, si, bv, bi);
   if (threadIdx.x == 0) {
     if (t > 0) radii2[t - 1] = si[0] >= 0 ? sv[0] : 0.f;
     if (t < b) {

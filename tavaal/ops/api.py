@@ -113,25 +113,30 @@ def _same_device(name: str, t: Tensor, ref_name: str, ref: Tensor) -> None:
         raise ValueError(f"{name} is on {t.device} but {ref_name} is on {ref.device}; move it with .to({ref_name}.device)")
 
 
-def _candidates(mask, n: int, ref: Tensor) -> Optional[Tensor]:
-    """Validate a bool mask (n,) or an integer index tensor; return it contiguous."""
-    if mask is None:
-        return None
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"mask must be a bool tensor or an integer index tensor, got {type(mask).__name__}")
-    _same_device("mask", mask, "scores", ref)
-    if mask.dim() != 1:
-        raise ValueError(f"mask must be 1-D, got shape {tuple(mask.shape)}")
-    if mask.dtype == torch.bool:
-        if mask.shape[0] != n:
-            raise ValueError(f"a bool mask must have the length of scores ({n}), got {mask.shape[0]}")
-        return mask.contiguous()
-    if mask.dtype.is_floating_point or mask.dtype.is_complex:
-        raise TypeError(f"mask must be bool or an integer index tensor, got {mask.dtype}")
-    idx = mask.to(torch.long).contiguous()
+def _selector(name: str, sel: Tensor, n: int, ref: Tensor, ref_name: str) -> Tensor:
+    """Validate a 1-D bool mask of length ``n`` or an integer index tensor with values in
+    [0, n); return the mask as is or the indices as int64 (both on ``ref``'s device)."""
+    if not isinstance(sel, torch.Tensor):
+        raise TypeError(f"{name} must be a bool mask or an integer index tensor, got {type(sel).__name__}")
+    _same_device(name, sel, ref_name, ref)
+    if sel.dim() != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {tuple(sel.shape)}")
+    if sel.dtype == torch.bool:
+        if sel.shape[0] != n:
+            raise ValueError(f"{name} as a bool mask must have length {n} (one entry per row of {ref_name}), "
+                             f"got {sel.shape[0]}")
+        return sel
+    if sel.dtype.is_floating_point or sel.dtype.is_complex:
+        raise TypeError(f"{name} must be bool or an integer index tensor, got {sel.dtype}")
+    idx = sel.to(torch.long)
     if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
-        raise ValueError(f"mask indices must lie in [0, {n}), got range [{int(idx.min())}, {int(idx.max())}]")
+        raise ValueError(f"{name} indices must lie in [0, {n}), got range [{int(idx.min())}, {int(idx.max())}]")
     return idx
+
+
+def _candidates(mask, n: int, ref: Tensor) -> Optional[Tensor]:
+    """Validated candidates of topb: a bool mask (n,) or int64 indices, contiguous; or None."""
+    return None if mask is None else _selector("mask", mask, n, ref, "scores").contiguous()
 
 
 # ------------------------------------------------------------------------------------ topb
@@ -176,23 +181,13 @@ def topb(
 
 # ---------------------------------------------------------------------------------- kcenter
 def _center_indices(centers, n: int, ref: Tensor) -> Tensor:
+    """Sorted, unique int64 indices of the initial centers (empty for None)."""
     if centers is None:
         return torch.empty(0, dtype=torch.long, device=ref.device)
-    if not isinstance(centers, torch.Tensor):
-        raise TypeError(f"centers must be a bool mask or an integer index tensor, got {type(centers).__name__}")
-    _same_device("centers", centers, "features", ref)
-    if centers.dim() != 1:
-        raise ValueError(f"centers must be 1-D, got shape {tuple(centers.shape)}")
-    if centers.dtype == torch.bool:
-        if centers.shape[0] != n:
-            raise ValueError(f"a bool centers mask must have one entry per row of features ({n}), got {centers.shape[0]}")
-        return torch.nonzero(centers, as_tuple=False).flatten()
-    if centers.dtype.is_floating_point or centers.dtype.is_complex:
-        raise TypeError(f"centers must be bool or an integer index tensor, got {centers.dtype}")
-    idx = centers.to(torch.long)
-    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
-        raise ValueError(f"centers indices must lie in [0, {n}), got range [{int(idx.min())}, {int(idx.max())}]")
-    return torch.unique(idx)
+    sel = _selector("centers", centers, n, ref, "features")
+    if sel.dtype == torch.bool:
+        return torch.nonzero(sel, as_tuple=False).flatten()
+    return torch.unique(sel)
 
 
 def kcenter_greedy(

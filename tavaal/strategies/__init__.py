@@ -1,6 +1,6 @@
 """Selection strategies behind one interface: ``Strategy(context).select(pool, budget)``."""
 from .adversarial import TAVAALStrategy, VAALStrategy
-from .base import SelectionContext, Strategy, check_budget, draw_candidates
+from .base import SelectionContext, Strategy, check_budget
 from .coreset import CoreSetStrategy
 from .lloss import LearningLossStrategy, LearningLossV2Strategy
 from .mcdropout import MCDropoutStrategy, bald_scores
@@ -18,6 +18,6 @@ def get_strategy(name: str):
         raise ValueError(f"unknown method {name!r}; choose from {', '.join(STRATEGIES)}") from None
 
 
-__all__ = ["STRATEGIES", "get_strategy", "SelectionContext", "Strategy", "check_budget", "draw_candidates",
+__all__ = ["STRATEGIES", "get_strategy", "SelectionContext", "Strategy", "check_budget",
            "RandomStrategy", "EntropyStrategy", "MCDropoutStrategy", "CoreSetStrategy", "LearningLossStrategy",
            "LearningLossV2Strategy", "VAALStrategy", "TAVAALStrategy", "bald_scores"]

@@ -24,9 +24,16 @@ class VAALStrategy(Strategy):
         adversarial = self._models()
         mu = predict(self.context.dataset, candidates, wae=adversarial.wae, outputs=("mu",),
                      batch_size=self.config.score_batch_size, device=self.context.device)["mu"]
-        _, order = ops.score_topb(mu, None, adversarial.discriminator.cpu(), budget)
-        adversarial.discriminator.to(self.context.device)
-        return candidates[order.numpy()]
+        return candidates[self._lowest_scores(adversarial, mu, None, budget)]
+
+    def _lowest_scores(self, adversarial, mu, r, budget):
+        """Positions of the ``budget`` lowest D(r, mu) (fused op; ``predict`` returns CPU tensors)."""
+        disc = adversarial.discriminator.cpu()
+        try:
+            _, order = ops.score_topb(mu, r, disc, budget)
+        finally:
+            disc.to(self.context.device)
+        return order.numpy()
 
 
 class TAVAALStrategy(VAALStrategy):
@@ -44,6 +51,4 @@ class TAVAALStrategy(VAALStrategy):
                       wae=adversarial.wae, outputs=("rank", "mu"), batch_size=self.config.score_batch_size,
                       device=self.context.device)
         r = rank_inputs(out["rank"], adversarial.rank_mode)
-        _, order = ops.score_topb(out["mu"], r, adversarial.discriminator.cpu(), budget)
-        adversarial.discriminator.to(self.context.device)
-        return candidates[order.numpy()]
+        return candidates[self._lowest_scores(adversarial, out["mu"], r, budget)]

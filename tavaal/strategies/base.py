@@ -28,11 +28,6 @@ class SelectionContext:
             self.rng = np.random.default_rng(self.config.seed)
 
 
-def draw_candidates(pool: Pool, subset: int, rng: np.random.Generator) -> np.ndarray:
-    """The paper's subset method: a random ``subset`` of the unlabeled pool (0 = all of it)."""
-    return pool.random_subset(subset, rng)
-
-
 class Strategy:
     """Base class. Subclasses set the class attributes and implement :meth:`pick`.
 
@@ -56,8 +51,10 @@ class Strategy:
         return self.context.config
 
     def candidates(self, pool: Pool) -> np.ndarray:
+        """The paper's subset method: a random subset of the unlabeled pool (all of it for
+        ``--subset 0`` or strategies that do not use subsets)."""
         subset = self.config.resolved_subset() if self.uses_subset else 0
-        return draw_candidates(pool, subset, self.context.rng)
+        return pool.random_subset(subset, self.context.rng)
 
     def select(self, pool: Pool, budget: int, candidates: Optional[np.ndarray] = None) -> np.ndarray:
         """``budget`` distinct unlabeled indices (np.int64), most informative first.
