@@ -11,13 +11,13 @@ STAMP := $(VENV)/.tavaal-installed
 # Spinning OpenMP threads are very slow on shared cores (see tavaal/__init__.py).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: venv install demo test test-fast bench clean
+.PHONY: venv install demo test test-all test-slow bench validate gpu-check gpu-check-dry clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel ninja
 
-$(STAMP): $(PY) pyproject.toml setup.py $(wildcard csrc/*.cpp csrc/*.h csrc/cpu/*.cpp csrc/cpu/*.h)
+$(STAMP): $(PY) pyproject.toml setup.py tavaal/ops/build.py $(wildcard csrc/*.cpp csrc/*.h csrc/cpu/*.cpp csrc/cpu/*.h csrc/cuda/*)
 	$(PIP) install -q "$(TORCH_SPEC)" numpy
 	$(PIP) install -q --no-build-isolation -e ".[$(EXTRAS)]"
 	touch $(STAMP)
@@ -27,14 +27,35 @@ install: $(STAMP)
 demo: install
 	$(PY) -m tavaal.demo --out demo_runs
 
-test: install
-	$(PY) -m pytest -q tests
+# Does it beat random? digits, all registered methods, 5 trials, paired intervals; resumable.
+validate: install
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.validate --out benchmarks/results
 
-test-fast: install
+# The suite CI runs: everything but the tests marked slow (GPU-only tests skip without a GPU).
+test: install
 	$(PY) -m pytest -q -m "not slow" tests
+
+# The slow tests alone (plain `pip install .` into a fresh venv, CMake/libtorch builds, the C++
+# scorer, the demo, validate --quick, the GPU-check dry run), and everything together.
+test-slow: install
+	$(PY) -m pytest -q -m slow tests
+
+test-all: install
+	$(PY) -m pytest -q tests
 
 bench: install
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-json=benchmarks/results/latest.json
+
+# GPU machines: build the CUDA ops against that machine's CUDA torch, compute-sanitizer, every
+# GPU test, the GPU benchmarks -> benchmarks/results/gpu-<date>.md (scripts/gpu_check.py; < 8 min
+# on one H200). GPU_PYTHON: the interpreter whose torch has CUDA (the .venv's is CPU-only here).
+GPU_PYTHON ?= python3
+gpu-check:
+	$(GPU_PYTHON) scripts/gpu_check.py --python $(GPU_PYTHON)
+
+# the same steps without a GPU (CPU stand-ins, tiny sizes): checks the script itself
+gpu-check-dry: install
+	$(PY) scripts/gpu_check.py --dry-run --out build/gpu-check-dry
 
 clean:
 	rm -rf build *.egg-info tavaal/*.so demo_runs

@@ -136,13 +136,13 @@ def test_reference_loop(benchmark, cifar):
 
 @pytest.mark.parametrize("backend, precision", CONFIGS)
 def test_scorer(benchmark, cifar, backend, precision):
-    from tavaal.scoring import Scorer, open_pool, select_from_pool
+    from tavaal.scoring import Scorer, open_source, select_from_pool
 
     _, art, pool_path = cifar
     scorer = Scorer.from_artifacts(art, backend=backend, precision=precision, method="tavaal")
     warm = torch.from_numpy(np.array(np.load(pool_path, mmap_mode="r")[:8]))
     scorer.score_batch(warm)  # load + first-call compilation outside the timing
-    pool = open_pool(pool_path)
+    pool = open_source(pool_path)
     sel = benchmark.pedantic(lambda: select_from_pool(scorer, pool, "tavaal", BUDGET, batch_size=256),
                              rounds=1, iterations=1, warmup_rounds=0)
     ref = RESULTS.get("reference")
@@ -159,11 +159,11 @@ def test_scorer(benchmark, cifar, backend, precision):
 
 _MEMORY_SCRIPT = r"""
 import sys, time, numpy as np
-from tavaal.scoring import Scorer, open_pool, select_from_pool
+from tavaal.scoring import Scorer, open_source, select_from_pool
 art, pool = sys.argv[1], sys.argv[2]
 scorer = Scorer.from_artifacts(art, backend="onnx", method="tavaal")
 started = time.perf_counter()
-sel = select_from_pool(scorer, open_pool(pool), "tavaal", 100, batch_size=4096)
+sel = select_from_pool(scorer, open_source(pool), "tavaal", 100, batch_size=4096)
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
 print(int(hwm), sel.scored, time.perf_counter() - started)
 """

@@ -49,21 +49,25 @@ inline at::Tensor kcenter_check(const at::Tensor& features, int64_t b, const c10
   return c.contiguous();
 }
 
-// Cosine metric: rows L2-normalised in fp32; then 1 - cos(u, v) = ||u - v||^2 / 2.
-inline at::Tensor cosine_rows(const at::Tensor& features) {
-  at::Tensor f = features.to(at::kFloat);
-  at::Tensor nrm = at::linalg_vector_norm(f, 2, {1}, /*keepdim=*/true);
-  const int64_t zero = (nrm == 0).sum().item<int64_t>();
-  TORCH_CHECK_VALUE(zero == 0, "tavaal::kcenter_greedy: cosine metric: ", zero, " all-zero row(s) (cosine undefined)");
-  return (f / nrm).contiguous();
+// Cosine metric: both devices normalise rows with the lane-ordered squared norm of
+// distance.h (CPU: csrc/cpu/kcenter_cpu.cpp, CUDA: csrc/cuda/kcenter_kernel.cu) and report
+// rows that cannot be normalised here.
+inline void cosine_check_norms(int64_t zero_rows, int64_t overflow_rows) {
+  TORCH_CHECK_VALUE(zero_rows == 0, "tavaal::kcenter_greedy: cosine metric: ", zero_rows,
+                    " all-zero row(s) (cosine undefined; the squared norm is 0 in fp32)");
+  TORCH_CHECK_VALUE(overflow_rows == 0, "tavaal::kcenter_greedy: cosine metric: the squared norm of ", overflow_rows,
+                    " row(s) overflows fp32 (|x| around 1e19 or more); rescale the features");
 }
 
-// Converts the squared covering radii to the metric's radii (in place).
+// Converts the squared covering radii to the metric's radii (in place). The square root goes
+// through float64 so the fp32 result is the correctly rounded sqrt on every device (ATen's
+// vectorised fp32 sqrt on CPU is not always correctly rounded, CUDA's is): CPU and CUDA radii
+// stay bit-identical.
 inline void finish_radii(at::Tensor& radii, const std::string& metric) {
   if (metric == "cosine")
     radii.mul_(0.5);
   else
-    radii.sqrt_();
+    radii.copy_(radii.to(at::kDouble).sqrt_());
 }
 
 }  // namespace tavaal

@@ -18,7 +18,7 @@ inline int64_t score_check(const at::Tensor& mu, const at::Tensor& r, at::Tensor
                     "tavaal::score_topb: precision must be 'fp32' or 'bf16', got '", precision, "'");
   const int64_t n = mu.size(0), d = mu.size(1);
   const bool with_r = r.numel() > 0;
-  if (with_r) {
+  if (with_r) {  // r may have any stride: both kernels read it through ATen views
     TORCH_CHECK_VALUE(r.dim() == 1 && r.size(0) == n, "tavaal::score_topb: r must be (N,) with N=", n);
     TORCH_CHECK_TYPE(r.scalar_type() == at::kFloat, "tavaal::score_topb: r must be float32");
     TORCH_CHECK_VALUE(r.device() == mu.device(), "tavaal::score_topb: r and mu on different devices");

@@ -34,6 +34,9 @@ TORCH_LIBRARY(tavaal, m) {
       "score_topb(Tensor mu, Tensor r, Tensor[] weights, Tensor[] biases, int b,"
       " bool largest=False, str precision=\"fp32\", int chunk_size=0, bool return_scores=False)"
       " -> (Tensor values, Tensor indices, Tensor scores)");
+  m.def(  // k-means++ D^2 seeding (BADGE); contract in csrc/kmeanspp_common.h
+      "kmeanspp(Tensor x, Tensor? y, Tensor uniforms, str init=\"uniform\")"
+      " -> (Tensor indices, Tensor potential)");
   m.def("with_cuda() -> bool", &tavaal::with_cuda);
 }
 

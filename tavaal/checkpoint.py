@@ -1,4 +1,10 @@
-"""Rebuild the models of a cycle checkpoint written by :mod:`tavaal.experiment`."""
+"""Save and rebuild the models of one cycle (checkpoints of :mod:`tavaal.experiment`, :mod:`tavaal.cycle`).
+
+A checkpoint is ``{"format": 1, "spec", "method", "trial", "cycle", "task", "adversarial"}``;
+``spec`` holds what is needed to rebuild the models (:func:`tavaal.experiment.model_spec`),
+including ``"user_model"`` (``{"factory": "package.module:callable", "kwargs", "taps",
+"feature_layer", "weights"}``) for a bring-your-own task model.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +14,7 @@ from typing import Optional
 import torch
 
 from .config import RunConfig
-from .models import Discriminator, Ranker, build_task_learner, build_wae
+from .models import Discriminator, Ranker, build_task_learner, build_user_model, build_wae
 from .training import AdversarialModels, TaskModels
 
 SUPPORTED_FORMATS = (1,)
@@ -26,6 +32,16 @@ class CycleModels:
     adversarial: Optional[AdversarialModels]
 
 
+def save_cycle_models(path: Path, models: CycleModels) -> Path:
+    """Write ``models`` as a checkpoint (atomically) that :func:`load_cycle_models` reads."""
+    from .rundir import save_torch
+
+    save_torch(Path(path), {"format": 1, "spec": models.spec, "method": models.method, "trial": models.trial,
+                            "cycle": models.cycle, "task": models.task.state_dict(),
+                            "adversarial": None if models.adversarial is None else models.adversarial.state_dict()})
+    return Path(path)
+
+
 def load_cycle_models(path: Path, map_location="cpu") -> CycleModels:
     """Load ``checkpoint.pt``; raises ValueError for an unknown format, FileNotFoundError if absent."""
     path = Path(path)
@@ -37,9 +53,13 @@ def load_cycle_models(path: Path, map_location="cpu") -> CycleModels:
                          f"(supports {SUPPORTED_FORMATS})")
     spec = state["spec"]
     input_shape = tuple(spec["input_shape"])
-    backbone = build_task_learner(input_shape, spec["num_classes"], arch=spec["arch"], width=spec["width"],
-                                  dropout=spec["dropout"])
-    ranker = Ranker(backbone.stage_channels, interm_dim=spec["ranker_interm_dim"]) if spec["with_ranker"] else None
+    if spec.get("user_model"):  # bring-your-own model: rebuilt from its import path (weights from the checkpoint)
+        backbone = build_user_model(spec["user_model"], input_shape, load_weights=False)
+    else:
+        backbone = build_task_learner(input_shape, spec["num_classes"], arch=spec["arch"], width=spec["width"],
+                                      dropout=spec["dropout"], task=spec.get("task", "classification"))
+    ranker = (Ranker(backbone.stage_channels, interm_dim=spec["ranker_interm_dim"],
+                     rank_norm=spec.get("rank_norm", "sigmoid")) if spec["with_ranker"] else None)
     task = TaskModels(backbone, ranker)
     task.load_state_dict(state["task"])
     task.eval()
@@ -47,7 +67,9 @@ def load_cycle_models(path: Path, map_location="cpu") -> CycleModels:
     if spec["adversarial"] is not None and state.get("adversarial") is not None:
         conditioned = spec["adversarial"] == "rank"
         wae = build_wae(input_shape, spec["latent_dim"], rank_conditioned=conditioned, base_channels=spec["wae_width"],
-                        hidden_dim=spec["wae_width"])
+                        hidden_dim=spec["wae_width"], variant=spec.get("wae_variant", "auto"),
+                        canvas_size=(spec.get("wae_input_size") if len(input_shape) == 3
+                                     and spec.get("wae_variant", "auto") in ("auto", "conv64") else None))
         disc = Discriminator(spec["latent_dim"], hidden_dim=spec["disc_hidden"], num_layers=spec["disc_layers"],
                              rank_conditioned=conditioned)
         adversarial = AdversarialModels(wae, disc, rank_mode=spec["rank_mode"])

@@ -6,14 +6,17 @@ command-line flags override presets; anything neither sets keeps the dataclass d
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-METHODS = ("random", "entropy", "mcdropout", "coreset", "lloss", "lloss2", "vaal", "tavaal")
+METHODS = ("random", "entropy", "mcdropout", "coreset", "lloss", "lloss2", "vaal", "tavaal", "margin", "leastconf",
+           "badge")
 """Selection methods. ``lloss`` is Learning Loss (margin loss), ``lloss2`` the paper's
-"learning loss_v2" (Learning Loss trained with the ranking loss of eq. 1)."""
+"learning loss_v2" (Learning Loss trained with the ranking loss of eq. 1); ``margin``,
+``leastconf`` (least confidence) and ``badge`` (BADGE, Ash et al. 2020) are the common baselines."""
 
 
 @dataclass
@@ -43,6 +46,14 @@ class RunConfig:
     width: int = 64
     """First-stage width of the ResNets; hidden width of the MLP task learner."""
     epochs: int = 100
+    steps: Optional[int] = None
+    """Fixed number of optimisation steps per cycle (batches drawn from an endless, seeded
+    shuffle of the labeled set), instead of ``epochs`` passes over it. With steps the learning
+    rate schedule (``lr_schedule``) is stepped after every step and ``milestones`` count steps.
+    A tiny labeled set then gets as many updates as a large one: no under-training early on."""
+    lr_schedule: str = "multistep"
+    """"multistep" (x ``lr_gamma`` at each milestone) or "cosine" (cosine decay to 0 over the
+    epochs or steps)."""
     batch_size: int = 128
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -62,8 +73,14 @@ class RunConfig:
 
     # conditional WAE + discriminator (eqs. 3-6)
     latent_dim: int = 64
+    wae_variant: str = "auto"
+    """WAE architecture: "auto" (MLP for vectors, conv for images), "mlp", "conv32", "conv64"."""
     wae_width: int = 128
     """First conv width of the WAE (128 in the official code), or its hidden width for vectors."""
+    wae_input_size: Optional[int] = None
+    """None: the WAE encodes images at their own size. N: images are resized to N x N for the
+    WAE (the "downscaled input" for large frames: the cityscapes preset gives the WAE whole
+    1024x2048 frames at the paper's 412x412)."""
     wae_lr: float = 5e-4
     disc_lr: float = 5e-4
     wae_epochs: float = 100.0
@@ -77,8 +94,13 @@ class RunConfig:
     kld_reduction: str = "mean"
     disc_layers: int = 5
     disc_hidden: int = 512
+    rank_norm: str = "standardized"
+    """How the raw Ranker output becomes r for the decoder (and D): "standardized"
+    (sigmoid((raw - mean) / std) with mean/std of the labeled set fixed per cycle; invariant to
+    the Ranker's offset and scale), "sigmoid" (the paper's literal reading; saturates when the
+    Ranker's offset drifts) or "raw" (no normalisation). See tavaal.models.ranker."""
     disc_rank_input: str = "normalized"
-    """What D sees as r: "normalized" (sigmoid(r), the paper) or "raw" (the code, bug B2)."""
+    """What D sees as r: "normalized" (the ``rank_norm`` r, the paper) or "raw" (the code, bug B2)."""
     vae_steps: int = 1
     disc_steps: int = 1
     wae_shuffle: bool = True
@@ -98,6 +120,12 @@ class RunConfig:
     num_threads: Optional[int] = None
     """torch intra-op threads during the run (None = torch's default). Tiny models (the moons
     toy) run several times faster on one thread than on two busy cores."""
+    precision: str = "auto"
+    """Training and live-scoring arithmetic: "auto" (bf16 autocast on CUDA, fp32 on CPU),
+    "fp32" (never autocast; the opt-out) or "bf16" (autocast on any device)."""
+    accel: bool = True
+    """On CUDA: channels_last, in-memory data gathered and augmented on the device, losses read
+    from the device once per epoch / 50 steps (tavaal.training.accel). No effect on CPU."""
 
     def resolved_subset(self) -> int:
         return 10 * self.budget if self.subset is None else int(self.subset)
@@ -123,12 +151,17 @@ class RunConfig:
         if self.subset and self.subset < self.budget:
             raise ValueError(f"--subset {self.subset} is smaller than --budget {self.budget}: "
                              "the subset must hold at least one budget of candidates")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"--steps must be >= 1 (or unset to train for --epochs), got {self.steps}")
         if not 0.0 <= self.ranker_detach_fraction <= 1.0:
             raise ValueError("--ranker-detach-fraction must be in [0, 1]")
         choices = {"optimizer": ("sgd", "adam"), "disc_rank_input": ("normalized", "raw"),
+                   "rank_norm": ("standardized", "sigmoid", "raw"), "lr_schedule": ("multistep", "cosine"),
+                   "wae_variant": ("auto", "mlp", "conv32", "conv64"),
                    "score_mode": ("eval", "train"), "kld_reduction": ("mean", "sum"),
                    "coreset_metric": ("euclidean", "cosine"), "keep_checkpoints": ("last", "all"),
-                   "arch": ("auto", "resnet18-cifar", "resnet18-imagenet", "mlp")}
+                   "arch": ("auto", "resnet18-cifar", "resnet18-imagenet", "mlp", "drn-d-22", "drn-d-small"),
+                   "precision": ("auto", "fp32", "bf16")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -168,33 +201,74 @@ PRESETS: Dict[str, Dict[str, Any]] = {
                        eta=0.2, adversary_weight=15.0, beta=1.0, batch_size=16, epochs=200,
                        initial=1000, budget=500, cycles=10, subset=5000, milestones=[160],
                        weight_decay=5e-3, optimizer="sgd", arch="resnet18-imagenet", trials=5),
-    # §4.1: 3-layer MLP task learner with Adam lr 0.1, Ranker on its mid layer, 2-layer MLP
-    # WAE encoder/decoder and discriminator, Adam 0.01, 100 epochs, 20 initial, +10 per stage.
-    "moons": dict(dataset="moons", arch="mlp", width=32, optimizer="adam", lr=0.1,
-                  weight_decay=0.0, milestones=[], epochs=100, batch_size=32, initial=20, budget=10,
+    # Stable toy recipe (the default for moons): the paper's §4.1 models, but a fixed number of
+    # Adam steps with a cosine schedule at lr 0.01 instead of 100 epochs at lr 0.1 (which
+    # diverges in some cycles), and fewer WAE/D iterations. Measured: see README / benchmarks.
+    "moons": dict(dataset="moons", arch="mlp", width=32, optimizer="adam", lr=0.01, lr_schedule="cosine",
+                  weight_decay=0.0, milestones=[], epochs=100, steps=200, batch_size=32, initial=20, budget=10,
                   cycles=5, subset=0, latent_dim=8, wae_width=32, wae_lr=0.01, disc_lr=0.01,
-                  disc_layers=2, disc_hidden=32, wae_epochs=100, eta=1.0, trials=3,
+                  disc_layers=2, disc_hidden=32, wae_epochs=100, wae_iterations=200, eta=1.0, trials=5,
                   num_threads=1),
-    # CPU-sized: a narrow ResNet-18 on scikit-learn's 8x8 digits, minutes on 2 cores.
-    "digits": dict(dataset="digits", arch="resnet18-cifar", width=16, optimizer="sgd", lr=0.05,
-                   weight_decay=5e-4, milestones=[24], epochs=30, batch_size=64, initial=100,
-                   budget=100, cycles=4, subset=500, latent_dim=16, wae_width=16, wae_lr=5e-4,
-                   disc_lr=5e-4, disc_layers=5, disc_hidden=128, wae_epochs=6, trials=1),
+    # §4.1 exactly: 3-layer MLP task learner with Adam lr 0.1, Ranker on its mid layer, 2-layer
+    # MLP WAE encoder/decoder and discriminator, Adam 0.01, 100 epochs, 20 initial, +10 per
+    # stage. NOISY: lr 0.1 makes the task learner diverge in some cycles (issue 10).
+    "moons-paper": dict(dataset="moons", arch="mlp", width=32, optimizer="adam", lr=0.1,
+                        weight_decay=0.0, milestones=[], epochs=100, batch_size=32, initial=20, budget=10,
+                        cycles=5, subset=0, latent_dim=8, wae_width=32, wae_lr=0.01, disc_lr=0.01,
+                        disc_layers=2, disc_hidden=32, wae_epochs=100, eta=1.0, trials=3,
+                        num_threads=1),
+    # Stable CPU recipe on scikit-learn's 8x8 digits: an MLP task learner (two hidden layers of
+    # 128, on the flattened image, no augmentation: pixel shifts hurt an MLP) trained for a fixed
+    # 300 Adam steps with a cosine schedule, whatever the labeled-set size; MLP WAE and
+    # discriminator. About a second per cycle.
+    "digits": dict(dataset="digits", dataset_options={"augment": "none"}, arch="mlp", width=128, optimizer="adam", lr=1e-3, lr_schedule="cosine",
+                   weight_decay=0.0, milestones=[], epochs=30, steps=300, batch_size=32, initial=40, budget=40,
+                   cycles=6, subset=0, latent_dim=16, wae_variant="mlp", wae_width=128, wae_lr=5e-4,
+                   disc_lr=5e-4, disc_layers=5, disc_hidden=128, wae_epochs=6, wae_batch_size=64, trials=5,
+                   num_threads=1),
+    # The conv path on digits: a narrow ResNet-18 on the 8x8 images with a conv WAE (minutes on
+    # 2 cores); fixed SGD steps with a cosine schedule.
+    "digits-resnet": dict(dataset="digits", arch="resnet18-cifar", width=16, optimizer="sgd", lr=0.05,
+                          lr_schedule="cosine", weight_decay=5e-4, milestones=[], epochs=30, steps=300,
+                          batch_size=64, initial=100, budget=100, cycles=4, subset=500, latent_dim=16,
+                          wae_width=16, wae_lr=5e-4, disc_lr=5e-4, disc_layers=5, disc_hidden=128,
+                          wae_epochs=6, trials=3),
+    # §4.4 + Table 1: DRN-D-22 on Cityscapes, SGD 1e-3, WAE/D Adam 1e-4, eta 0.1, lambda 25,
+    # beta 1, batch 4, 100 epochs, 200 initial / 200 per stage, 412x412 crops (the reader's
+    # default crop_size); the WAE sees whole frames resized to 412x412. Not in the paper:
+    # momentum 0.9 / weight decay 1e-4 (DRN's recipe), 5 cycles, subset 10 x budget, 4 loader
+    # workers (PNG decoding of 1024x2048 frames would otherwise starve a GPU).
+    "cityscapes": dict(dataset="cityscapes", arch="drn-d-22", width=64, latent_dim=128, optimizer="sgd", lr=1e-3,
+                       momentum=0.9, weight_decay=1e-4, milestones=[], wae_lr=1e-4, disc_lr=1e-4, eta=0.1,
+                       adversary_weight=25.0, beta=1.0, batch_size=4, epochs=100, initial=200, budget=200,
+                       cycles=5, subset=2000, wae_input_size=412, score_batch_size=8, trials=3, num_workers=4,
+                       dataset_options={"crop_size": 412}),
+    # The same recipe for a user's images + masks folder (sizes are the user's: set --initial/--budget).
+    "segfolder": dict(dataset="segfolder", arch="drn-d-22", width=64, latent_dim=128, optimizer="sgd", lr=1e-3,
+                      momentum=0.9, weight_decay=1e-4, milestones=[], wae_lr=1e-4, disc_lr=1e-4, eta=0.1,
+                      adversary_weight=25.0, beta=1.0, batch_size=4, epochs=100, score_batch_size=8),
+    # CPU demo: generated street scenes (64x128), the small DRN, minutes on 2 cores.
+    "segshapes": dict(dataset="segshapes", arch="drn-d-small", width=16, optimizer="adam", lr=2e-3,
+                      weight_decay=0.0, milestones=[], epochs=12, batch_size=8, initial=16, budget=16, cycles=3,
+                      subset=96, latent_dim=32, wae_width=8, wae_lr=1e-3, disc_lr=1e-3, disc_layers=5,
+                      disc_hidden=64, wae_epochs=2, eta=0.1, adversary_weight=1.0, score_batch_size=32, trials=1),
 }
 
 
 def resolve_config(preset: Optional[str] = None, overrides: Optional[Dict[str, Any]] = None) -> RunConfig:
-    """Dataclass defaults <- preset <- overrides (None values in overrides are ignored)."""
+    """Dataclass defaults <- preset <- overrides (None values in overrides are ignored). An
+    ``epochs`` override without ``steps`` trains for epochs even where the preset sets steps."""
     values: Dict[str, Any] = {}
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-        values.update(PRESETS[preset])
+        values.update(copy.deepcopy(PRESETS[preset]))
     elif overrides and overrides.get("dataset") in PRESETS:
-        values.update(PRESETS[overrides["dataset"]])
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            values[key] = value
+        values.update(copy.deepcopy(PRESETS[overrides["dataset"]]))
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    if "epochs" in given and "steps" not in given:
+        values["steps"] = None  # an explicit --epochs replaces a preset's fixed step count
+    values.update(given)
     config = RunConfig.from_dict(values)
     config.validate()
     return config

@@ -1,13 +1,28 @@
 """Active-learning cycles: train, select, record, repeat — for several methods and trials.
 
-Each (method, trial, cycle) re-seeds every random number generator from
-``(seed, trial, cycle, method)``, so a resumed run repeats exactly what an uninterrupted one
-does. The initial labeled set depends on (seed, trial) only: every method of a trial starts
-from the same samples. The trial's ``state.json`` is written last in each cycle and is the
-commit point: an interruption anywhere loses at most the cycle in progress.
+Common random numbers: within a trial every method is measured under the same randomness,
+so differences between methods are differences of selection, not of training noise.
+
+* The initial labeled set depends on (seed, trial) only: every method starts from it.
+* A cycle's seed depends on (seed, trial, cycle), not on the method: model initialisation,
+  batch order and the candidate subset are the same for every method, so two methods that
+  hold the same labeled set train the same model (bit for bit on CPU).
+* Cycle 0 is trained once per (trial, task learner) and shared: the first method that needs
+  it trains it and stores it in ``RUN_DIR/shared/trial_<t>/``; the others load it. Methods
+  with the same learner (e.g. random, entropy, core-set: a plain classifier) therefore report
+  identical cycle-0 accuracies; methods with another learner (a Ranker trained with the
+  ranking or margin loss, MC-dropout) share among themselves.
+* After task training the torch generator is re-seeded from the cycle seed, so the WAE /
+  discriminator and the selection see the same random stream whether the task models were
+  trained or loaded.
+
+Everything is re-seeded per cycle, so a resumed run repeats exactly what an uninterrupted
+one does. The trial's ``state.json`` is written last in each cycle and is the commit point:
+an interruption anywhere loses at most the cycle in progress.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import zlib
@@ -19,11 +34,11 @@ import numpy as np
 import torch
 
 from .config import RunConfig
-from .data import DatasetBundle, Pool, load_dataset
+from .data import DatasetBundle, Pool, check_budget, load_dataset
 from .rundir import RunDirectory, read_json, save_torch, write_json
-from .strategies import SelectionContext, get_strategy
-from .training import (build_adversarial_models, build_task_models, evaluate_accuracy,
-                       train_adversarial_models, train_task_models)
+from .strategies import get_strategy
+from .metrics import metric_record, write_per_class_iou
+from .training import evaluate_task
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +49,40 @@ class RunExistsError(FileExistsError):
     """The output directory already holds a run and --resume was not given."""
 
 
-def cycle_seed(config: RunConfig, method: str, trial: int, cycle: int) -> int:
-    """Seed of one (method, trial, cycle), stable across processes and Python versions."""
-    sequence = np.random.SeedSequence([config.seed, trial, cycle, zlib.crc32(method.encode())])
+def cycle_seed(config: RunConfig, trial: int, cycle: int) -> int:
+    """Seed of one (trial, cycle), the same for every method (common random numbers); stable
+    across processes and Python versions."""
+    sequence = np.random.SeedSequence([config.seed, trial, cycle])
     return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+def stage_seed(seed: int, stage: str) -> int:
+    """A seed derived from a cycle seed for one stage of the cycle (e.g. "adversarial")."""
+    sequence = np.random.SeedSequence([seed, zlib.crc32(stage.encode())])
+    return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+def learner_key(config: RunConfig, strategy_cls) -> str:
+    """Names the task learner a method trains (what cycle-0 sharing is keyed on): the Ranker
+    loss (or ``ce``: cross-entropy only), whether a Ranker is attached, the dropout rate."""
+    ranker_loss = strategy_cls.ranker_loss or ("ranking" if config.ranker_for_all else None)
+    with_ranker = strategy_cls.ranker_loss is not None or config.ranker_for_all
+    dropout = config.mc_dropout if strategy_cls.dropout else 0.0
+    return f"{ranker_loss or 'ce'}-{'ranker' if with_ranker else 'noranker'}-dropout{dropout:g}"
+
+
+def check_dense_methods(methods) -> None:
+    """ValueError (before any training) for methods that cannot select for segmentation."""
+    from .scoring.methods import get_method
+
+    unsupported = []
+    for name in methods:
+        strategy_cls = get_strategy(name)
+        if not getattr(get_method(strategy_cls.selection_method or strategy_cls.name), "dense", True):
+            unsupported.append(name)
+    if unsupported:
+        raise ValueError(f"method(s) {', '.join(unsupported)} do not support segmentation data; use random, entropy, "
+                         "mcdropout, margin, leastconf, coreset, lloss, lloss2, vaal or tavaal")
 
 
 def initial_pool(config: RunConfig, num_samples: int, trial: int) -> Pool:
@@ -62,13 +107,14 @@ def model_spec(config: RunConfig, bundle: DatasetBundle, strategy_cls) -> dict:
     """What is needed to rebuild the models of a checkpoint (export reads it)."""
     return {
         "format": CHECKPOINT_FORMAT, "dataset": bundle.name, "input_shape": list(bundle.input_shape),
-        "num_classes": int(bundle.num_classes), "arch": config.arch, "width": config.width,
+        "num_classes": int(bundle.num_classes), "task": bundle.task, "arch": config.arch, "width": config.width,
 "ranker_interm_dim": config.ranker_interm_dim,
         "dropout": config.mc_dropout if strategy_cls.dropout else 0.0,
         "with_ranker": strategy_cls.ranker_loss is not None or config.ranker_for_all,
         "adversarial": strategy_cls.adversarial, "latent_dim": config.latent_dim, "wae_width": config.wae_width,
+        "wae_input_size": config.wae_input_size, "wae_variant": config.wae_variant,
         "disc_hidden": config.disc_hidden, "disc_layers": config.disc_layers,
-        "rank_mode": config.disc_rank_input,
+        "rank_mode": config.disc_rank_input, "rank_norm": config.rank_norm,
         "mean": None if bundle.mean is None else [float(v) for v in np.atleast_1d(bundle.mean)],
         "std": None if bundle.std is None else [float(v) for v in np.atleast_1d(bundle.std)],
     }
@@ -86,7 +132,9 @@ class Experiment:
 
     def __init__(self, config: RunConfig, out: Path, *, resume: bool = False, progress: bool = True,
                  bundle: Optional[DatasetBundle] = None,
-                 on_cycle_end: Optional[Callable[[Dict], None]] = None):
+                 on_cycle_end: Optional[Callable[[Dict], None]] = None, user_model: Optional[Dict] = None):
+        # user_model: a tavaal.models.resolve_model spec (bring your own task model), None = config.arch
+        self.user_model = user_model
         self.run_dir = RunDirectory(out)
         if self.run_dir.config_path.exists():
             if not resume:
@@ -105,8 +153,11 @@ class Experiment:
         self.on_cycle_end = on_cycle_end
         self.bundle = bundle if bundle is not None else load_dataset(
             config.dataset, config.data_dir, seed=config.seed, **config.dataset_options)
+        if self.bundle.task == "segmentation":
+            check_dense_methods(config.methods)
         check_pool_size(config, len(self.bundle.train))
         self.device = torch.device(config.device)
+        self.train_source = self.bundle.train_source  # the rows the cycle trains on and selects from
 
     def run(self) -> List[Dict]:
         """Run (or finish) every method and trial; returns all metric records."""
@@ -139,56 +190,91 @@ class Experiment:
                      "records": state["records"] + [result.record]}
             write_json(run_dir.state_path(method, trial), state)  # commit point of the cycle
             run_dir.write_metrics(run_dir.all_records(config.methods, config.trials))
+            write_per_class_iou(run_dir.root / "per_class_iou.csv", run_dir.all_records(config.methods, config.trials),
+                                self.bundle.classes)
             log.info("%s trial %d cycle %d: %d labeled, accuracy %.4f", method, trial, cycle,
                      result.record["labeled"], result.record["accuracy"])
             if self.on_cycle_end is not None:
                 self.on_cycle_end(result.record)
 
     def run_cycle(self, method: str, trial: int, cycle: int, pool: Pool) -> CycleResult:
+        """One simulated cycle: the labeling loop's :func:`tavaal.cycle.train_cycle` and
+        :func:`tavaal.cycle.select_batch` on the bundle's training set (the oracle: every label is
+        in ``bundle.train``, only the labeled rows' are read), plus what only the simulation does:
+        the shared cycle-0 task models, the test-set evaluation, the checkpoint and the record."""
+        from .cycle import CycleData, select_batch, train_cycle
+
         config, bundle, device = self.config, self.bundle, self.device
         strategy_cls = get_strategy(method)
-        seed = cycle_seed(config, method, trial, cycle)
-        rng = seed_everything(seed)
-        with_ranker = strategy_cls.ranker_loss is not None or config.ranker_for_all
-        ranker_loss = strategy_cls.ranker_loss or ("ranking" if config.ranker_for_all else None)
-        task = build_task_models(config, bundle.input_shape, bundle.num_classes, with_ranker=with_ranker,
-                                 dropout=config.mc_dropout if strategy_cls.dropout else 0.0)
-        checkpoint_path = self.run_dir.checkpoint_path(method, trial, cycle - 1, config.keep_checkpoints)
+        seed = cycle_seed(config, trial, cycle)
+        init_state = None
         if not config.fresh_model_each_cycle and cycle > 0:
-            task.load_state_dict(torch.load(checkpoint_path, map_location="cpu", weights_only=True)["task"])
+            checkpoint_path = self.run_dir.checkpoint_path(method, trial, cycle - 1, config.keep_checkpoints)
+            init_state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)["task"]
 
+        key = learner_key(config, strategy_cls)
+        shared_path = self.run_dir.shared_task_path(trial, cycle, key)
+        shared = self._load_shared_task(shared_path, pool) if cycle == 0 else None
+        if shared is not None:
+            init_state = shared["task"]
+        evaluated: Dict = {}
+
+        def evaluate(task) -> None:  # right after task training, before the re-seed
+            evaluated["metrics"] = evaluate_task(task.backbone, bundle.test, bundle.num_classes,
+                                                 batch_size=config.score_batch_size, device=device)
+            if cycle == 0:
+                evaluated["task"] = copy.deepcopy(task.state_dict())  # saved as the shared models
+
+        data = CycleData(self.train_source, pool.labeled, None, bundle.num_classes, mean=bundle.mean, std=bundle.std,
+                         augment=bundle.augment, name=bundle.name, view=bundle.train, view_task=bundle.task)
+        trained = train_cycle(data, config, method, seed=seed, user_model=self.user_model, cycle=cycle, device=device,
+                              progress=self.progress, init_state=init_state, train_task=shared is None,
+                              after_task=evaluate)
+        if shared is not None:
+            metrics = shared.get("metrics") or {"accuracy": float(shared["accuracy"])}
+            train_seconds = float(shared["train_seconds"])
+        else:
+            metrics, train_seconds = evaluated["metrics"], trained.seconds["task"]
+            if cycle == 0:
+                save_torch(shared_path, {"task": evaluated["task"], "metrics": metrics,
+                                         "accuracy": metric_record(metrics)["accuracy"],
+                                         "train_seconds": train_seconds, "learner": key,
+                                         "labeled": pool.labeled.tolist()})
+
+        candidates = trained.candidates if trained.candidates is not None else pool.unlabeled.copy()
         started = time.perf_counter()
-        train_task_models(task, bundle.train, pool.labeled, config, ranker_loss=ranker_loss, augment=bundle.augment,
-                          seed=seed, device=device, progress=self.progress)
-        train_seconds = time.perf_counter() - started
-        accuracy = evaluate_accuracy(task.backbone, bundle.test, batch_size=config.score_batch_size, device=device)
-
-        context = SelectionContext(config=config, dataset=bundle.train, task=task, rng=rng, device=str(device))
-        strategy = strategy_cls(context)
-        candidates = strategy.candidates(pool)
-        adversarial_seconds = 0.0
-        if strategy_cls.adversarial is not None:
-            started = time.perf_counter()
-            adversarial = build_adversarial_models(config, bundle.input_shape,
-                                                   rank_conditioned=strategy_cls.adversarial == "rank")
-            train_adversarial_models(adversarial, bundle.train, pool.labeled, candidates, config, task=task,
-                                     augment=bundle.augment, seed=seed, device=device, progress=self.progress)
-            context.adversarial = adversarial
-            adversarial_seconds = time.perf_counter() - started
-
-        started = time.perf_counter()
-        selected = strategy.select(pool, config.budget, candidates)
+        check_budget(config.budget, len(candidates),
+                     what="unlabeled candidates (raise --subset, or 0 for the whole pool)")
+        if len(candidates) == config.budget:  # every candidate is picked: nothing to score
+            selected = candidates.copy()
+        else:
+            selected = select_batch(trained.models, self.train_source, config.budget, method=method,
+                                    labeled=pool.labeled, candidates=candidates, rng=trained.rng, config=config,
+                                    batch_size=config.score_batch_size, device=str(device)).rows
         selection_seconds = time.perf_counter() - started
 
-        checkpoint = {"format": CHECKPOINT_FORMAT, "spec": model_spec(config, bundle, strategy_cls),
-                      "method": method, "trial": trial, "cycle": cycle, "task": task.state_dict(),
-                      "adversarial": None if context.adversarial is None else context.adversarial.state_dict()}
+        models = trained.models
+        checkpoint = {"format": CHECKPOINT_FORMAT, "spec": models.spec,
+                      "method": method, "trial": trial, "cycle": cycle, "task": models.task.state_dict(),
+                      "adversarial": None if models.adversarial is None else models.adversarial.state_dict()}
         save_torch(self.run_dir.checkpoint_path(method, trial, cycle, config.keep_checkpoints), checkpoint)
         record = {"method": method, "trial": trial, "cycle": cycle, "labeled": int(len(pool.labeled)),
-                  "accuracy": float(accuracy), "selected": int(len(selected)),
+                  **metric_record(metrics), "selected": int(len(selected)),
                   "selection_seconds": round(selection_seconds, 6), "train_seconds": round(train_seconds, 3),
-                  "adversarial_seconds": round(adversarial_seconds, 3), "seed": seed}
+                  "adversarial_seconds": round(trained.seconds.get("adversarial", 0.0), 3), "seed": seed,
+                  "learner": key, "shared_task": shared is not None}
         return CycleResult(record, pool.labeled.copy(), np.asarray(selected, dtype=np.int64))
+
+    @staticmethod
+    def _load_shared_task(path: Path, pool: Pool) -> Optional[Dict]:
+        """The shared cycle-0 task models at ``path`` if they were trained on ``pool.labeled``."""
+        if not path.exists():
+            return None
+        shared = torch.load(path, map_location="cpu", weights_only=True)
+        if sorted(shared["labeled"]) != sorted(int(i) for i in pool.labeled):
+            log.warning("%s was trained on another labeled set: training again", path)
+            return None
+        return shared
 
 
 def run_experiment(config: RunConfig, out, **kwargs) -> List[Dict]:

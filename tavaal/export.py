@@ -10,6 +10,7 @@ What is written (only what the checkpoint has; see :mod:`tavaal.artifacts` for t
 * ``discriminator``: (r, mu) -> score = D(r, mu) (VAAL: mu -> D(mu));
 * ``scorer``: the three combined, x -> (loss, r, mu, score) (VAAL: x -> (mu, score));
 * ``features``: x -> penultimate feature (core-set);
+* ``classifier``: x -> (logits, probs, feature) (entropy, margin, least confidence, BADGE);
 * ``normalize`` (TorchScript only): uint8 raw pixels -> the normalised float input;
 * ``models.pt``: a copy of the checkpoint (the ``eager`` scoring backend rebuilds from it).
 
@@ -43,13 +44,14 @@ import torch
 from torch import nn
 
 from .artifacts import MANIFEST_NAME, ArtifactError, sha256_file, write_manifest
-from .checkpoint import CycleModels, load_cycle_models
+from .checkpoint import CycleModels, load_cycle_models, save_cycle_models
 from .rundir import RunDirectory
 
 log = logging.getLogger("tavaal.export")
 
 __all__ = ["export_run", "export_models", "ExportError", "quiet_torch_deprecations", "main",
-           "RankerGraph", "DiscriminatorGraph", "ScorerGraph", "FeatureGraph", "NormalizeGraph"]
+           "RankerGraph", "DiscriminatorGraph", "ScorerGraph", "FeatureGraph", "ClassifierGraph", "NormalizeGraph",
+           "build_graphs"]
 
 DEFAULT_OPSET = 18
 DEFAULT_TOLERANCE = 1e-4
@@ -88,8 +90,9 @@ def quiet_torch_deprecations():
 
 # ---------------------------------------------------------------------------------- graphs
 class RankerGraph(nn.Module):
-    """x -> (loss, r): the task backbone's stages through the Ranker; r = sigmoid(loss) when
-    ``normalized`` (what D sees in TA-VAAL), else r = loss."""
+    """x -> (loss, r): the task backbone's stages through the Ranker; r = ``ranker.normalize(loss)``
+    (its ``rank_norm`` with the cycle's statistics) when ``normalized`` (what D sees in TA-VAAL),
+    else r = loss."""
 
     def __init__(self, backbone: nn.Module, ranker: nn.Module, normalized: bool = True):
         super().__init__()
@@ -100,7 +103,7 @@ class RankerGraph(nn.Module):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         _, _, stages = self.backbone(x)
         loss = self.ranker(stages)
-        r = torch.sigmoid(loss) if self.normalized else loss
+        r = self.ranker.normalize(loss) if self.normalized else loss
         return loss, r
 
 
@@ -153,6 +156,19 @@ class FeatureGraph(nn.Module):
         return self.backbone(x)[1]
 
 
+class ClassifierGraph(nn.Module):
+    """x -> (logits (B, K), probs = softmax(logits) (B, K), feature (B, F)): what the
+    probability-based methods (entropy, margin, least confidence, BADGE, MC-dropout) read."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, feature, _ = self.backbone(x)
+        return logits, torch.softmax(logits, dim=1), feature
+
+
 class NormalizeGraph(nn.Module):
     """uint8 raw values (B, *input_shape) -> float32 ``(x / 255 - mean) / std`` (per channel for
     images, per feature for vectors; no mean/std: x / 255)."""
@@ -172,47 +188,56 @@ class NormalizeGraph(nn.Module):
         return x.to(torch.float32) * self.scale + self.shift
 
 
-def _graphs(models: CycleModels) -> Dict[str, Tuple[nn.Module, List[str], List[str]]]:
-    """name -> (module in eval mode, input names, output names) for what the checkpoint has."""
-    spec = models.spec
+def _rank_manifest(ranker: nn.Module, rank_mode: str) -> dict:
+    """How r relates to the raw predicted loss in the exported graphs (see Ranker.normalize)."""
+    norm = getattr(ranker, "rank_norm", "sigmoid")
+    formula = {"sigmoid": "sigmoid(loss)", "standardized": "sigmoid((loss - center) / scale)", "raw": "loss"}[norm]
+    return {"mode": rank_mode, "rank_norm": norm, "r": formula if rank_mode == "normalized" else "loss",
+            "center": float(ranker.rank_center), "scale": float(ranker.rank_scale),
+            "loss": "raw Ranker output (predicted loss)"}
+
+
+def build_graphs(task, adversarial=None, rank_mode: str = "normalized") -> Dict[str, Tuple[nn.Module, List[str], List[str]]]:
+    """name -> (module in eval mode, input names, output names) over ``task`` (TaskModels) and
+    ``adversarial`` (AdversarialModels or None): what is exported, and what
+    :meth:`tavaal.scoring.Scorer.from_models` runs eagerly. The graphs share the given modules
+    (no copies) and put them in eval mode."""
     graphs: Dict[str, Tuple[nn.Module, List[str], List[str]]] = {}
-    backbone = models.task.backbone.eval()
+    backbone = task.backbone.eval()
     ranker_graph = None
-    if models.task.ranker is not None:
-        ranker_graph = RankerGraph(backbone, models.task.ranker.eval(), spec.get("rank_mode", "normalized") == "normalized")
+    if task.ranker is not None:
+        ranker_graph = RankerGraph(backbone, task.ranker.eval(), (rank_mode or "normalized") == "normalized")
         graphs["ranker"] = (ranker_graph, ["x"], ["loss", "r"])
-    adv = models.adversarial
+    adv = adversarial
     if adv is not None:
         encoder = adv.wae.eval().mean_encoder().eval()
         disc = adv.discriminator.eval()
         graphs["encoder"] = (encoder, ["x"], ["mu"])
         if disc.rank_conditioned:
             if ranker_graph is None:
-                raise ExportError("the checkpoint has a rank-conditioned discriminator but no Ranker")
+                raise ExportError("the models have a rank-conditioned discriminator but no Ranker")
             graphs["discriminator"] = (DiscriminatorGraph(disc), ["r", "mu"], ["score"])
             graphs["scorer"] = (ScorerGraph(encoder, disc, ranker_graph), ["x"], ["loss", "r", "mu", "score"])
         else:
             graphs["discriminator"] = (PlainDiscriminatorGraph(disc), ["mu"], ["score"])
             graphs["scorer"] = (ScorerGraph(encoder, disc, None), ["x"], ["mu", "score"])
     graphs["features"] = (FeatureGraph(backbone), ["x"], ["feature"])
+    graphs["classifier"] = (ClassifierGraph(backbone), ["x"], ["logits", "probs", "feature"])
     for module, _, _ in graphs.values():
         module.eval()
     return graphs
 
 
+def _graphs(models: CycleModels) -> Dict[str, Tuple[nn.Module, List[str], List[str]]]:
+    """:func:`build_graphs` over a checkpoint's models."""
+    return build_graphs(models.task, models.adversarial, models.spec.get("rank_mode", "normalized"))
+
+
 def supported_methods(names: Sequence[str], rank_conditioned: Optional[bool]) -> List[str]:
-    """Selection methods a set of graphs supports."""
-    methods = []
-    if "scorer" in names and rank_conditioned:
-        methods.append("tavaal")
-    if "scorer" in names and rank_conditioned is False:
-        methods.append("vaal")
-    if "ranker" in names:
-        methods.append("lloss")
-    if "features" in names:
-        methods.append("coreset")
-    methods.append("random")
-    return methods
+    """Selection methods a set of exported graphs supports (see :mod:`tavaal.scoring.methods`)."""
+    from .scoring.methods import supported_methods as _supported
+
+    return _supported(names, rank_conditioned)
 
 
 def _sample_inputs(graphs, input_shape, batch: int, seed: int) -> Dict[str, Tuple[torch.Tensor, ...]]:
@@ -344,12 +369,7 @@ def export_models(models: CycleModels, out: Path, *, formats: Sequence[str] = ("
     if checkpoint_path is not None:
         shutil.copyfile(checkpoint_path, out / "models.pt")
     else:
-        from .rundir import save_torch
-
-        save_torch(out / "models.pt", {"format": 1, "spec": spec, "method": models.method, "trial": models.trial,
-                                      "cycle": models.cycle, "task": models.task.state_dict(),
-                                      "adversarial": None if models.adversarial is None
-                                      else models.adversarial.state_dict()})
+        save_cycle_models(out / "models.pt", models)
     files.append("models.pt")
 
     adv = models.adversarial
@@ -365,8 +385,8 @@ def export_models(models: CycleModels, out: Path, *, formats: Sequence[str] = ("
                   "float": "already normalised like the training data"},
         "latent_dim": int(spec["latent_dim"]) if adv is not None else None,
         "feature_dim": int(models.task.backbone.feature_dim),
-        "rank": {"mode": rank_mode, "r": "sigmoid(loss)" if rank_mode == "normalized" else "loss",
-                 "loss": "raw Ranker output (predicted loss)"} if models.task.ranker is not None else None,
+        "num_classes": int(models.task.backbone.num_classes),
+        "rank": _rank_manifest(models.task.ranker, rank_mode) if models.task.ranker is not None else None,
         "discriminator": None if adv is None else {
             "rank_conditioned": rank_conditioned, "layers": int(adv.discriminator.num_layers),
             "hidden": int(adv.discriminator.hidden_dim),
@@ -401,8 +421,18 @@ def _versions() -> Dict[str, Optional[str]]:
 
 def export_run(run_dir: Path, out: Path, *, method: str = "tavaal", trial: int = 0,
                checkpoint: Optional[Path] = None, **kwargs) -> dict:
-    """Export the newest checkpoint of (``method``, ``trial``) in ``run_dir`` (or ``checkpoint``)."""
+    """Export the newest checkpoint of (``method``, ``trial``) in ``run_dir`` (or ``checkpoint``);
+    for a labeling-loop work directory (``workdir.json``), its newest cycle."""
     run_dir = Path(run_dir)
+    if checkpoint is None and (run_dir / "workdir.json").exists():
+        try:
+            from .loop import latest_checkpoint
+        except ImportError as exc:  # pragma: no cover - the loop package is part of tavaal
+            raise ExportError(f"{run_dir} is a labeling-loop work directory but tavaal.loop is unavailable: {exc}")
+        try:
+            checkpoint = latest_checkpoint(run_dir)
+        except (FileNotFoundError, ValueError) as exc:
+            raise ExportError(str(exc)) from None
     if checkpoint is None:
         if not (run_dir / "config.json").exists():
             raise ExportError(f"{run_dir} is not a tavaal run directory (no config.json)")

@@ -29,7 +29,13 @@ __all__ = [
     "discriminator_loss",
     "vae_adversarial_loss_from_logits",
     "discriminator_loss_from_logits",
+    "IGNORE_INDEX",
+    "per_sample_cross_entropy",
+    "task_cross_entropy",
 ]
+
+IGNORE_INDEX = 255
+"""Label of unlabeled pixels in segmentation masks (Cityscapes convention); never a class."""
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -118,6 +124,44 @@ def margin_ranking_loss(
     sign = torch.where(target_diff > 0, torch.ones_like(diff), -torch.ones_like(diff))
     per_pair = torch.clamp(margin - sign * diff, min=0.0)
     return _reduce(per_pair, reduction)
+
+
+def _check_task_shapes(logits: torch.Tensor, target: torch.Tensor) -> None:
+    if logits.dim() < 2 or target.dim() != logits.dim() - 1 or target.shape[0] != logits.shape[0] \
+            or tuple(target.shape[1:]) != tuple(logits.shape[2:]):
+        raise ValueError(f"logits (B, K, *S) need targets (B, *S); got {tuple(logits.shape)} and {tuple(target.shape)}")
+
+
+def per_sample_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
+                             ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Cross-entropy of each sample, the task loss l the Ranker learns to rank, shape (B,).
+
+    * classification: logits (B, K), target (B,) int64 -> the per-sample CE (no ignore value);
+    * dense (segmentation): logits (B, K, *S), target (B, *S) int64 -> each image's *mean*
+      CE over its pixels whose target is not ``ignore_index``; an image whose pixels are all
+      ignored gets 0 (it carries no loss).
+
+    Gradients flow to ``logits``. Raises ValueError for mismatched shapes.
+    """
+    _check_task_shapes(logits, target)
+    target = target.long()  # uint8 masks and int32 labels alike
+    if logits.dim() == 2:  # classification: every label is a class (no ignore value)
+        return F.cross_entropy(logits, target, reduction="none")
+    per_element = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="none")
+    valid = (target != ignore_index).flatten(1).to(per_element.dtype)
+    return per_element.flatten(1).sum(1) / valid.sum(1).clamp_min(1.0)
+
+
+def task_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """The task learner's loss L_T, a scalar: mean CE over samples (classification) or over
+    every non-ignored pixel of the batch (segmentation; 0 when the batch has none)."""
+    _check_task_shapes(logits, target)
+    target = target.long()
+    if logits.dim() == 2:
+        return F.cross_entropy(logits, target)
+    per_element = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="none")
+    valid = (target != ignore_index).to(per_element.dtype)
+    return per_element.sum() / valid.sum().clamp_min(1.0)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "mean") -> torch.Tensor:

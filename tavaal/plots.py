@@ -8,7 +8,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 LABELS = {"random": "Random", "entropy": "Entropy", "mcdropout": "MC-dropout", "coreset": "Core-set",
-          "lloss": "Learning loss", "lloss2": "Learning loss v2", "vaal": "VAAL", "tavaal": "TA-VAAL"}
+          "lloss": "Learning loss", "lloss2": "Learning loss v2", "vaal": "VAAL", "tavaal": "TA-VAAL",
+          "margin": "Margin", "leastconf": "Least confidence", "badge": "BADGE"}
 
 
 def _matplotlib():
@@ -28,21 +29,21 @@ def accuracy_table(records: Sequence[Dict]) -> Dict[str, Dict[int, List[float]]]
     return table
 
 
-def summary_rows(records: Sequence[Dict]) -> List[Dict]:
-    """One row per (method, labeled): mean and std of accuracy over trials."""
-    rows = []
-    for method, by_size in accuracy_table(records).items():
-        for size in sorted(by_size):
-            values = np.asarray(by_size[size])
-            rows.append({"method": method, "labeled": size, "trials": len(values),
-                         "accuracy_mean": float(values.mean()), "accuracy_std": float(values.std())})
-    return rows
+def metric_label(records: Sequence[Dict]) -> str:
+    """What the records' ``"accuracy"`` field measures: "mIoU" for segmentation runs (records
+    with ``"metric": "miou"``), else "accuracy"."""
+    return "mIoU" if any(r.get("metric") == "miou" for r in records) else "accuracy"
 
 
-def plot_accuracy(records: Sequence[Dict], out: Path, title: str = "") -> List[Path]:
-    """accuracy.png (mean +- std over trials); improvement.png over random when random ran."""
+def plot_accuracy(records: Sequence[Dict], out: Path, title: str = "", baseline: str = "random") -> List[Path]:
+    """accuracy.png (mean +- std over trials) and, when the baseline ran, improvement.png: the
+    paired difference to the baseline per labeled size with its 95% Student-t interval
+    (:mod:`tavaal.stats`; no band where fewer than 2 trials are paired)."""
+    from .stats import summarize
+
     plt = _matplotlib()
     table = accuracy_table(records)
+    metric = metric_label(records)
     written = []
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, by_size in table.items():
@@ -52,8 +53,8 @@ def plot_accuracy(records: Sequence[Dict], out: Path, title: str = "") -> List[P
         ax.plot(sizes, mean, marker="o", label=LABELS.get(method, method))
         ax.fill_between(sizes, mean - std, mean + std, alpha=0.2)
     ax.set_xlabel("number of labeled samples")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title or "accuracy (mean ± std over trials)")
+    ax.set_ylabel(f"test {metric} (%)")
+    ax.set_title(title or f"{metric} (mean ± std over trials)")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -62,22 +63,27 @@ def plot_accuracy(records: Sequence[Dict], out: Path, title: str = "") -> List[P
     plt.close(fig)
     written.append(path)
 
-    if "random" in table and len(table) > 1:
+    if baseline in table and len(table) > 1:
+        rows = [r for r in summarize(records, baseline=baseline) if r["cycle"] != "AUBC"]
         fig, ax = plt.subplots(figsize=(6, 4))
-        random = table["random"]
-        for method, by_size in table.items():
-            if method == "random":
+        for method in table:
+            if method == baseline:
                 continue
-            sizes = np.array([s for s in sorted(by_size) if s in random])
-            diffs = [np.asarray(by_size[s]) * 100 - np.mean(random[s]) * 100 for s in sizes]
-            mean = np.array([d.mean() for d in diffs])
-            std = np.array([d.std() for d in diffs])
-            ax.plot(sizes, mean, marker="o", label=LABELS.get(method, method))
-            ax.fill_between(sizes, mean - std, mean + std, alpha=0.2)
-        ax.axhline(0.0, color="k", lw=0.8, ls="--", label="Random")
+            mine = [r for r in rows if r["method"] == method and r["paired_trials"] > 0]
+            if not mine:
+                continue
+            sizes = np.array([r["labeled"] for r in mine])
+            mean = np.array([r["diff_mean"] for r in mine]) * 100
+            low = np.array([r["diff_low"] for r in mine]) * 100
+            high = np.array([r["diff_high"] for r in mine]) * 100
+            line, = ax.plot(sizes, mean, marker="o", label=LABELS.get(method, method))
+            ax.fill_between(sizes, low, high, alpha=0.2, color=line.get_color())
+        ax.axhline(0.0, color="k", lw=0.8, ls="--", label=LABELS.get(baseline, baseline))
         ax.set_xlabel("number of labeled samples")
-        ax.set_ylabel("accuracy - random (percentage points)")
-        ax.set_title(title or "improvement over random sampling")
+        ax.set_ylabel(f"{metric} - {baseline} (percentage points)")
+        ax.set_title(title or f"improvement over {baseline}")
+        ax.text(0.01, 0.01, "bands: paired 95% t-interval over trials", transform=ax.transAxes, fontsize=7,
+                alpha=0.7)
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()

@@ -8,6 +8,10 @@ Layout::
     RUN_DIR/<method>/trial_<t>/labeled_cycle_<c>.json    labeled indices trained on in cycle c
     RUN_DIR/<method>/trial_<t>/selected_cycle_<c>.json   indices picked in cycle c, most informative first
     RUN_DIR/<method>/trial_<t>/checkpoint.pt    models of the newest cycle (checkpoint_cycle_<c>.pt with "all")
+    RUN_DIR/shared/trial_<t>/task_cycle00_<learner>.pt   cycle-0 task models shared by the methods of a trial
+    RUN_DIR/per_class_iou.csv                   segmentation runs: mIoU and per-class IoU per (method, trial, cycle)
+    RUN_DIR/summary.csv                         per method and cycle: mean accuracy, paired difference to
+                                                random with 95% interval; AUBC rows (tavaal.stats)
 """
 from __future__ import annotations
 
@@ -22,7 +26,17 @@ from typing import Any, Dict, Iterable, List
 import torch
 
 METRIC_FIELDS = ["method", "trial", "cycle", "labeled", "accuracy", "selected", "selection_seconds",
-                 "train_seconds", "adversarial_seconds", "seed"]
+                 "train_seconds", "adversarial_seconds", "seed", "learner", "shared_task"]
+
+
+def _file_mode() -> int:
+    """Permissions of a newly created file under the process umask (mkstemp alone gives 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -30,6 +44,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -77,6 +92,10 @@ class RunDirectory:
     def checkpoint_path(self, method: str, trial: int, cycle: int, keep: str = "last") -> Path:
         name = "checkpoint.pt" if keep == "last" else f"checkpoint_cycle_{cycle:02d}.pt"
         return self.trial_dir(method, trial) / name
+
+    def shared_task_path(self, trial: int, cycle: int, learner: str) -> Path:
+        """Task models shared by every method of a trial with the same learner (cycle 0)."""
+        return self.root / "shared" / f"trial_{trial}" / f"task_cycle{cycle:02d}_{learner}.pt"
 
     def latest_checkpoint(self, method: str, trial: int) -> Path:
         """The newest checkpoint of a trial; FileNotFoundError naming what is missing."""

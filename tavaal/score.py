@@ -34,8 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image folder (recursive), .npy/.npz array (FILE.npz:KEY), sharded pool directory "
                         "(pool.json), or dataset:NAME[:train|test]")
     p.add_argument("--budget", type=int, required=True, help="how many samples to select")
-    p.add_argument("--method", default=None, choices=("tavaal", "vaal", "lloss", "coreset", "random"),
-                   help="selection method (default: the method the artifacts were trained for)")
+    from .scoring.methods import method_names
+
+    p.add_argument("--method", default=None, choices=method_names(),
+                   help="selection method (default: the method the artifacts were trained for); entropy and the other "
+                        "probability-based methods read the exported classifier graph, mcdropout needs --backend eager")
     p.add_argument("--subset", type=int, default=0,
                    help="score a seeded random subset of M unlabeled samples (the paper's subset method; 0 = all)")
     p.add_argument("--labeled", type=Path, default=None,
@@ -103,29 +106,6 @@ def _is_id_file(path: Path) -> bool:
     return False
 
 
-def _rows_for_ids(ids: Sequence, pool) -> np.ndarray:
-    from .scoring.pools import ImageFolderPool
-
-    if isinstance(pool, ImageFolderPool):
-        lookup = {f: i for i, f in enumerate(pool.files)}
-        rel = {os.path.relpath(f, pool.path): i for i, f in enumerate(pool.files)}
-        rows, missing = [], []
-        for v in ids:
-            key = str(v)
-            i = lookup.get(key, rel.get(key, lookup.get(os.path.join(str(pool.path), key))))
-            if i is None:
-                missing.append(key)
-            else:
-                rows.append(i)
-        if missing:
-            raise ValueError(f"{len(missing)} labeled id(s) are not files of the pool, e.g. {missing[0]!r}")
-        return np.asarray(rows, dtype=np.int64)
-    bad = [v for v in ids if not isinstance(v, int)]
-    if bad:
-        raise ValueError(f"labeled ids of an array pool must be row numbers, got {bad[0]!r}")
-    return np.asarray(ids, dtype=np.int64)
-
-
 def write_outputs(selection, out: Path, extra: dict) -> Path:
     """Write the CSV and the JSON beside it; returns the JSON path."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -168,8 +148,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
     from .artifacts import ArtifactError
-    from .scoring import PoolError, Scorer, SelectionError, open_pool, select_from_pool
-    from .scoring.pools import ImageFolderPool
+    from .scoring import SourceError, Scorer, SelectionError, open_source, select_from_pool
+    from .data.sources import ImageFolderSource
 
     if args.budget < 1:
         return _fail(f"--budget must be >= 1, got {args.budget}")
@@ -188,24 +168,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             src = scorer.manifest.get("source", {}).get("method")
             method = src if src in scorer.methods else scorer.methods[0]
         scorer.check_method(method)
-        pool = open_pool(args.pool, image_shape=scorer.input_shape if len(scorer.input_shape) == 3 else None,
+        pool = open_source(args.pool, image_shape=scorer.input_shape if len(scorer.input_shape) == 3 else None,
                          key=args.key)
         labeled, labeled_pool = None, None
         if args.labeled is not None:
             if not args.labeled.exists():
                 return _fail(f"--labeled {args.labeled} does not exist")
             if _is_id_file(args.labeled):
-                labeled = _rows_for_ids(read_ids(args.labeled), pool)
+                labeled = pool.rows_of(read_ids(args.labeled))
             else:
                 if method != "coreset":
                     return _fail("--labeled with a pool of samples (not ids) is only used by --method coreset")
-                labeled_pool = open_pool(args.labeled, image_shape=scorer.input_shape
+                labeled_pool = open_source(args.labeled, image_shape=scorer.input_shape
                                          if len(scorer.input_shape) == 3 else None)
         if method == "coreset" and labeled is None and labeled_pool is None:
             print("note: coreset without --labeled: the first pick is random (seeded)", file=sys.stderr)
         workers = args.workers
         if workers is None:
-            workers = min(4, os.cpu_count() or 1) if isinstance(pool, ImageFolderPool) else 0
+            workers = min(4, os.cpu_count() or 1) if isinstance(pool, ImageFolderSource) else 0
         if method not in ("random",) and pool.kind == "inputs" and len(pool) > 0:
             # check the first sample before the long work (catches shape mismatches and unreadable arrays)
             first = pool.read_rows([0])
@@ -222,7 +202,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                          labeled_pool=labeled_pool, batch_size=args.batch_size, num_workers=workers,
                                          save_scores=args.save_scores, with_latents=args.with_latents,
                                          progress=not args.no_progress)
-    except (ArtifactError, PoolError, SelectionError) as exc:
+    except (ArtifactError, SourceError, SelectionError) as exc:
         return _fail(str(exc))
     except ValueError as exc:
         return _fail(str(exc))

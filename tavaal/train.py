@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tavaal.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", help="moons, digits, cifar10, cifar100, cifar10-imb, svhn, fashionmnist, "
-                                     "caltech101, folder, npz")
+                                     "caltech101, folder, npz; segmentation: cityscapes, segfolder, segshapes")
     p.add_argument("--data-dir", help="folder (or file, for npz) holding the dataset's files")
     p.add_argument("--preset", choices=sorted(PRESETS), help="settings of the paper's Table 1 (flags override)")
     p.add_argument("--method", help=f"one of {', '.join(METHODS)}")
@@ -62,17 +62,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--wae-iterations", type=int, help="WAE/discriminator iterations per cycle (default: the code's rule)")
     p.add_argument("--disc-layers", type=int, help="discriminator depth (paper 5, official code 3)")
-    p.add_argument("--disc-rank-input", choices=["normalized", "raw"], help="r seen by D: sigmoid (paper) or raw (code)")
+    p.add_argument("--disc-rank-input", choices=["normalized", "raw"], help="r seen by D: normalised (paper) or raw (code)")
+    p.add_argument("--rank-norm", choices=["standardized", "sigmoid", "raw"],
+                   help="Ranker output -> r: standardized (offset/scale invariant, default), sigmoid (paper), raw")
+    p.add_argument("--steps", type=int, help="task learner optimisation steps per cycle (instead of --epochs)")
     p.add_argument("--score-mode", choices=["eval", "train"], help="WAE/D mode when scoring (code: train)")
     p.add_argument("--keep-training", action="store_true", help="keep the task learner across cycles")
     p.add_argument("--ranker-for-all", action="store_true", help="train every method with the Ranker (code bug B1)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help="training/scoring arithmetic: auto = bf16 autocast on CUDA, fp32 on CPU (default); "
+                        "fp32 opts out")
     p.add_argument("--out", default=None, help="run directory (default runs/<dataset>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any RunConfig field, e.g. --set beta=0.5")
     p.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                    help="dataset option, e.g. --dataset-option imbalance_ratio=100")
+    p.add_argument("--download", action="store_true",
+                   help="fetch the dataset into --data-dir first if missing (cifar10, cifar10-imb, cifar100, svhn, "
+                        "mnist, fashionmnist; MD5-verified, resumable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -92,7 +101,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         initial=args.initial, budget=args.budget, subset=args.subset, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, latent_dim=args.latent_dim, wae_iterations=args.wae_iterations,
         disc_layers=args.disc_layers, disc_rank_input=args.disc_rank_input, score_mode=args.score_mode,
-        seed=args.seed, device=args.device,
+        rank_norm=args.rank_norm, steps=args.steps,
+        seed=args.seed, device=args.device, precision=args.precision,
         fresh_model_each_cycle=False if args.keep_training else None,
         ranker_for_all=True if args.ranker_for_all else None,
     )
@@ -110,19 +120,18 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def print_row(record: Dict) -> None:
     print(f"  {record['method']:<10} trial {record['trial']}  cycle {record['cycle']:>2}  "
-          f"labeled {record['labeled']:>6}  accuracy {100 * record['accuracy']:6.2f}%  "
+          f"labeled {record['labeled']:>6}  {'mIoU' if record.get('metric') == 'miou' else 'accuracy'} "
+          f"{100 * record['accuracy']:6.2f}%  "
           f"selection {record['selection_seconds']:8.3f} s", flush=True)
 
 
 def write_outputs(run_dir: RunDirectory, config: RunConfig, records: List[Dict], bundle, plots: bool = True) -> List[Path]:
-    """summary.csv and the figures of a finished run; returns the written paths."""
-    from .plots import plot_accuracy, plot_selection_scatter, summary_rows
+    """summary.csv (tavaal.stats: mean accuracy per cycle, paired difference to random with
+    95% intervals, AUBC) and the figures of a finished run; returns the written paths."""
+    from .plots import plot_accuracy, plot_selection_scatter
+    from .stats import summarize, write_summary
 
-    rows = summary_rows(records)
-    lines = ["method,labeled,trials,accuracy_mean,accuracy_std"]
-    lines += [f"{r['method']},{r['labeled']},{r['trials']},{r['accuracy_mean']:.6f},{r['accuracy_std']:.6f}" for r in rows]
-    (run_dir.root / "summary.csv").write_text("\n".join(lines) + "\n")
-    written = [run_dir.root / "summary.csv"]
+    written = [write_summary(run_dir.root / "summary.csv", summarize(records, methods=config.methods))]
     if not plots or not records:
         return written
     written += plot_accuracy(records, run_dir.root, title=f"{config.dataset}")
@@ -153,6 +162,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             config = RunConfig.from_dict(read_json(Path(args.out) / "config.json"))
         else:
             config = config_from_args(args)
+        if args.download:
+            from .data.download import download_dataset
+
+            download_dataset(config.dataset, config.data_dir, progress=not args.no_progress)
         out = Path(args.out or f"runs/{config.dataset}")
         print(f"tavaal: {config.dataset}, methods {','.join(config.methods)}, {config.trials} trial(s) x "
               f"{config.cycles} cycles, initial {config.initial}, budget {config.budget}, run dir {out}", flush=True)
@@ -161,10 +174,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: completed cycles are saved; continue with --resume --out <RUN_DIR>", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RunExistsError) as error:
+    except (ValueError, OSError, RunExistsError) as error:  # OSError: FileNotFoundError, DownloadError
         print(f"error: {error}", file=sys.stderr)
         return 2
     written = write_outputs(experiment.run_dir, experiment.config, records, experiment.bundle, plots=not args.no_plots)
+    from .plots import metric_label
+    from .stats import format_table, summarize
+
+    print("\n" + format_table(summarize(records, methods=experiment.config.methods), metric=metric_label(records))
+          + "\n")
     print(f"done: {len(records)} cycle records in {experiment.run_dir.root / 'metrics.jsonl'}")
     for path in written:
         print(f"  wrote {path}")

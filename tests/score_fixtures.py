@@ -41,7 +41,7 @@ def digits_run() -> Path:
 
     out = _ROOT / "digits-run"
     cfg = resolve_config("digits", {"methods": ["tavaal"], "trials": 1, "cycles": 1, "epochs": 1, "wae_iterations": 2,
-                                    "width": 8, "wae_width": 8, "subset": 300, "initial": 50, "budget": 20})
+                                    "arch": "resnet18-cifar", "width": 8, "wae_width": 8, "subset": 300, "initial": 50, "budget": 20})
     run_experiment(cfg, out, progress=False)
     return out
 

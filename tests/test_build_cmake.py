@@ -83,3 +83,27 @@ def test_cmake_library_builds_and_runs_from_cpp_and_torchscript(tmp_path):
     assert cpp.returncode == 0, cpp.stdout + cpp.stderr
     assert "OK" in cpp.stdout.splitlines()
     assert "module: 0 7 14 1 8" in cpp.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.nvcc
+@pytest.mark.parametrize("archs", [None, "86", "80;90a"])
+def test_cmake_sets_the_cuda_architectures(tmp_path, archs):
+    """CUDA kernels are compiled for 80;90 by default (no PTX JIT on A100/H100/H200), or for
+    what -DCMAKE_CUDA_ARCHITECTURES says. Configure only: CPU torch cannot link the CUDA
+    registration file, but the generated nvcc commands show the architectures."""
+    cmake = shutil.which("cmake")
+    if cmake is None or shutil.which("ninja") is None:
+        pytest.skip("cmake and ninja are needed")
+    cfg = [cmake, "-S", str(ROOT), "-B", str(tmp_path), "-G", "Ninja",
+           f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}", f"-DCMAKE_CUDA_COMPILER={shutil.which('nvcc')}",
+           "-DTAVAAL_WITH_CUDA=ON", "-DTAVAAL_BUILD_EXPORT=OFF"]
+    if archs:
+        cfg.append(f"-DCMAKE_CUDA_ARCHITECTURES={archs}")
+    out = subprocess.run(cfg, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    want = archs or "80;90"
+    assert f"tavaal_ops: CUDA kernels ON, architectures {want}" in out.stdout
+    ninja = (tmp_path / "build.ninja").read_text()
+    for a in want.split(";"):
+        assert f"arch=compute_{a}," in ninja, a

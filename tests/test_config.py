@@ -55,4 +55,20 @@ def test_every_preset_is_valid_and_round_trips_through_json():
     for name in PRESETS:
         c = resolve_config(name)
         assert RunConfig.from_dict(json.loads(c.to_json())) == c
-    assert set(METHODS) == {"random", "entropy", "mcdropout", "coreset", "lloss", "lloss2", "vaal", "tavaal"}
+    from tavaal.strategies import STRATEGIES
+
+    assert set(METHODS) == set(STRATEGIES)  # every registered strategy can be configured, and only those
+
+
+def test_stable_presets_train_for_fixed_steps_and_the_paper_toy_stays_available():
+    assert resolve_config("moons").steps and resolve_config("digits").steps
+    paper = resolve_config("moons-paper")
+    assert paper.steps is None and paper.lr == 0.1 and paper.optimizer == "adam" and paper.epochs == 100
+    # an explicit --epochs on a steps preset trains for epochs
+    assert resolve_config("moons", {"epochs": 7}).steps is None
+    assert resolve_config("moons", {"epochs": 7, "steps": 9}).steps == 9
+    assert resolve_config("moons").rank_norm == "standardized"
+    with pytest.raises(ValueError, match="steps"):
+        resolve_config("moons", {"steps": 0})
+    with pytest.raises(ValueError, match="rank_norm"):
+        resolve_config("moons", {"rank_norm": "minmax"})

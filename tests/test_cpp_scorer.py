@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from tavaal.scoring import Scorer, open_pool, select_from_pool
+from tavaal.scoring import Scorer, open_source, select_from_pool
 
 from score_fixtures import artifacts, pool_npy, scratch
 
@@ -59,7 +59,7 @@ def test_cpp_scorer_matches_python(scorer_exe, method, art):
     assert res.returncode == 0, res.stderr
     assert "samples/s" in res.stderr
     ids, scores = _read(out)
-    py = select_from_pool(Scorer.from_artifacts(art_dir, backend="torchscript"), open_pool(pool), method, 12)
+    py = select_from_pool(Scorer.from_artifacts(art_dir, backend="torchscript"), open_source(pool), method, 12)
     assert ids == py.rows.tolist()
     np.testing.assert_allclose(scores, py.scores, atol=1e-5)
 
@@ -74,7 +74,7 @@ def test_cpp_scorer_uint8_pool_and_errors(scorer_exe):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     ids = [int(line.split(",")[1]) for line in res.stdout.strip().splitlines()[1:]]
-    py = select_from_pool(Scorer.from_artifacts(art_dir, backend="torchscript"), open_pool(d / "raw.npy"), "tavaal", 7)
+    py = select_from_pool(Scorer.from_artifacts(art_dir, backend="torchscript"), open_source(d / "raw.npy"), "tavaal", 7)
     assert ids == py.rows.tolist()
     np.save(d / "bad.npy", raw[:, :, :4])
     res = subprocess.run([str(scorer_exe), str(art_dir), str(d / "bad.npy"), "--budget", "7"],

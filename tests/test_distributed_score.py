@@ -39,10 +39,10 @@ def pools(tmp_path_factory, moons_artifacts):
 
 
 def _single(art, pool, method, budget, **kw):
-    from tavaal.scoring import Scorer, open_pool, select_from_pool
+    from tavaal.scoring import Scorer, open_source, select_from_pool
 
     scorer = Scorer.from_artifacts(art)
-    return select_from_pool(scorer, open_pool(pool), method, budget, **kw)
+    return select_from_pool(scorer, open_source(pool), method, budget, **kw)
 
 
 @pytest.mark.parametrize("kind,method", [("latents", "tavaal"), ("inputs", "tavaal"), ("inputs", "lloss")])

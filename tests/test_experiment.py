@@ -117,7 +117,7 @@ def test_cli_resume_continues_with_the_saved_configuration(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--dataset", "moons", "--method", "badge"], "unknown method"),
+    (["--dataset", "moons", "--method", "nope"], "unknown method"),
     (["--dataset", "moons", "--budget", "600", "--subset", "0"], "need"),
     (["--dataset", "cifar10", "--data-dir", "/nonexistent", "--cycles", "1"], "cifar-10-batches-py"),
 ])

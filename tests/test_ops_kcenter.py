@@ -18,78 +18,7 @@ from hypothesis import strategies as st
 
 import tavaal.ops as ops
 from ops_backends import BACKENDS, use_backend
-
-RTOL = 1e-4  # fp32 distance accumulation vs float64
-
-
-def brute_greedy(x64, b, centers, first=0):
-    """Independent float64 plain greedy (argmax ties -> lowest index)."""
-    n = x64.shape[0]
-    is_c = np.zeros(n, bool)
-    mind = np.full(n, np.inf)
-    picks = []
-    todo = list(centers) if len(centers) else [first]
-    for c in todo:
-        mind = np.minimum(mind, ((x64 - x64[c]) ** 2).sum(1))
-        is_c[c] = True
-    if not len(centers):
-        picks.append(first)
-    while len(picks) < b:
-        m = np.where(is_c, -1.0, mind)
-        p = int(np.argmax(m))
-        picks.append(p)
-        is_c[p] = True
-        mind = np.minimum(mind, ((x64 - x64[p]) ** 2).sum(1))
-    return picks
-
-
-def check_greedy(features, picks, radii, centers, first=0, exact=False, metric="euclidean"):
-    """Simulate the greedy in float64 along `picks` and check every step (see module doc)."""
-    x = features.to(torch.float64)
-    if metric == "cosine":
-        f32 = features.to(torch.float32)
-        x = (f32 / torch.linalg.vector_norm(f32, dim=1, keepdim=True)).to(torch.float64)
-    x = x.numpy()
-    n = x.shape[0]
-    picks = [int(p) for p in picks]
-    assert len(set(picks)) == len(picks), "a point was picked twice"
-    centers = [int(c) for c in centers]
-    assert not set(picks) & set(centers), "an initial center was picked"
-    is_c = np.zeros(n, bool)
-    mind = np.full(n, np.inf)
-
-    def add(c):
-        nonlocal mind
-        mind = np.minimum(mind, ((x - x[c]) ** 2).sum(1))
-        is_c[c] = True
-
-    def check_radius(k):
-        rest = mind[~is_c]
-        want = 0.0 if rest.size == 0 else (rest.max() / 2 if metric == "cosine" else np.sqrt(rest.max()))
-        np.testing.assert_allclose(float(radii[k]), want, rtol=RTOL, atol=1e-6, err_msg=f"radius after pick {k}")
-
-    if centers:
-        for c in centers:
-            add(c)
-        offset = 0
-    else:
-        assert picks[0] == first, "with no initial center, `first` is the first pick"
-        add(first)
-        check_radius(0)
-        offset = 1
-    for k in range(offset, len(picks)):
-        p = picks[k]
-        m = np.where(is_c, -1.0, mind)
-        best = m.max()
-        assert m[p] >= best * (1 - RTOL) - 1e-9, f"pick {k}: {p} has {m[p]} < max {best}"
-        if exact:
-            assert p == int(np.argmax(m)), f"pick {k}: {p} but the exact greedy picks {int(np.argmax(m))}"
-        else:
-            top = np.flatnonzero(m >= best * (1 - RTOL) - 1e-9)
-            if len(top) == 1:
-                assert p == top[0], f"pick {k}: {p}, but {top[0]} is the unique argmax"
-        add(p)
-        check_radius(k)
+from ops_oracles import RTOL, brute_greedy, check_greedy
 
 
 def make_features(n, d, kind, seed, dtype=torch.float32):
@@ -325,3 +254,90 @@ def test_cuda_matches_cpu():
     cpu = ops.kcenter_greedy(x, 50, first=7, metric="cosine")
     gpu = ops.kcenter_greedy(x.cuda(), 50, first=7, metric="cosine")
     check_greedy(x, gpu[0].cpu(), gpu[1].cpu(), [], first=7, metric="cosine")
+
+
+# ------------------------------------------------------------------ fp32 arithmetic, exactly
+def lane_sqdist32(a, c):
+    """The kernels' squared distance in float32 for D <= 16 (one coordinate per lane, so each
+    lane is one rounded square) followed by the fixed pairwise reduction of the 16 lanes."""
+    assert a.shape[-1] <= 16
+    with np.errstate(over="ignore", invalid="ignore"):
+        diff = (a.astype(np.float32) - c.astype(np.float32)).astype(np.float32)
+        lanes = np.zeros(a.shape[:-1] + (16,), np.float32)
+        lanes[..., : a.shape[-1]] = diff * diff
+        for half in (8, 4, 2, 1):
+            lanes = (lanes[..., :half] + lanes[..., half : 2 * half]).astype(np.float32)
+    return lanes[..., 0]
+
+
+def fp32_greedy(x, b, centers):
+    """Plain greedy on lane_sqdist32 values (ties -> lowest index): (picks, squared radii)."""
+    n = x.shape[0]
+    mind = np.full(n, np.inf, np.float32)
+    is_c = np.zeros(n, bool)
+    for c in centers:
+        mind = np.minimum(mind, lane_sqdist32(x, x[c]))
+        is_c[c] = True
+    picks, radii2 = [], []
+    for _ in range(b):
+        p = int(np.argmax(np.where(is_c, np.float32(-1), mind)))
+        picks.append(p)
+        is_c[p] = True
+        mind = np.minimum(mind, lane_sqdist32(x, x[p]))
+        rest = mind[~is_c]
+        radii2.append(rest.max() if rest.size else np.float32(0))
+    return picks, np.array(radii2, np.float32)
+
+
+def test_huge_coordinates_never_skip_on_an_overflowed_bound():
+    """|x| ~ 1e19: 4 d2 overflows fp32 and so does the distance between two centers; the
+    pruning must not read `inf >= inf` as "cannot get closer" (issue 9, defect 11)."""
+    x = torch.tensor([[0.0], [1.7e19], [3.3e19]])
+    with use_backend("cpp"):
+        idx, radii = ops.kcenter_greedy(x, 2, centers=torch.tensor([0]))
+    assert idx.tolist() == [2, 1]
+    # point 1 is (1.6e19)^2 from the new center 2, closer than (1.7e19)^2 from center 0
+    np.testing.assert_allclose(radii.double().numpy(), [1.6e19, 0.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_huge_coordinates_follow_the_fp32_greedy_exactly(seed, d):
+    """Coordinates up to 1.5e19: many squared distances overflow to +inf. The picks and radii
+    are bit-identical to the plain greedy on the same fp32 arithmetic (inf ties -> lowest index)."""
+    g = torch.Generator().manual_seed(seed)
+    x = ((torch.rand(400, d, generator=g) * 2 - 1) * 1.5e19).contiguous()
+    x[torch.rand(400, generator=g) < 0.5] *= 1e-3  # a dense core next to the huge points
+    centers = torch.randperm(400, generator=g)[:30]
+    want_picks, want_r2 = fp32_greedy(x.numpy(), 60, centers.tolist())
+    with use_backend("cpp"):
+        idx, radii = ops.kcenter_greedy(x, 60, centers=centers)
+    assert idx.tolist() == want_picks
+    np.testing.assert_array_equal(radii.numpy(), np.sqrt(want_r2))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("d", [3, 16])
+def test_cosine_normalises_with_the_lane_ordered_norm(dtype, d):
+    """Cosine = Euclidean on x / ||x|| where ||x||^2 is summed in the kernels' lane order, the
+    sqrt and the divisions correctly rounded fp32 (the CUDA kernel does the same operations,
+    so both devices pick the same points; issue 9, defect 2)."""
+    g = torch.Generator().manual_seed(d)
+    x = (torch.randn(500, d, generator=g) * torch.rand(500, 1, generator=g) * 30).to(dtype).contiguous()
+    x32 = x.float().numpy()
+    nrm = np.sqrt(lane_sqdist32(x32, np.zeros(d, np.float32))).astype(np.float32)
+    y = torch.from_numpy((x32 / nrm[:, None]).astype(np.float32))
+    centers = torch.arange(0, 500, 25)
+    with use_backend("cpp"):
+        ci, cr = ops.kcenter_greedy(x, 80, centers=centers, metric="cosine")
+        ei, er = ops.kcenter_greedy(y, 80, centers=centers)
+    assert ci.tolist() == ei.tolist()
+    torch.testing.assert_close(cr, er.double().pow(2).div(2).float(), rtol=1e-6, atol=0)
+
+
+def test_cosine_rejects_rows_whose_norm_overflows():
+    x = torch.ones(5, 4)
+    x[3] = 3e19
+    with use_backend("cpp"):
+        with pytest.raises(ValueError, match="overflows fp32"):
+            ops.kcenter_greedy(x, 2, metric="cosine")

@@ -14,33 +14,9 @@ from hypothesis import strategies as st
 
 import tavaal.ops as ops
 from ops_backends import BACKENDS, use_backend
+from ops_oracles import check_selection, eager64
 from tavaal.models import Discriminator
 
-
-
-def eager64(D, r, mu):
-    with torch.no_grad():
-        d64 = Discriminator(D.latent_dim, D.hidden_dim, D.num_layers, D.rank_conditioned).double()
-        d64.load_state_dict(D.state_dict())
-        return d64(None if r is None else r.double(), mu.double())
-
-
-def check_selection(D, r, mu, b, values, indices, largest=False, atol=2e-6):
-    p = eager64(D, r, mu)
-    assert indices.dtype == torch.int64 and values.dtype == torch.float32
-    assert len(set(indices.tolist())) == b
-    np.testing.assert_allclose(values.double().numpy(), p[indices].numpy(), rtol=0, atol=atol)
-    key = -p if largest else p
-    order = np.lexsort((np.arange(len(p)), key.numpy()))
-    kth = key[order[b - 1]]
-    # every pick is among the b best within tolerance; the order is by (value, index)
-    assert torch.all(key[indices] <= kth + atol)
-    v = -values if largest else values
-    assert torch.all(v[1:] >= v[:-1])
-    # exact selection when the float64 scores are well separated around the cut
-    sorted_key = key[order]
-    if b < len(p) and float(sorted_key[b] - sorted_key[b - 1]) > 4 * atol:
-        assert set(indices.tolist()) == set(order[:b].tolist())
 
 
 @settings(max_examples=25, deadline=None)
@@ -195,3 +171,67 @@ def test_cuda_matches_cpu():
     gpu = ops.score_topb(mu.cuda(), r.cuda(), D.cuda(), 1000)
     check_selection(D.cpu(), r, mu, 1000, gpu[0].cpu(), gpu[1].cpu(), atol=1e-5)
     assert len(set(cpu[1].tolist()) & set(gpu[1].cpu().tolist())) >= 990
+
+
+# ------------------------------------------------------------- the registered op, directly
+def _params(D):
+    return [m.weight.detach() for m in D.layers], [m.bias.detach() for m in D.layers]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_strided_r_gives_the_same_selection(name):
+    """r may have any stride (a column of a bigger array); both the Python front and the
+    registered op read it correctly (issue 9, defect 3)."""
+    torch.manual_seed(3)
+    D = Discriminator(6, 16, 3)
+    mu = torch.randn(900, 6)
+    table = torch.rand(900, 3)
+    r = table[:, 1]
+    assert not r.is_contiguous()
+    with use_backend(name):
+        got = ops.score_topb(mu, r, D, 50, return_scores=True)
+        want = ops.score_topb(mu, r.contiguous(), D, 50, return_scores=True)
+    for a, b_ in zip(got, want):
+        assert torch.equal(a, b_)
+    check_selection(D, r.contiguous(), mu, 50, got[0], got[1])
+
+
+def test_registered_op_reads_strided_r():
+    with use_backend("cpp"):
+        pass
+    torch.manual_seed(4)
+    D = Discriminator(5, 12, 3)
+    ws, bs = _params(D)
+    mu, r2 = torch.randn(700, 5), torch.rand(1400)
+    strided = torch.ops.tavaal.score_topb(mu, r2[::2], ws, bs, 40, False, "fp32", 64, True)
+    dense = torch.ops.tavaal.score_topb(mu, r2[::2].contiguous(), ws, bs, 40, False, "fp32", 64, True)
+    for a, b_ in zip(strided, dense):
+        assert torch.equal(a, b_)
+
+
+def test_registered_op_names_the_discriminator_for_nan_scores():
+    """NaN probabilities are the discriminator's doing: the message says so and does not
+    suggest top-b's nan_policy (which score_topb does not have; issue 9, defect 10)."""
+    with use_backend("cpp"):
+        pass
+    D = Discriminator(4, 8, 2)
+    ws, bs = _params(D)
+    mu, r = torch.randn(30, 4), torch.rand(30)
+    mu[7, 2] = float("nan")
+    with pytest.raises(ValueError, match="discriminator produced 1 NaN score") as err:
+        torch.ops.tavaal.score_topb(mu, r, ws, bs, 3, False, "fp32", 0, False)
+    assert "nan_policy" not in str(err.value)
+
+
+@pytest.mark.gpu
+def test_cuda_strided_r_and_nan_message():
+    D = Discriminator(6, 16, 3)
+    mu, table = torch.randn(5000, 6), torch.rand(5000, 3)
+    cpu = ops.score_topb(mu, table[:, 1], D, 70)
+    gpu = ops.score_topb(mu.cuda(), table.cuda()[:, 1], D.cuda(), 70)
+    check_selection(D.cpu(), table[:, 1].contiguous(), mu, 70, gpu[0].cpu(), gpu[1].cpu(), atol=1e-5)
+    assert len(set(cpu[1].tolist()) & set(gpu[1].cpu().tolist())) >= 68
+    mu[7, 2] = float("nan")
+    with pytest.raises(ValueError, match="discriminator produced 1 NaN") as err:
+        ops.score_topb(mu.cuda(), table.cuda()[:, 1], D.cuda(), 3)
+    assert "nan_policy" not in str(err.value)

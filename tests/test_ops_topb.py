@@ -204,6 +204,18 @@ def test_torch_ops_checks_its_own_arguments():
             torch.ops.tavaal.topb(torch.arange(5), 2)
 
 
+@pytest.mark.parametrize("b", [2**31 - 1, 2**31, 2**32 + 1, 2**62])
+def test_b_beyond_32_bits_is_rejected_not_wrapped(b):
+    """b is int64 end to end: a b that would wrap to a small int32 (2^32 + 1 -> 1) is
+    rejected by the range check, never silently narrowed (issue 9, defect 7)."""
+    s = torch.randn(3)
+    with use_backend("cpp"):
+        with pytest.raises(ValueError, match=r"b must be in \[1, 3\]"):
+            torch.ops.tavaal.topb(s, b)
+        with pytest.raises(ValueError, match=r"b must be in \[1, 3\]"):
+            ops.topb(s, b)
+
+
 # ------------------------------------------------------------------------- integration
 def test_callable_from_torchscript():
     with use_backend("cpp"):  # fails (or skips with TAVAAL_NO_EXT) when the extension is missing
@@ -226,10 +238,10 @@ def test_backend_names_and_forced_reference(monkeypatch):
     assert ops.backend() == "reference"
 
 
-def test_missing_extension_falls_back_with_exactly_one_warning():
+def test_disabled_extension_falls_back_with_exactly_one_warning():
     code = r"""
 import sys, warnings
-sys.modules["tavaal._C"] = None   # makes `import tavaal._C` fail
+sys.modules["tavaal._C"] = None   # makes `import tavaal._C` fail (and TAVAAL_NO_EXT: no JIT build)
 import torch, tavaal.ops as ops
 with warnings.catch_warnings(record=True) as w:
     warnings.simplefilter("always")
@@ -243,6 +255,7 @@ assert ops.backend() == "reference"
 print("OK")
 """
     env = {k: v for k, v in os.environ.items() if k not in ("TAVAAL_FORCE_REFERENCE", "TAVAAL_QUIET_FALLBACK")}
+    env["TAVAAL_NO_EXT"] = "1"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr
 

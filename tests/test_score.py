@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from tavaal.checkpoint import load_cycle_models, run_config
 from tavaal.data import Pool
 from tavaal.rundir import RunDirectory
 from tavaal.score import main as score_main
-from tavaal.scoring import Scorer, SelectionError, candidate_rows, open_pool, select_from_pool
+from tavaal.scoring import Scorer, SelectionError, candidate_rows, open_source, select_from_pool
 from tavaal.strategies import SelectionContext, get_strategy
 
 from score_fixtures import (artifacts, digits_bundle, digits_run, labeled_rows, moons_bundle, moons_run, pool_npy,
@@ -27,7 +28,9 @@ def _run(run):
 def strategy_select(run, method, budget, candidates, labeled, seed=0):
     """The in-process strategy's pick on the same models, dataset and candidates."""
     run_dir = _run(run)
-    models = load_cycle_models(RunDirectory(run_dir).latest_checkpoint(method if method != "random" else "tavaal", 0))
+    trained = "tavaal" if method in ("random", "entropy_on_tavaal") else method
+    method = "entropy" if method == "entropy_on_tavaal" else method
+    models = load_cycle_models(RunDirectory(run_dir).latest_checkpoint(trained, 0))
     bundle = digits_bundle() if run == "digits" else moons_bundle()
     ctx = SelectionContext(config=run_config(run_dir), dataset=bundle.train, task=models.task,
                            adversarial=models.adversarial, rng=np.random.default_rng(seed))
@@ -53,7 +56,7 @@ def test_same_selection_as_strategy_digits(backend):
     n = len(digits_bundle().train)
     expected = strategy_select("digits", "tavaal", 25, Pool(n, labeled).unlabeled, labeled)
     scorer = Scorer.from_artifacts(artifacts("digits", "tavaal", "dynamo"), backend=backend)
-    sel = select_from_pool(scorer, open_pool(pool_npy("digits")), "tavaal", 25, labeled=labeled, batch_size=100)
+    sel = select_from_pool(scorer, open_source(pool_npy("digits")), "tavaal", 25, labeled=labeled, batch_size=100)
     np.testing.assert_array_equal(sel.rows, expected)
     assert sel.ids == expected.tolist()
     assert sel.candidates == n - labeled.size == sel.scored
@@ -67,7 +70,7 @@ def test_same_selection_with_subset():
     np.testing.assert_array_equal(candidate_rows(n, np.sort(labeled), 300, np.random.default_rng(7)), cands)
     expected = strategy_select("digits", "tavaal", 20, cands, labeled)
     scorer = Scorer.from_artifacts(artifacts("digits", "tavaal", "dynamo"))
-    sel = select_from_pool(scorer, open_pool(pool_npy("digits")), "tavaal", 20, labeled=labeled, subset=300, seed=7)
+    sel = select_from_pool(scorer, open_source(pool_npy("digits")), "tavaal", 20, labeled=labeled, subset=300, seed=7)
     np.testing.assert_array_equal(sel.rows, expected)
     assert sel.scored == 300
 
@@ -78,15 +81,52 @@ def test_same_selection_as_strategy_moons(method):
     n = len(moons_bundle().train)
     expected = strategy_select("moons", method, 12, Pool(n, labeled).unlabeled, labeled)
     scorer = Scorer.from_artifacts(artifacts("moons", method))
-    sel = select_from_pool(scorer, open_pool(pool_npy("moons")), method, 12, labeled=labeled, batch_size=64)
+    sel = select_from_pool(scorer, open_source(pool_npy("moons")), method, 12, labeled=labeled, batch_size=64)
     np.testing.assert_array_equal(sel.rows, expected)
+
+
+def test_entropy_from_the_exported_classifier_matches_the_strategy(capsys):
+    labeled = labeled_rows("moons")
+    n = len(moons_bundle().train)
+    expected = strategy_select("moons", "entropy_on_tavaal", 12, Pool(n, labeled).unlabeled, labeled)
+    sel = select_from_pool(Scorer.from_artifacts(artifacts("moons", "tavaal")), open_source(pool_npy("moons")),
+                           "entropy", 12, labeled=labeled, batch_size=64)
+    np.testing.assert_array_equal(sel.rows, expected)
+    out = scratch("cli-entropy") / "sel.csv"
+    code, _, err = _cli([artifacts("moons", "tavaal"), "--pool", pool_npy("moons"), "--budget", 12, "--method",
+                         "entropy", "--labeled", _ids_file(labeled), "--out", out], capsys)
+    assert code == 0, err
+    assert _selected(out)[0] == expected.tolist()
+
+
+def _ids_file(rows):
+    path = scratch("ids") / f"labeled_{len(rows)}.txt"
+    path.write_text("\n".join(str(int(r)) for r in rows) + "\n")
+    return path
+
+
+def test_live_models_scorer_runs_the_exported_graphs():
+    art = artifacts("digits", "tavaal", "dynamo")
+    models = load_cycle_models(art / "models.pt")
+    live = Scorer.from_models(models.task, models.adversarial, input_shape=models.spec["input_shape"],
+                              mean=models.spec["mean"], std=models.spec["std"])
+    onnx = Scorer.from_artifacts(art, backend="onnx")
+    x = torch.from_numpy(np.load(pool_npy("digits"))[:37])
+    for graph in ("scorer", "classifier", "features"):
+        a, b = live.run_graph(graph, x), onnx.run_graph(graph, x)
+        for k in b:
+            assert (a[k] - b[k]).abs().max().item() < 1e-4, (graph, k)
+    assert {"tavaal", "lloss", "coreset", "entropy", "mcdropout", "random"} <= set(live.methods)
+    assert "mcdropout" not in onnx.methods
+    raw = np.random.default_rng(0).integers(0, 256, size=(5, 1, 8, 8), dtype=np.uint8)
+    torch.testing.assert_close(live.prepare(raw), onnx.prepare(raw))  # uint8 rows are normalised alike
 
 
 def test_random_matches_random_strategy():
     labeled = labeled_rows("moons")
     n = len(moons_bundle().train)
     expected = strategy_select("moons", "random", 9, Pool(n, labeled).unlabeled, labeled, seed=3)
-    sel = select_from_pool(None, open_pool(pool_npy("moons")), "random", 9, labeled=labeled, seed=3)
+    sel = select_from_pool(None, open_source(pool_npy("moons")), "random", 9, labeled=labeled, seed=3)
     np.testing.assert_array_equal(sel.rows, expected)
 
 
@@ -138,9 +178,10 @@ def test_image_folder_with_corrupt_file(capsys, workers):
     assert "skipped 1 unreadable" in stdout
     ids, data = _selected(out)
     assert data["summary"]["pool_size"] == 121 and data["summary"]["scored"] == 120
-    assert [s["id"] for s in data["skipped"]] == [str(root / "class_0" / "broken.png")]
+    assert [s["id"] for s in data["skipped"]] == ["class_0/broken.png"], "ids are paths relative to the pool root"
     assert data["skipped"][0]["error"]
-    assert all(i in paths for i in ids)
+    rel = [Path(p).relative_to(root).as_posix() for p in paths]
+    assert all(i in rel for i in ids)
     # the same images as a uint8 array pool give the same picks
     npy = scratch(f"images-{workers}") / "raw.npy"
     order = np.argsort(paths)
@@ -148,7 +189,7 @@ def test_image_folder_with_corrupt_file(capsys, workers):
     out2 = scratch(f"images-{workers}") / "sel2.csv"
     assert _cli([artifacts("digits", "tavaal", "dynamo"), "--pool", npy, "--budget", 10, "--out", out2], capsys)[0] == 0
     ids2, _ = _selected(out2)
-    assert [np.asarray(paths)[order][i] for i in ids2] == ids
+    assert [np.asarray(rel)[order][i] for i in ids2] == ids
 
 
 @pytest.mark.parametrize("compressed", [False, True])
@@ -156,15 +197,15 @@ def test_npz_pool_matches_npy(capsys, compressed):
     x = np.load(pool_npy("digits"))
     path = scratch("npz") / f"pool_{compressed}.npz"
     (np.savez_compressed if compressed else np.savez)(path, X=x, y=np.zeros(len(x)))
-    pool = open_pool(path)
+    pool = open_source(path)
     assert len(pool) == len(x) and pool.sample_shape == (1, 8, 8)
     assert (pool._compressed is not None) == compressed
     scorer = Scorer.from_artifacts(artifacts("digits", "tavaal", "dynamo"))
     a = select_from_pool(scorer, pool, "tavaal", 10, batch_size=200)
-    b = select_from_pool(scorer, open_pool(pool_npy("digits")), "tavaal", 10)
+    b = select_from_pool(scorer, open_source(pool_npy("digits")), "tavaal", 10)
     np.testing.assert_array_equal(a.rows, b.rows)
     sub = select_from_pool(scorer, pool, "tavaal", 10, subset=500, seed=1)  # random access on a compressed member
-    sub2 = select_from_pool(scorer, open_pool(pool_npy("digits")), "tavaal", 10, subset=500, seed=1)
+    sub2 = select_from_pool(scorer, open_source(pool_npy("digits")), "tavaal", 10, subset=500, seed=1)
     np.testing.assert_array_equal(sub.rows, sub2.rows)
 
 
@@ -227,7 +268,7 @@ def test_cli_subset_and_save_scores(capsys):
 
 def test_bf16_agrees_with_fp32():
     art = artifacts("digits", "tavaal", "dynamo")
-    pool = open_pool(pool_npy("digits"))
+    pool = open_source(pool_npy("digits"))
     a = select_from_pool(Scorer.from_artifacts(art, backend="torchscript"), pool, "tavaal", 50)
     b = select_from_pool(Scorer.from_artifacts(art, backend="torchscript", precision="bf16"), pool, "tavaal", 50)
     assert len(set(a.rows.tolist()) & set(b.rows.tolist())) >= 40
@@ -278,14 +319,16 @@ def test_image_shape_mismatch_and_bad_labeled(capsys):
     ids.write_text("0\n99999\n")
     code, _, err = _cli([artifacts("moons", "tavaal"), "--pool", pool_npy("moons"), "--budget", 3, "--labeled", ids,
                          "--out", d / "o.csv"], capsys)
-    assert code == 2 and "labeled rows must lie in" in err
+    assert code == 2 and "not in the pool" in err and "99999" in err
 
 
 def test_select_from_pool_errors_before_work():
     scorer = Scorer.from_artifacts(artifacts("moons", "tavaal"))
-    pool = open_pool(pool_npy("moons"))
+    pool = open_source(pool_npy("moons"))
     with pytest.raises(SelectionError, match="unknown method"):
-        select_from_pool(scorer, pool, "entropy", 3)
+        select_from_pool(scorer, pool, "no-such-method", 3)
+    with pytest.raises(SelectionError, match="mcdropout needs the eager backend"):
+        select_from_pool(scorer, pool, "mcdropout", 3)
     with pytest.raises(SelectionError, match="budget"):
         select_from_pool(scorer, pool, "tavaal", 0)
     with pytest.raises(SelectionError, match="candidate"):
@@ -294,3 +337,12 @@ def test_select_from_pool_errors_before_work():
     out = scorer.score_batch(x)
     assert set(out) == {"loss", "r", "mu", "score"} and out["mu"].shape == (4, 8)
     torch.testing.assert_close(scorer.discriminate(out["r"], out["mu"]), out["score"])
+
+
+def test_mcdropout_runs_on_the_eager_backend_seeded_by_seed():
+    scorer = Scorer.from_artifacts(artifacts("moons", "tavaal"), backend="eager")
+    state = torch.random.get_rng_state()
+    a = select_from_pool(scorer, open_source(pool_npy("moons")), "mcdropout", 8, seed=2, mc_samples=3)
+    b = select_from_pool(scorer, open_source(pool_npy("moons")), "mcdropout", 8, seed=2, mc_samples=3)
+    np.testing.assert_array_equal(a.rows, b.rows)
+    assert torch.equal(torch.random.get_rng_state(), state), "the caller's torch random state is left alone"

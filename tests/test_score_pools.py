@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from tavaal.scoring import (PoolError, RunningTopB, Scorer, ShardedPoolWriter, merge_selections, open_pool,
+from tavaal.scoring import (SourceError, RunningTopB, Scorer, ShardedPoolWriter, merge_selections, open_source,
                             select_from_pool, write_sharded_pool)
-from tavaal.scoring.pools import prefetch
+from tavaal.data.sources import prefetch
 
 from score_fixtures import artifacts, pool_npy, scratch
 
@@ -31,7 +31,7 @@ def test_sharded_pool_round_trip(dtype):
     meta = write_sharded_pool(d, chunks, dtype=dtype, shard_rows=25, overwrite=True)
     assert meta["rows"] == 103 and meta["dtype"] == dtype and meta["sample_shape"] == [3, 4, 4]
     assert [s["rows"] for s in meta["shards"]] == [25, 15, 25, 15, 23]
-    pool = open_pool(d)
+    pool = open_source(d)
     assert len(pool) == 103 and pool.sample_shape == (3, 4, 4) and pool.dtype == dtype
     ids, xs = _collect(pool, batch_size=17)
     np.testing.assert_array_equal(ids, np.arange(103))
@@ -54,19 +54,19 @@ def test_sharded_pool_round_trip(dtype):
 def test_sharded_pool_errors():
     d = scratch("sharded-bad")
     write_sharded_pool(d, np.zeros((5, 2), np.float32), overwrite=True)
-    with pytest.raises(PoolError, match="already holds"):
+    with pytest.raises(SourceError, match="already holds"):
         write_sharded_pool(d, np.zeros((5, 2), np.float32))
     (d / "pool.json").write_text('{"format": "tavaal-sharded-pool", "version": 7}')
-    with pytest.raises(PoolError, match="version 7"):
-        open_pool(d)
-    with pytest.raises(PoolError, match="does not exist"):
-        open_pool(d / "nope.npy")
+    with pytest.raises(SourceError, match="version 7"):
+        open_source(d)
+    with pytest.raises(SourceError, match="does not exist"):
+        open_source(d / "nope.npy")
 
 
 def test_latents_and_features_pools_give_same_selection():
     art = artifacts("digits", "tavaal", "dynamo")
     scorer = Scorer.from_artifacts(art)
-    pool = open_pool(pool_npy("digits"))
+    pool = open_source(pool_npy("digits"))
     ref = select_from_pool(scorer, pool, "tavaal", 15)
 
     def latents():
@@ -75,7 +75,7 @@ def test_latents_and_features_pools_give_same_selection():
             yield out["mu"], out["r"]
     d = scratch("latents")
     write_sharded_pool(d, latents(), kind="latents", shard_rows=256, overwrite=True)
-    lat = open_pool(d)
+    lat = open_source(d)
     assert lat.kind == "latents" and lat.sample_shape == (16,)
     assert (d / "shard_00000.r.npy").exists()
     sel = select_from_pool(scorer, lat, "tavaal", 15)
@@ -88,13 +88,13 @@ def test_latents_and_features_pools_give_same_selection():
     fd = scratch("features")
     write_sharded_pool(fd, (scorer.features_batch(x) for _, x in pool.iter_batches(400)), kind="features",
                        overwrite=True)
-    sel_c = select_from_pool(scorer, open_pool(fd), "coreset", 10, labeled=labeled)
+    sel_c = select_from_pool(scorer, open_source(fd), "coreset", 10, labeled=labeled)
     np.testing.assert_array_equal(sel_c.rows, ref_c.rows)
 
 
 def test_sharded_selection_merges_like_one_process():
     scorer = Scorer.from_artifacts(artifacts("digits", "tavaal", "dynamo"))
-    pool = open_pool(pool_npy("digits"))
+    pool = open_source(pool_npy("digits"))
     ref = select_from_pool(scorer, pool, "tavaal", 20, with_latents=True)
     parts = [select_from_pool(scorer, pool, "tavaal", 20, start=s, stop=s + 500, with_latents=True)
              for s in (1000, 0, 500)]
@@ -144,7 +144,7 @@ def test_writer_incremental_bf16_tensor():
     with ShardedPoolWriter(d, kind="inputs", shard_rows=8, overwrite=True) as w:
         w.write(torch.randn(10, 5).to(torch.bfloat16))
         w.write(torch.randn(3, 5).to(torch.bfloat16))
-    pool = open_pool(d)
+    pool = open_source(d)
     assert pool.dtype == "bfloat16" and len(pool) == 13
     x = pool.read_rows([0, 12])
     assert x.dtype == torch.bfloat16 and x.shape == (2, 5)

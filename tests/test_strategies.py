@@ -76,7 +76,7 @@ def test_tavaal_selects_the_lowest_discriminator_scores_of_eq_7(setup):
     out = predict(data.train, candidates, backbone=task.backbone, ranker=task.ranker, wae=adversarial["rank"].wae,
                   outputs=("rank", "mu"))
     with torch.no_grad():
-        scores = adversarial["rank"].discriminator(rank_inputs(out["rank"], "normalized"), out["mu"])
+        scores = adversarial["rank"].discriminator(rank_inputs(out["rank"], "normalized", task.ranker), out["mu"])
     expected = candidates[np.argsort(scores.numpy(), kind="stable")[:10]]
     np.testing.assert_array_equal(np.sort(picked), np.sort(expected))
 
@@ -139,4 +139,41 @@ def test_strategies_that_need_models_say_so():
         with pytest.raises(ValueError, match="needs"):
             get_strategy(name)(SelectionContext(config=config, dataset=data.train)).select(pool, 5)
     with pytest.raises(ValueError, match="unknown method"):
-        get_strategy("badge")
+        get_strategy("no-such-method")
+
+
+def test_mcdropout_is_bald_over_stochastic_passes_of_the_live_model(setup):
+    from tavaal.training.inference import set_dropout_train
+
+    data, config, pool, task, _ = setup
+    candidates = pool.unlabeled[:80]
+    picked = make(setup, "mcdropout", seed=4).select(pool, 10, candidates)
+    # the dropout masks come from torch seeded by the selection's numpy generator (one draw)
+    torch.manual_seed(int(np.random.default_rng(4).integers(2**63 - 1)))
+    task.backbone.eval()
+    set_dropout_train(task.backbone, True)
+    try:
+        probs = torch.stack([torch.softmax(predict(data.train, candidates, backbone=task.backbone)["logits"], 1)
+                             for _ in range(config.mc_samples)])
+    finally:
+        set_dropout_train(task.backbone, False)
+    expected = candidates[np.argsort(-bald_scores(probs).numpy(), kind="stable")[:10]]
+    np.testing.assert_array_equal(np.sort(picked), np.sort(expected))
+    assert not task.backbone.dropout.training, "dropout is switched off again after the passes"
+
+
+def test_selection_goes_through_the_scoring_pipeline(setup, monkeypatch):
+    import tavaal.scoring as scoring
+
+    calls = []
+    original = scoring.select_from_pool
+
+    def spy(scorer, source, method, budget, **kw):
+        calls.append((method, scorer.backend if scorer is not None else None, kw["indices"].size))
+        return original(scorer, source, method, budget, **kw)
+
+    monkeypatch.setattr(scoring, "select_from_pool", spy)
+    pool = setup[2]
+    for name in ("tavaal", "lloss2", "coreset", "random"):
+        make(setup, name).select(pool, 5, pool.unlabeled[:40])
+    assert calls == [("tavaal", "eager", 40), ("lloss", "eager", 40), ("coreset", "eager", 40), ("random", None, 40)]

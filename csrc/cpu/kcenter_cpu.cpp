@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -139,7 +140,7 @@ class KCenter {
         if (g.center >= 0) dist_n<T>(K, row(g.center), qrow, D_, dl);
         const float lim = bound(g.maxd2);
         bool any = false;
-        for (int j = 0; j < K; ++j) any |= !(dl[j] >= lim);
+        for (int j = 0; j < K; ++j) any |= !skips(dl[j], lim);
         scan[a] = any;
       }
     });
@@ -179,7 +180,7 @@ class KCenter {
       for (int64_t p = item.begin; p < item.end; ++p) {
         const float lim = bound(e[p].d2);
         uint32_t m = 0;
-        for (int j = 0; j < K; ++j) m |= static_cast<uint32_t>(!(dl[j] >= lim)) << j;
+        for (int j = 0; j < K; ++j) m |= static_cast<uint32_t>(!skips(dl[j], lim)) << j;
         cm[p - item.begin] = m;
         if (m) cpos[ncand++] = static_cast<int32_t>(p - item.begin);
       }
@@ -327,8 +328,12 @@ class KCenter {
     const int64_t bytes = D_ * static_cast<int64_t>(sizeof(T));
     for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
   }
-  // delta2 >= bound(d2)  =>  the point (or group) cannot get closer to the new center
+  // delta2 >= bound(d2)  =>  the point (or group) cannot get closer to the new center. When
+  // 4 d2 (1 + s) overflows fp32 (|x| around 1e19) the bound is +inf, and so is an overflowed
+  // delta2: `inf >= inf` would skip a point that may well get closer, so a non-finite bound
+  // never skips (see skips()).
   inline float bound(float d2) const { return 4.f * d2 * (1.f + slack_) + 1e-30f; }
+  static inline bool skips(float delta2, float lim) { return std::isfinite(lim) && delta2 >= lim; }
   static void recompute_max(Group& g) {
     float mx = -1.f;
     int32_t arg = -1;
@@ -368,7 +373,6 @@ std::tuple<at::Tensor, at::Tensor> kcenter_impl(const at::Tensor& features, int6
                                                 int64_t first) {
   const int64_t N = features.size(0), D = features.size(1);
   const T* X = features.data_ptr<T>();
-  check_finite<T>(X, N, D);
   std::vector<int64_t> cidx(centers.data_ptr<int64_t>(), centers.data_ptr<int64_t>() + centers.numel());
   KCenter<T> kc(X, N, D);
   kc.init(cidx, first);
@@ -404,12 +408,55 @@ std::tuple<at::Tensor, at::Tensor> kcenter_impl(const at::Tensor& features, int6
   return {picks, radii};
 }
 
+// Cosine metric: every row divided by its L2 norm, in fp32. The squared norm is sqdist(x, 0)
+// (distance.h's 16 lanes and lane reduction; x - 0 is exact), the norm its correctly rounded
+// sqrt, each coordinate one correctly rounded division: the CUDA kernel does exactly the same
+// operations, so both devices normalise to the same bits and pick the same points.
+template <typename T>
+at::Tensor normalize_rows(const at::Tensor& features) {
+  const int64_t N = features.size(0), D = features.size(1);
+  const T* X = features.data_ptr<T>();
+  at::Tensor out = at::empty({N, D}, features.options().dtype(at::kFloat));
+  float* O = out.data_ptr<float>();
+  const std::vector<T> zero(static_cast<size_t>(D), T(0));
+  std::atomic<int64_t> zero_rows{0}, overflow_rows{0};
+  at::parallel_for(0, N, 1024, [&](int64_t b0, int64_t b1) {
+    int64_t z = 0, o = 0;
+    for (int64_t i = b0; i < b1; ++i) {
+      const T* x = X + i * D;
+      const float n2 = sqdist<T>(x, zero.data(), D);
+      z += n2 == 0.f;
+      o += std::isinf(n2);
+      const float nrm = std::sqrt(n2);
+      float* y = O + i * D;
+      for (int64_t k = 0; k < D; ++k) y[k] = static_cast<float>(x[k]) / nrm;
+    }
+    zero_rows += z;
+    overflow_rows += o;
+  });
+  cosine_check_norms(zero_rows.load(), overflow_rows.load());
+  return out;
+}
+
 std::tuple<at::Tensor, at::Tensor> kcenter_greedy_cpu(const at::Tensor& features, int64_t b,
                                                       const c10::optional<at::Tensor>& centers, int64_t first,
                                                       c10::string_view metric_sv) {
   const std::string metric(metric_sv);
   at::Tensor cidx = kcenter_check(features, b, centers, first, metric);
-  at::Tensor f = metric == "cosine" ? cosine_rows(features) : features;
+  const int64_t N = features.size(0), D = features.size(1);
+  switch (features.scalar_type()) {  // on the stored values, before any normalisation
+    case at::kFloat: check_finite<float>(features.data_ptr<float>(), N, D); break;
+    case at::kHalf: check_finite<c10::Half>(features.data_ptr<c10::Half>(), N, D); break;
+    default: check_finite<c10::BFloat16>(features.data_ptr<c10::BFloat16>(), N, D); break;
+  }
+  at::Tensor f = features;
+  if (metric == "cosine") {
+    switch (features.scalar_type()) {
+      case at::kFloat: f = normalize_rows<float>(features); break;
+      case at::kHalf: f = normalize_rows<c10::Half>(features); break;
+      default: f = normalize_rows<c10::BFloat16>(features); break;
+    }
+  }
   std::tuple<at::Tensor, at::Tensor> res;
   switch (f.scalar_type()) {
     case at::kFloat: res = kcenter_impl<float>(f, b, cidx, first); break;

@@ -1,4 +1,7 @@
 // top-b on CUDA: radix select over 64-bit keys, compaction, cub sort of the b survivors.
+// Histogram passes aggregate per warp before touching shared memory: scores in (0, 1) share
+// their top key byte, so without it the first pass sends all 32 lanes of a warp to one or two
+// bins (32-way shared-memory atomic conflicts).
 #include <cuda_runtime.h>
 #include <cub/device/device_radix_sort.cuh>
 
@@ -72,10 +75,18 @@ __global__ void hist_kernel(const float* s, const uint8_t* mask, int64_t n, bool
   for (int d = threadIdx.x; d < 256; d += blockDim.x) sh[d] = 0;
   __syncthreads();
   const uint64_t prefix = st->prefix, pmask = st->pmask;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const uint64_t k = key_at(s, mask, i, largest);
-    if (k == kExcluded || (k & pmask) != prefix) continue;
-    atomicAdd(&sh[(k >> shift) & 0xFF], 1u);
+  const int lane = threadIdx.x & 31;
+  const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+  // warp-uniform loop: every lane of a warp runs the same iterations (for __match_any_sync)
+  for (int64_t i0 = blockIdx.x * (int64_t)blockDim.x + (threadIdx.x & ~31); i0 < n; i0 += stride) {
+    const int64_t i = i0 + lane;
+    unsigned int digit = 256;  // 256: no key here
+    if (i < n) {
+      const uint64_t k = key_at(s, mask, i, largest);
+      if (k != kExcluded && (k & pmask) == prefix) digit = static_cast<unsigned int>((k >> shift) & 0xFF);
+    }
+    const unsigned int peers = __match_any_sync(0xFFFFFFFFu, digit);
+    if (digit < 256 && lane == __ffs(peers) - 1) atomicAdd(&sh[digit], static_cast<unsigned int>(__popc(peers)));
   }
   __syncthreads();
   for (int d = threadIdx.x; d < 256; d += blockDim.x)
@@ -128,10 +139,13 @@ inline size_t align8(size_t x) { return (x + 255) & ~size_t(255); }
 
 size_t sort_temp_bytes(int64_t b) {
   size_t bytes = 0;
+  const int items = static_cast<int>(b < kTopbMaxB ? b : kTopbMaxB);  // callers keep b <= kTopbMaxB
   cub::DeviceRadixSort::SortKeys(nullptr, bytes, static_cast<const uint64_t*>(nullptr), static_cast<uint64_t*>(nullptr),
-                                 static_cast<int>(b));
+                                 items);
   return bytes;
 }
+
+inline Status launched(const char* phase) { return Status{static_cast<int>(cudaGetLastError()), phase}; }
 
 }  // namespace
 
@@ -140,14 +154,16 @@ size_t topb_workspace_bytes(int64_t b) {
          2 * align8(b * sizeof(uint64_t)) + align8(sort_temp_bytes(b));
 }
 
-void topb_count(const float* scores, const uint8_t* mask, int64_t n, int64_t* counts, void* stream) {
+Status topb_count(const float* scores, const uint8_t* mask, int64_t n, int64_t* counts, void* stream) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   cudaMemsetAsync(counts, 0, 2 * sizeof(int64_t), st);
   count_kernel<<<grid_for(n), kThreads, 0, st>>>(scores, mask, n, counts);
+  return launched("top-b count");
 }
 
-void topb_select(const float* scores, const uint8_t* mask, int64_t n, int64_t b, bool largest, void* workspace,
-                 float* out_values, int64_t* out_indices, void* stream) {
+Status topb_select(const float* scores, const uint8_t* mask, int64_t n, int64_t b, bool largest, void* workspace,
+                   float* out_values, int64_t* out_indices, void* stream) {
+  if (b < 1 || b > kTopbMaxB) return Status{static_cast<int>(cudaErrorInvalidValue), "top-b (b out of range)"};
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   char* w = static_cast<char*>(workspace);
   SelectState* state = reinterpret_cast<SelectState*>(w);
@@ -169,9 +185,14 @@ void topb_select(const float* scores, const uint8_t* mask, int64_t n, int64_t b,
     pick_digit_kernel<<<1, 1, 0, st>>>(state, hist, shift);
   }
   gather_kernel<<<grid, kThreads, 0, st>>>(scores, mask, n, largest, state, counter, keys, b);
-  cub::DeviceRadixSort::SortKeys(w, temp_bytes, keys, sorted, static_cast<int>(b), 0, 64, st);
-  decode_kernel<<<static_cast<int>((b + kThreads - 1) / kThreads), kThreads, 0, st>>>(scores, sorted, b, out_values,
-                                                                                     out_indices);
+  Status s = launched("top-b radix select");
+  if (!s.ok()) return s;
+  const cudaError_t sort_err =
+      cub::DeviceRadixSort::SortKeys(w, temp_bytes, keys, sorted, static_cast<int>(b), 0, 64, st);
+  if (sort_err != cudaSuccess) return Status{static_cast<int>(sort_err), "top-b sort (cub)"};
+  const int64_t blocks = (b + kThreads - 1) / kThreads;
+  decode_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(scores, sorted, b, out_values, out_indices);
+  return launched("top-b decode");
 }
 
 }  // namespace cuda

@@ -49,6 +49,12 @@ class ArrayDataset(Dataset):
             x = x.float().mul_(self._a).add_(self._b)
         return x, int(self.targets[index])
 
+    def normalization(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(scale, shift)`` float32 per channel (shape ``(C, 1, ...)``, broadcasting against an
+        item) with ``item = data.float() * scale + shift`` for uint8 data; None for float32 data
+        (stored already normalised). Lets a device-side loader normalise batches itself."""
+        return (self._a, self._b) if self._uint8 else None
+
     def get_batch(self, indices: Sequence[int] | np.ndarray | torch.Tensor | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised inputs and int64 targets of ``indices`` (all if None), in one go."""
@@ -90,12 +96,32 @@ class DatasetBundle:
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def task(self) -> str:
+        """"classification" (one label per sample) or "segmentation" (a label mask per sample,
+        ``info["task"]``; items are (x, mask (H, W) int64) with 255 = unlabeled)."""
+        return str(self.info.get("task", "classification"))
+
+    @property
     def num_train(self) -> int:
         return len(self.train)  # type: ignore[arg-type]
 
     @property
     def num_test(self) -> int:
         return len(self.test)  # type: ignore[arg-type]
+
+    @property
+    def train_source(self):
+        """The training split as a :class:`tavaal.data.sources.DatasetSource` (row ids = indices)."""
+        from .sources import DatasetSource
+
+        return DatasetSource(self.name, "train", dataset=self.train)
+
+    @property
+    def test_source(self):
+        """The test split as a :class:`tavaal.data.sources.DatasetSource`."""
+        from .sources import DatasetSource
+
+        return DatasetSource(self.name, "test", dataset=self.test)
 
     def augmented_train(self, generator: torch.Generator | None = None) -> Dataset:
         """The training set with ``augment`` applied per item (plain ``train`` if None)."""

@@ -1,11 +1,14 @@
-"""Labeled / unlabeled bookkeeping of the active-learning pool.
+"""Labeled / unlabeled bookkeeping of the active-learning pool: the *label state*.
 
 A :class:`Pool` is an *immutable* value: :meth:`Pool.label` returns a new pool and leaves the
 old one untouched, so that the labeled set of every cycle can be kept, compared and saved
 without defensive copies (``pool = pool.label(selected)``).
 
-Indices are always positions in the training set of the :class:`~tavaal.data.DatasetBundle`
-(``0 <= i < num_samples``), returned as sorted ``np.int64`` arrays.
+Indices are always rows of the row source the samples are read from
+(:mod:`tavaal.data.sources`; for the simulation, the training set of the
+:class:`~tavaal.data.DatasetBundle`, ``bundle.train_source``): ``0 <= i < num_samples``,
+returned as sorted ``np.int64`` arrays. How rows are *read* is the row source's business,
+never the Pool's.
 """
 
 from __future__ import annotations

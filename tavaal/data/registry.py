@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .bundle import DatasetBundle
+from .errors import DatasetNotFoundError
 from .defaults import (CIFAR10_MEAN, CIFAR10_STD, FASHIONMNIST_MEAN, FASHIONMNIST_STD,
                        IMAGENET_MEAN, IMAGENET_STD, MNIST_MEAN, MNIST_STD, SVHN_MEAN, SVHN_STD)
-from .readers import cifar, folder, idx, npz, svhn, toy
+from .readers import cifar, cityscapes, folder, idx, npz, segfolder, segshapes, svhn, toy
 
 __all__ = ["DatasetSpec", "DATASETS", "ALIASES", "load_dataset", "available_datasets", "get_spec"]
 
@@ -77,13 +78,24 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in [
           None, None, IMAGENET_MEAN, IMAGENET_STD, "hflip", "<root>/<class>/*.jpg|png|..."),
     _spec("npz", npz.load_npz, "user arrays X, y [, X_test, y_test] in one .npz file",
           None, None, None, None, "none", "<file>.npz"),
+    _spec("cityscapes", cityscapes.load_cityscapes,
+          "Cityscapes semantic segmentation, 2,975 train (pool) / 500 val (test), 19 train ids, 255 ignored",
+          None, 19, IMAGENET_MEAN, IMAGENET_STD, "paired crop 412 + hflip",
+          "leftImg8bit/{train,val}/<city>/*_leftImg8bit.png + gtFine/{train,val}/<city>/*_gtFine_labelIds.png"),
+    _spec("segfolder", segfolder.load_segfolder,
+          "segmentation: images/ + masks/ with the same file stems (class-index PNGs, 255 = ignore)",
+          None, None, IMAGENET_MEAN, IMAGENET_STD, "paired crop (crop_size) + hflip",
+          "<root>/images/*.jpg|png + <root>/masks/*.png + classes.txt"),
+    _spec("segshapes", segshapes.load_segshapes,
+          "generated street scenes for segmentation (6 classes, 255 unlabeled), 240 / 60 images of 64x128",
+          (3, 64, 128), 6, None, None, "hflip (+ paired crop with crop_size)", None),
 ]}
 
 ALIASES: dict[str, str] = {
     "cifar10im": "cifar10-imb", "cifar10-imbalanced": "cifar10-imb", "cifar10imb": "cifar10-imb",
     "imbalanced-cifar10": "cifar10-imb", "fmnist": "fashionmnist", "fashion-mnist": "fashionmnist",
     "caltech": "caltech101", "caltech-101": "caltech101", "imagefolder": "folder",
-    "toy": "moons",
+    "toy": "moons", "segmentation-folder": "segfolder", "seg-folder": "segfolder",
 }
 
 
@@ -107,20 +119,34 @@ def get_spec(name: str) -> DatasetSpec:
     return DATASETS[_canonical(name)]
 
 
-def load_dataset(name: str, data_dir=None, seed: int = 0, **options) -> DatasetBundle:
+def load_dataset(name: str, data_dir=None, seed: int = 0, download: bool = False, **options) -> DatasetBundle:
     """Load data set ``name`` (see ``DATASETS``; aliases such as ``cifar10im`` accepted).
 
     ``data_dir``: the folder holding the files (default ``$TAVAAL_DATA_DIR`` or ``./data``;
     for ``folder`` the image root, for ``npz`` the file). ``seed`` fixes every random choice
     made while building the data set (splits, imbalance sampling, moons), not augmentation.
-    ``options`` are the loader's keyword options (``DATASETS[name].options``); unknown ones
-    raise ValueError."""
+    ``download``: when the files are missing, fetch them first (CIFAR-10/100, SVHN, MNIST,
+    Fashion-MNIST; see :func:`tavaal.data.download.download_dataset`); ValueError for other
+    data sets. ``options`` are the loader's keyword options (``DATASETS[name].options``);
+    unknown ones raise ValueError."""
     spec = get_spec(name)
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise ValueError(f"{spec.name}: unknown option(s) {', '.join(unknown)}; valid options: "
                          f"{', '.join(sorted(spec.options))}")
-    bundle = spec.loader(data_dir, int(seed), **options)
+    if download:
+        from .download import download_dataset, downloadable
+
+        if not downloadable(spec.name):
+            raise ValueError(f"{spec.name}: --download is available for cifar10, cifar10-imb, cifar100, "
+                             "svhn, mnist and fashionmnist only")
+        try:
+            bundle = spec.loader(data_dir, int(seed), **options)
+        except DatasetNotFoundError:
+            download_dataset(spec.name, data_dir)
+            bundle = spec.loader(data_dir, int(seed), **options)
+    else:
+        bundle = spec.loader(data_dir, int(seed), **options)
     bundle.info.setdefault("seed", int(seed))
     bundle.info.setdefault("options", dict(options))
     return bundle

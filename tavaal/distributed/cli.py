@@ -88,12 +88,12 @@ def select_with_ray(args, method: str, labeled, labeled_pool, backend: str):
 def _coreset_with_ray(args, scorer_spec, pool_path, labeled, pool_kwargs):
     """Exact distributed greedy k-center on a ``features`` pool: the same picks as the
     single-process coreset (labeled rows as centers, else the seeded first pick)."""
-    from ..scoring import Selection, SelectionError, open_pool
+    from ..scoring import Selection, SelectionError, open_source
     from ..scoring.pipeline import _labeled_rows
     from .ray_kcenter import RayKCenter
 
     t0 = time.perf_counter()
-    pool = open_pool(pool_path, **pool_kwargs)
+    pool = open_source(pool_path, **pool_kwargs)
     if pool.kind != "features":
         raise SelectionError("--ray with --method coreset needs a features pool (kind 'features': precomputed "
                              "penultimate features, e.g. written with tavaal.scoring.write_sharded_pool)")

@@ -122,10 +122,10 @@ class PoolScoringWorker:
     def __init__(self, spec: ScorerSpec, pool_path: str, pool_kwargs: dict, method: str, threads: int = 1,
                  crash_once: Optional[tuple] = None):
         torch.set_num_threads(max(1, int(threads)))
-        from ..scoring import open_pool
+        from ..scoring import open_source
 
         self.scorer = spec.build(threads=max(1, int(threads)), method=method)
-        self.pool = open_pool(pool_path, **pool_kwargs)
+        self.pool = open_source(pool_path, **pool_kwargs)
         self.method = method
         self._crash_once = crash_once
         self.units_done = 0
@@ -166,7 +166,7 @@ class RayPoolScorer:
 
     Args:
         spec: how to build the Scorer on each actor.
-        pool_path: the pool (any :func:`tavaal.scoring.open_pool` path; on a multi-node cluster
+        pool_path: the pool (any :func:`tavaal.scoring.open_source` path; on a multi-node cluster
             it must be readable from every node, e.g. a shared filesystem).
         method: ``tavaal``, ``vaal`` or ``lloss`` (score-based methods merge exactly).
         num_actors: default: the cluster's CPUs / ``cpus_per_actor``.
@@ -183,8 +183,9 @@ class RayPoolScorer:
         ray = require_ray()
         if not ray.is_initialized():
             raise RuntimeError("Ray is not initialised: use tavaal.distributed.ray_session(...) or ray.init()")
-        if method not in ("tavaal", "vaal", "lloss"):
-            raise ValueError(f"the Ray pool scorer merges score-based selections (tavaal, vaal, lloss), not {method!r}")
+        if not _mergeable(method):
+            raise ValueError(f"the Ray pool scorer merges score-based selections ({', '.join(_mergeable_names())}), "
+                             f"not {method!r}")
         t0 = time.perf_counter()
         if gpus_per_actor and spec.device == "cpu":
             spec = ScorerSpec(spec.artifacts, spec.backend, spec.precision, "cuda", spec.verify)
@@ -309,7 +310,8 @@ def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: 
     including actor start-up; ``selection.ray`` (an attribute added here) holds a
     :class:`RayRunInfo`.
     """
-    from ..scoring import SelectionError, candidate_rows, merge_selections, open_pool
+    from ..scoring import SelectionError, candidate_rows, merge_selections, open_source
+    from ..scoring.methods import get_method
     from ..scoring.pipeline import _check_pool_kind, _labeled_rows
 
     t0 = time.perf_counter()
@@ -321,14 +323,14 @@ def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: 
         scorer.check_method(method)
     except ValueError as exc:
         raise SelectionError(str(exc)) from None
-    if method not in ("tavaal", "vaal", "lloss"):
-        raise SelectionError(f"--ray scores tavaal, vaal and lloss selections; {method!r} runs without --ray "
+    if not _mergeable(method):
+        raise SelectionError(f"--ray scores {', '.join(_mergeable_names())} selections; {method!r} runs without --ray "
                              "(coreset on Ray: tavaal.distributed.RayKCenter on a features pool)")
-    pool = open_pool(pool_path, **(pool_kwargs or {}))
+    pool = open_source(pool_path, **(pool_kwargs or {}))
     n = len(pool)
     if n == 0:
         raise SelectionError(f"the pool {pool.path} is empty: nothing to select from")
-    _check_pool_kind(scorer, pool, method)
+    _check_pool_kind(scorer, pool, get_method(method))
     lab = _labeled_rows(labeled, n)
     indices = candidate_rows(n, lab, int(subset), np.random.default_rng(seed)) if subset else None
     n_cand = indices.size if indices is not None else n - lab.size
@@ -355,3 +357,20 @@ def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: 
     sel.timings["ray_setup"] = info.setup_seconds
     sel.ray = info  # type: ignore[attr-defined]
     return sel
+
+
+def _mergeable(method: str) -> bool:
+    """Score-based, deterministic methods: their per-shard top-b merge exactly."""
+    from ..scoring.methods import ScoreMethod, get_method
+
+    try:
+        m = get_method(method)
+    except ValueError:
+        return False
+    return isinstance(m, ScoreMethod) and not m.stochastic
+
+
+def _mergeable_names():
+    from ..scoring.methods import method_names
+
+    return [n for n in method_names() if _mergeable(n)]

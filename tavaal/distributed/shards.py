@@ -1,7 +1,7 @@
 """Work units of the Ray scale-out: contiguous ranges of global pool rows.
 
 A unit is either a slice of an in-memory tensor (shipped once through Ray's object store) or
-a row range of a sharded pool on disk (``tavaal.scoring.pools``), which the actor reads
+a row range of a sharded pool on disk (``tavaal.data.sources``), which the actor reads
 itself -- on a multi-node cluster the pool directory must then be on a filesystem every node
 sees (NFS, a mounted bucket). Ranges follow the pool's shard boundaries where possible, so
 an actor touches whole memory-mapped files.
@@ -102,9 +102,9 @@ def load_feature_shard(shard: FeatureShard, batch_size: int = 65536) -> Tensor:
 
             ref = ray.get(ref)
         return ref.contiguous()
-    from ..scoring.pools import open_pool
+    from ..data.sources import open_source
 
-    pool = open_pool(shard.path)
+    pool = open_source(shard.path)
     parts = []
     for _ids, batch in pool.iter_batches(batch_size, start=shard.start, stop=shard.stop):
         t = to_tensor(batch)

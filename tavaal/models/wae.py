@@ -35,6 +35,11 @@ Three variants, chosen by :func:`build_wae` / ``variant="auto"`` from ``input_sh
     (512, 256, 128, 64, ...), a ``ConvTranspose2d(k1)`` to C channels (linear output) and a
     centre crop to (H, W) when ``h0 * 2**(n_down-1)`` overshoots. Needs H, W >= 16.
 
+*Downscaled input* (``canvas_size=(h, w)``, conv64 only): the network is built for an
+    (h, w) canvas; inputs of another size are bilinearly resized to it before the encoder and
+    the reconstruction is resized back to (H, W). Segmentation uses it to give the WAE whole
+    Cityscapes frames at the paper's 412x412 (instead of 1024x2048).
+
 ``"mlp"`` (vectors (D,); paper §4.1 toy)
     Encoder ``Linear(D, h) -> ReLU`` then the two heads ``fc_mu``/``fc_logvar`` = Linear(h, d)
     (a 2-layer MLP); decoder ``Linear(d(+1), h) -> ReLU -> Linear(h, D)`` (2 layers, linear
@@ -95,6 +100,8 @@ class ConditionalWAE(nn.Module):
         hidden_dim: hidden width of the MLP variant.
         input_fit: how conv32 handles sizes other than 32x32: "resize" (bilinear) or "pad"
             (zero-pad / centre-crop, H, W <= 32 only).
+        canvas_size: conv64 only: (h, w) (or one int) the encoder/decoder work at; inputs are
+            resized to it and reconstructions back (None: the input's own size).
 
     Attributes: ``encoder`` (x -> flat features), ``fc_mu``, ``fc_logvar``, ``decoder``
     (z or cat[z, r] -> reconstruction before the final resize/crop), ``input_shape``,
@@ -118,6 +125,7 @@ class ConditionalWAE(nn.Module):
         base_channels: int = 128,
         hidden_dim: int = 128,
         input_fit: str = "resize",
+        canvas_size: Optional[Sequence[int] | int] = None,
     ):
         super().__init__()
         shape = tuple(int(s) for s in input_shape)
@@ -132,7 +140,10 @@ class ConditionalWAE(nn.Module):
         if int(base_channels) < 1 or int(hidden_dim) < 1:
             raise ValueError(f"base_channels and hidden_dim must be positive, got {base_channels}, {hidden_dim}")
         if variant == "auto":
-            variant = "mlp" if len(shape) == 1 else ("conv32" if min(shape[1:]) < 64 else "conv64")
+            variant = "mlp" if len(shape) == 1 else (
+                "conv32" if min(shape[1:]) < 64 and canvas_size is None else "conv64")
+        if canvas_size is not None and variant != "conv64":
+            raise ValueError(f"canvas_size is for the conv64 variant (images), not {variant!r}")
         if variant != "mlp" and len(shape) != 3:
             raise ValueError(f"variant {variant!r} needs image inputs (C, H, W), got input_shape {shape}")
         self.input_shape: Tuple[int, ...] = shape
@@ -161,8 +172,14 @@ class ConditionalWAE(nn.Module):
                 canvas = (_CANVAS32, _CANVAS32)
                 n_down = 4
             else:
+                if canvas_size is not None:
+                    cs = (int(canvas_size),) * 2 if isinstance(canvas_size, int) else tuple(int(v) for v in canvas_size)
+                    if len(cs) != 2:
+                        raise ValueError(f"canvas_size must be an int or (h, w), got {canvas_size}")
+                    h, w = cs
                 if min(h, w) < 16:
-                    raise ValueError(f"variant 'conv64' needs H, W >= 16, got {h}x{w}; use 'conv32'")
+                    raise ValueError(f"variant 'conv64' needs H, W >= 16 (input or canvas_size), got {h}x{w}; "
+                                     "use 'conv32'")
                 canvas = (h, w)
                 n_down = max(4, int(math.floor(math.log2(min(h, w) / 4))))
             self._canvas = canvas
@@ -217,12 +234,12 @@ class ConditionalWAE(nn.Module):
             )
 
     def _to_canvas(self, x: torch.Tensor) -> torch.Tensor:
-        if self.variant != "conv32":
+        if self.variant == "mlp":
             return x
         h, w = self.input_shape[1], self.input_shape[2]
         if (h, w) == self._canvas:
             return x
-        if self.input_fit == "resize":
+        if self.input_fit == "resize" or self.variant == "conv64":
             return F.interpolate(x, size=self._canvas, mode="bilinear", align_corners=False)
         top, left = (self._canvas[0] - h) // 2, (self._canvas[1] - w) // 2
         return F.pad(x, (left, self._canvas[1] - w - left, top, self._canvas[0] - h - top))
@@ -235,6 +252,11 @@ class ConditionalWAE(nn.Module):
         if (dh, dw) == (h, w):
             return y
         if self.variant == "conv32" and self.input_fit == "resize":
+            return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+        if self.variant == "conv64" and self._canvas != (h, w):
+            ch, cw = self._canvas
+            top, left = (dh - ch) // 2, (dw - cw) // 2
+            y = y[:, :, top:top + ch, left:left + cw]
             return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
         top, left = (dh - h) // 2, (dw - w) // 2
         return y[:, :, top:top + h, left:left + w]

@@ -1,7 +1,8 @@
 """Selection ops of tavaal: top-b, exact greedy k-center, fused discriminator scoring + top-b.
 
-Backed by the C++/CUDA extension ``tavaal._C`` (``torch.ops.tavaal.*``, also callable from
-TorchScript and C++) when it is built, else by the pure-torch reference in
+Backed by the compiled C++/CUDA ops (``torch.ops.tavaal.*``, also callable from TorchScript
+and C++: ``tavaal._C`` built at install time, else a cached just-in-time build, see
+:mod:`tavaal.ops.build`), else by the pure-torch reference in
 :mod:`tavaal.ops.reference` (with one warning). See ``docs/ops.md``.
 
 >>> import torch, tavaal.ops as ops
@@ -9,6 +10,7 @@ TorchScript and C++) when it is built, else by the pure-torch reference in
 >>> indices.tolist()
 [1, 2]
 """
-from .api import backend, extension_error, kcenter_greedy, score_topb, topb
+from .api import backend, extension_error, extension_origin, kcenter_greedy, score_topb, topb
+from .kmeanspp import kmeanspp
 
-__all__ = ["topb", "kcenter_greedy", "score_topb", "backend", "extension_error"]
+__all__ = ["topb", "kcenter_greedy", "score_topb", "kmeanspp", "backend", "extension_error", "extension_origin"]

@@ -3,9 +3,12 @@
 Each function validates its inputs (dtype, shape, device, contiguity, ``b`` range) with an
 actionable message, then runs ``torch.ops.tavaal.*`` from the compiled extension
 ``tavaal._C`` when it is loaded and supports the tensors' device, else the pure-torch
-reference (:mod:`tavaal.ops.reference`). A missing extension is reported with ONE warning per
-process (silence it with ``TAVAAL_QUIET_FALLBACK=1``); ``TAVAAL_FORCE_REFERENCE=1`` forces the
-reference (read at every call, so tests can compare both backends in one process).
+reference (:mod:`tavaal.ops.reference`). The compiled ops come from ``tavaal._C`` or, when
+that was not built at install time, from a cached just-in-time build (:mod:`tavaal.ops.build`).
+If neither works, ONE warning per process says why (silence it with
+``TAVAAL_QUIET_FALLBACK=1``; ``TAVAAL_REQUIRE_EXT=1`` raises instead);
+``TAVAAL_FORCE_REFERENCE=1`` forces the reference (read at every call, so tests can compare
+both backends in one process).
 
 Errors: ``TypeError`` for wrong dtypes/types, ``ValueError`` for wrong shapes, devices, values
 (``b`` out of range, NaN/inf, non-contiguous tensors). The C++ ops raise the same types.
@@ -23,26 +26,24 @@ from . import reference
 
 Tensor = torch.Tensor
 
-__all__ = ["topb", "kcenter_greedy", "score_topb", "backend", "extension_error"]
+__all__ = ["topb", "kcenter_greedy", "score_topb", "backend", "extension_error", "extension_origin"]
 
 _lock = threading.Lock()
-_state = {"loaded": None, "error": None, "warned": False}
+_state = {"loaded": None, "error": None, "origin": None, "warned": False}
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _load() -> bool:
-    """Load ``tavaal._C`` once; True when its ops are registered."""
+    """Load the compiled ops once (``tavaal._C``, else a cached JIT build; see
+    :mod:`tavaal.ops.build`); True when ``torch.ops.tavaal.*`` is registered."""
     if _state["loaded"] is None:
         with _lock:
             if _state["loaded"] is None:
-                try:
-                    import tavaal._C  # noqa: F401  (registers torch.ops.tavaal.*)
+                from . import build
 
-                    torch.ops.tavaal.topb  # noqa: B018  (raises if the schema is missing)
-                    _state["loaded"] = True
-                except Exception as exc:  # ImportError, OSError (ABI mismatch), AttributeError
-                    _state["loaded"] = False
-                    _state["error"] = f"{type(exc).__name__}: {exc}"
+                loaded, error, origin = build.load()
+                _state["error"], _state["origin"] = error, origin
+                _state["loaded"] = loaded
     return bool(_state["loaded"])
 
 
@@ -51,9 +52,16 @@ def _forced_reference() -> bool:
 
 
 def extension_error() -> Optional[str]:
-    """Why ``tavaal._C`` could not be loaded (None when it loaded)."""
+    """Why the compiled ops could not be loaded (None when they loaded)."""
     _load()
     return _state["error"]
+
+
+def extension_origin() -> Optional[str]:
+    """Where the compiled ops come from: ``"tavaal._C"`` (built at install time), the path
+    of the JIT-built library (:mod:`tavaal.ops.build`), or None (not loaded)."""
+    _load()
+    return _state["origin"]
 
 
 def _cuda_built() -> bool:
@@ -72,12 +80,16 @@ def _use_ext(device: torch.device) -> bool:
     if _forced_reference():
         return False
     if not _load():
+        if os.environ.get("TAVAAL_REQUIRE_EXT", "0") not in ("", "0"):
+            raise RuntimeError(
+                f"the compiled tavaal ops are required (TAVAAL_REQUIRE_EXT=1) but unavailable: {_state['error']}"
+            )
         if not _state["warned"] and os.environ.get("TAVAAL_QUIET_FALLBACK", "0") in ("", "0"):
             _state["warned"] = True
             warnings.warn(
-                "tavaal._C (the C++/CUDA selection ops) is not available "
-                f"({_state['error']}); using the slow pure-torch reference. Build it with "
-                "`pip install --no-build-isolation -e .`",
+                "the compiled tavaal ops (tavaal._C / the JIT build of tavaal.ops.build) are not "
+                f"available ({_state['error']}); using the slow pure-torch reference. "
+                "`python -m tavaal.ops.build` retries the build and says why it fails.",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -279,8 +291,8 @@ def score_topb(
 
     Args:
         mu: (N, d) latents (any float dtype, converted to fp32), contiguous.
-        r: (N,) or (N, 1) ranks; ignored (may be None) when the discriminator is not
-            rank-conditioned.
+        r: (N,) or (N, 1) ranks, any stride; ignored (may be None) when the discriminator
+            is not rank-conditioned.
         discriminator: a :class:`tavaal.models.Discriminator` (its weights are read out).
         b: 1 <= b <= N.
         largest: select the highest probabilities instead of the lowest.
@@ -320,9 +332,7 @@ def score_topb(
             raise ValueError(f"r must be (N,) or (N, 1) with N={n}, got shape {tuple(r.shape)}")
         if r.dtype not in _FLOATS:
             raise TypeError(f"r must be floating, got {r.dtype}")
-        if not r.is_contiguous():
-            raise ValueError("r must be contiguous; pass r.contiguous()")
-        r = r.to(torch.float32)
+        r = r.to(torch.float32)  # any stride: r is read through views (N values, never copied by the ops)
     else:
         r = torch.empty(0, dtype=torch.float32, device=mu.device)
     if b < 1 or b > n:

@@ -13,9 +13,15 @@ Backends:
 * ``"eager"``: the tavaal models rebuilt from ``models.pt`` (needs this package); bf16 via
   autocast as above.
 
+:meth:`Scorer.from_models` builds an ``eager`` Scorer over *live* in-process models (the
+same graphs as the export, sharing the modules): the strategies of the simulated cycle and
+the labeling loop select through it, with the same pipeline as the artifacts.
+
 ``score_batch(x)`` runs the combined scorer graph and returns ``{"loss", "r", "mu",
 "score"}`` (VAAL artifacts: ``{"mu", "score"}``) as fp32 CPU tensors; ``rank_batch(x)`` ->
-``{"loss", "r"}``; ``features_batch(x)`` -> (B, F). Inputs may be uint8 raw values
+``{"loss", "r"}``; ``features_batch(x)`` -> (B, F); ``classify_batch(x)`` -> ``{"logits",
+"probs", "feature"}``; ``run_graph(name, x)`` any of them by name; ``mc_probs_batch(x, T)``
+-> (T, B, K) softmax samples with dropout on (eager only). Inputs may be uint8 raw values
 (normalised with the manifest's mean/std) or float (taken as already normalised), in the
 manifest's layout, or NHWC images (transposed). The discriminator is also available as
 an eager :class:`tavaal.models.Discriminator` (``scorer.discriminator``) for the fused
@@ -32,13 +38,12 @@ import numpy as np
 import torch
 
 from ..artifacts import ArtifactError, load_manifest
+from .methods import RANDOM, get_method, supported_methods
 
-__all__ = ["Scorer", "BACKENDS", "PRECISIONS", "METHOD_GRAPHS"]
+__all__ = ["Scorer", "BACKENDS", "PRECISIONS"]
 
 BACKENDS = ("onnx", "torchscript", "eager")
 PRECISIONS = ("fp32", "bf16")
-METHOD_GRAPHS = {"tavaal": ("scorer",), "vaal": ("scorer",), "lloss": ("ranker",), "coreset": ("features",),
-                 "random": ()}
 
 
 class Scorer:
@@ -48,7 +53,7 @@ class Scorer:
     Runtime sessions and TorchScript modules are safe to call concurrently). For Ray, build
     one Scorer per actor with ``threads`` set to the actor's CPU share."""
 
-    def __init__(self, directory: Path, manifest: dict, backend: str = "onnx", precision: str = "fp32",
+    def __init__(self, directory: Optional[Path], manifest: dict, backend: str = "onnx", precision: str = "fp32",
                  device: str = "cpu", threads: Optional[int] = None):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -57,18 +62,21 @@ class Scorer:
         if backend == "onnx" and precision == "bf16":
             raise ValueError("precision bf16 is not available with the onnx backend (ONNX Runtime's CPU provider "
                              "has no bf16 convolutions): use --backend torchscript or eager")
-        self.directory = Path(directory)
+        self.directory = None if directory is None else Path(directory)
         self.manifest = manifest
         self.backend = backend
         self.precision = precision
         self.device = torch.device(device)
         self.threads = threads
         self.input_shape = tuple(int(s) for s in manifest["input"]["shape"])
-        self.methods = list(manifest["methods"])
+        disc = manifest.get("discriminator")
+        self.methods = supported_methods(manifest["models"], None if disc is None else bool(disc["rank_conditioned"]),
+                                         stochastic=backend == "eager")
         self._graphs: Dict[str, object] = {}
         self._lock = threading.Lock()
         self._discriminator = None
         self._eager = None
+        self._live = None
         mean, std = manifest["input"].get("mean"), manifest["input"].get("std")
         c = self.input_shape[0]
         m = torch.tensor(mean if mean is not None else [0.0] * c, dtype=torch.float32)
@@ -91,19 +99,53 @@ class Scorer:
         scorer = cls(directory, manifest, backend, precision, device, threads)
         if method is not None:
             scorer.check_method(method)
-            for name in METHOD_GRAPHS[method]:
-                scorer._graph(name)
-            if method in ("tavaal", "vaal"):
-                _ = scorer.discriminator
+            m = get_method(method)
+            if m is not RANDOM:
+                scorer._graph(m.graph)
+                if getattr(m, "fused", False):
+                    _ = scorer.discriminator
+        return scorer
+
+    @classmethod
+    def from_models(cls, task, adversarial=None, *, input_shape: Sequence[int], mean: Optional[Sequence[float]] = None,
+                    std: Optional[Sequence[float]] = None, rank_mode: Optional[str] = None, score_mode: str = "eval",
+                    precision: str = "fp32", device: Optional[str] = None, source: Optional[dict] = None) -> "Scorer":
+        """An ``eager`` Scorer over live models: ``task`` (:class:`tavaal.training.TaskModels`) and
+        ``adversarial`` (:class:`tavaal.training.AdversarialModels` or None), through the same
+        graphs as the export (:func:`tavaal.export.build_graphs`; the modules are shared, not
+        copied, and put in eval mode -- ``score_mode="train"`` puts the WAE and discriminator
+        back in train mode, the official code's behaviour).
+
+        ``input_shape``: one sample's shape; ``mean``/``std``: how uint8 inputs are normalised
+        (float inputs are taken as normalised); ``rank_mode``: what D sees as r (default
+        ``adversarial.rank_mode``); ``device``: where the models are (default: their device)."""
+        from ..export import build_graphs
+
+        if score_mode not in ("eval", "train"):
+            raise ValueError(f"score_mode must be 'eval' or 'train', got {score_mode!r}")
+        if rank_mode is None:
+            rank_mode = adversarial.rank_mode if adversarial is not None else "normalized"
+        if device is None:
+            device = str(next(task.backbone.parameters()).device)
+        graphs = build_graphs(task, adversarial, rank_mode)
+        if adversarial is not None and score_mode == "train":
+            adversarial.train(True)
+        manifest = describe_models(task, adversarial, input_shape, mean, std, rank_mode, graphs)
+        manifest["source"] = dict(source or {}, live=True)
+        scorer = cls(None, manifest, backend="eager", precision=precision, device=device)
+        scorer._eager = graphs
+        scorer._live = (task, adversarial)
         return scorer
 
     def check_method(self, method: str) -> None:
-        if method not in METHOD_GRAPHS:
-            raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHOD_GRAPHS)}")
+        """ValueError naming what is supported unless these models/artifacts serve ``method``."""
+        get_method(method)  # unknown names: the list of known ones
         if method not in self.methods:
             src = self.manifest.get("source", {})
-            raise ValueError(f"these artifacts (exported from a {src.get('method', '?')!r} run) support "
-                             f"{', '.join(self.methods)}, not {method!r}")
+            what = ("these live models" if src.get("live") else
+                    f"these artifacts (exported from a {src.get('method', '?')!r} run, backend {self.backend})")
+            raise ValueError(f"{what} support {', '.join(self.methods)}, not {method!r}"
+                             + (" (mcdropout needs the eager backend)" if method == "mcdropout" else ""))
 
     def _file(self, name: str, fmt: str) -> Path:
         entry = self.manifest["models"].get(name)
@@ -148,7 +190,12 @@ class Scorer:
             from ..export import _graphs
 
             self._eager = _graphs(load_cycle_models(self.directory / "models.pt", map_location="cpu"))
-        module = self._eager[name][0].to(self.device).eval()
+        if name not in self._eager:
+            raise ArtifactError(f"no graph {name!r} among {', '.join(self._eager)}")
+        module = self._eager[name][0]
+        if self._live is not None:
+            return module  # live models: used as they are (device, memory format and mode untouched)
+        module = module.to(self.device).eval()
         if len(self.input_shape) == 3:
             module = module.to(memory_format=torch.channels_last)
         return module
@@ -156,6 +203,14 @@ class Scorer:
     @property
     def discriminator(self):
         """Eager :class:`tavaal.models.Discriminator` with the exported weights (for ``ops.score_topb``)."""
+        if self._discriminator is None and self._live is not None:
+            adversarial = self._live[1]
+            if adversarial is None:
+                raise ArtifactError("these live models have no discriminator")
+            import copy
+
+            disc = copy.deepcopy(adversarial.discriminator).cpu()  # the fused op runs on CPU tensors
+            self._discriminator = disc.train(adversarial.discriminator.training)
         if self._discriminator is None:
             from ..models import Discriminator
 
@@ -234,6 +289,34 @@ class Scorer:
         """Penultimate features (B, F), fp32 (core-set)."""
         return self._run("features", [self.prepare(x)])["feature"]
 
+    def classify_batch(self, x) -> Dict[str, torch.Tensor]:
+        """Classifier: ``{"logits", "probs", "feature"}`` (B, K), (B, K), (B, F), fp32."""
+        return self._run("classifier", [self.prepare(x)])
+
+    def run_graph(self, name: str, x) -> Dict[str, torch.Tensor]:
+        """Outputs of graph ``name`` ("scorer", "ranker", "features", "classifier", "encoder") on
+        batch ``x``, by output name, fp32 CPU."""
+        return self._run(name, [self.prepare(x)])
+
+    def mc_probs_batch(self, x, passes: int) -> torch.Tensor:
+        """(passes, B, K) softmax samples of the classifier with only its Dropout layers in train
+        mode (BatchNorm stays in eval), drawing from torch's global generator. Eager only:
+        traced and ONNX graphs have dropout folded away."""
+        if self.backend != "eager":
+            raise ValueError("MC-dropout needs live models (the eager backend): traced/ONNX graphs have no dropout")
+        if int(passes) < 1:
+            raise ValueError(f"MC-dropout needs at least one pass, got {passes}")
+        from ..training.inference import set_dropout_train
+
+        graph = self._graph("classifier")
+        xin = self.prepare(x)
+        set_dropout_train(graph, True)
+        try:
+            samples = [self._run("classifier", [xin])["probs"] for _ in range(int(passes))]
+        finally:
+            set_dropout_train(graph, False)
+        return torch.stack(samples)
+
     def encode_batch(self, x) -> torch.Tensor:
         """WAE posterior mean mu (B, d), fp32."""
         return self._run("encoder", [self.prepare(x)])["mu"]
@@ -244,5 +327,25 @@ class Scorer:
         return self._run("discriminator", inputs)["score"]
 
     def __repr__(self) -> str:
-        return (f"Scorer({self.directory}, backend={self.backend}, precision={self.precision}, "
+        where = "live models" if self._live is not None else str(self.directory)
+        return (f"Scorer({where}, backend={self.backend}, precision={self.precision}, "
                 f"device={self.device}, methods={self.methods})")
+
+
+def describe_models(task, adversarial, input_shape: Sequence[int], mean, std, rank_mode: str, graphs) -> dict:
+    """The manifest fields a Scorer needs (input, latent/feature sizes, discriminator, graphs)
+    for live models; :func:`tavaal.export.export_models` writes the same fields."""
+    input_shape = [int(s) for s in input_shape]
+    disc = None if adversarial is None else adversarial.discriminator
+    return {
+        "input": {"shape": input_shape, "dtype": "float32", "mean": None if mean is None else [float(v) for v in mean],
+                  "std": None if std is None else [float(v) for v in std]},
+        "latent_dim": None if disc is None else int(disc.latent_dim),
+        "feature_dim": int(task.backbone.feature_dim),
+        "num_classes": int(task.backbone.num_classes),
+        "discriminator": None if disc is None else {
+            "rank_conditioned": bool(disc.rank_conditioned), "layers": int(disc.num_layers),
+            "hidden": int(disc.hidden_dim)},
+        "models": {name: {"inputs": ins, "outputs": outs} for name, (_, ins, outs) in graphs.items()},
+        "rank_mode": rank_mode,
+    }

@@ -1,8 +1,11 @@
 """Streaming selection over a pool: batches in, running top-b through the fused ops, picks out.
 
-:func:`select_from_pool` is what ``python -m tavaal.score`` runs and what scale-out workers
-(Ray actors) call on their share of a pool (``start``/``stop`` or ``indices``); their partial
-results merge with :meth:`RunningTopB.merge` / :func:`merge_selections`.
+:func:`select_from_pool` is the one selection path: the strategies of the simulated cycle and
+the labeling loop call it with a :meth:`Scorer.from_models` over their live models,
+``python -m tavaal.score`` with exported artifacts, and scale-out workers (Ray actors) on
+their share of a pool (``start``/``stop`` or ``indices``); partial results merge with
+:meth:`RunningTopB.merge` / :func:`merge_selections`. The methods are those of
+:mod:`tavaal.scoring.methods`.
 
 Memory is bounded: at most ``prefetch_depth`` batches are read ahead, the running top-b holds
 ``budget`` rows, and no N-sized array is built -- except, on request, the ``save_scores``
@@ -18,13 +21,19 @@ Candidate sets (identical to the in-process strategies given the same ``seed``):
   unlabeled array;
 * ``random``: ``unlabeled[rng.choice(n_unlabeled, budget, replace=False)]`` (RandomStrategy);
 * ``coreset`` without labeled centers: the first pick is ``rng.integers(n_candidates)``
-  (after the subset draw), as CoreSetStrategy.
+  (after the subset draw);
+* ``exclude`` rows (out for labeling, held out) leave the candidates like ``labeled`` rows,
+  but are no core-set centers.
+
+``rng`` (a ``np.random.Generator``) replaces ``default_rng(seed)`` when given: the strategies
+pass the generator they drew their candidates with.
 
 Ties are broken by the lower row (the ops' contract), as the strategies do on sorted
 candidates.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -36,15 +45,16 @@ import numpy as np
 import torch
 
 from .. import ops
+from ..data.sources import RowSource, SourceError
 from .backends import Scorer
-from .pools import BasePool, PoolError
+from .methods import RANDOM, EmbeddingMethod, ScoreMethod, get_method, method_names
 
 log = logging.getLogger("tavaal.scoring")
 
 __all__ = ["select_from_pool", "Selection", "RunningTopB", "merge_selections", "candidate_rows",
            "SelectionError", "METHODS"]
 
-METHODS = ("tavaal", "vaal", "lloss", "coreset", "random")
+METHODS = method_names()
 
 
 class SelectionError(ValueError):
@@ -153,15 +163,16 @@ class Selection:
         return out
 
 
-def merge_selections(parts: Sequence[Selection], budget: int, pool: Optional[BasePool] = None) -> Selection:
+def merge_selections(parts: Sequence[Selection], budget: int, pool: Optional[RowSource] = None) -> Selection:
     """Merge per-shard :class:`Selection` s of tavaal/vaal/lloss (e.g. from Ray actors working
     on disjoint row ranges) into the global top-``budget``; same result as one process."""
     if not parts:
         raise ValueError("nothing to merge")
     method = parts[0].method
-    if method not in ("tavaal", "vaal", "lloss"):
+    m = get_method(method)
+    if not isinstance(m, ScoreMethod):
         raise ValueError(f"only score-based selections merge exactly, not {method!r}")
-    acc = RunningTopB(budget, largest=method == "lloss")
+    acc = RunningTopB(budget, largest=m.largest)
     for p in parts:
         part = RunningTopB(budget, acc.largest)
         part.values = torch.from_numpy(np.asarray(p.scores, dtype=np.float32))
@@ -202,54 +213,62 @@ def candidate_rows(n: int, labeled: np.ndarray, subset: int, rng: np.random.Gene
     return np.sort(_unlabeled_rows(pos, labeled))
 
 
-def _labeled_rows(labeled, n: int) -> np.ndarray:
+def _labeled_rows(labeled, n: int, what: str = "labeled") -> np.ndarray:
     if labeled is None:
         return np.empty(0, dtype=np.int64)
     arr = np.unique(np.asarray(labeled, dtype=np.int64).reshape(-1))
     if arr.size and (arr[0] < 0 or arr[-1] >= n):
-        raise SelectionError(f"labeled rows must lie in [0, {n}), got range [{arr[0]}, {arr[-1]}]")
+        raise SelectionError(f"{what} rows must lie in [0, {n}), got range [{arr[0]}, {arr[-1]}]")
     return arr
 
 
 # ---------------------------------------------------------------------------------- select
-def select_from_pool(scorer: Optional[Scorer], pool: BasePool, method: str, budget: int, *,
-                     subset: int = 0, seed: int = 0, labeled: Optional[Sequence[int]] = None,
-                     labeled_pool: Optional[BasePool] = None, indices: Optional[np.ndarray] = None,
+def select_from_pool(scorer: Optional[Scorer], pool: RowSource, method: str, budget: int, *,
+                     subset: int = 0, seed: int = 0, rng: Optional[np.random.Generator] = None,
+                     labeled: Optional[Sequence[int]] = None, exclude: Optional[Sequence[int]] = None,
+                     labeled_pool: Optional[RowSource] = None, indices: Optional[np.ndarray] = None,
                      start: int = 0, stop: Optional[int] = None, batch_size: int = 256, num_workers: int = 0,
                      prefetch_depth: int = 2, save_scores: Optional[os.PathLike] = None,
-                     with_latents: bool = False, progress: bool = False, metric: str = "euclidean") -> Selection:
-    """Select ``budget`` rows of ``pool`` with ``method`` using ``scorer``'s artifacts.
+                     with_latents: bool = False, progress: bool = False, metric: str = "euclidean",
+                     mc_samples: int = 10) -> Selection:
+    """Select ``budget`` rows of ``pool`` with ``method`` using ``scorer``'s models.
 
     Args:
-        scorer: a :class:`Scorer` (may be None for ``random``).
-        pool: from :func:`tavaal.scoring.open_pool`; ``kind="latents"`` pools (mu, r) skip the
-            networks (tavaal/vaal only), ``kind="features"`` pools skip them for coreset.
-        method: "tavaal" (lowest D(r, mu)), "vaal" (lowest D(mu)), "lloss" (highest
-            predicted loss), "coreset" (exact greedy k-center against the labeled rows /
-            ``labeled_pool``), "random".
-        subset: the paper's subset method: score a seeded random subset of M unlabeled rows.
+        scorer: a :class:`Scorer` over artifacts or live models (may be None for ``random``).
+        pool: a row source (:func:`tavaal.data.open_source`); ``kind="latents"`` pools (mu, r)
+            skip the networks (tavaal/vaal only), ``kind="features"`` pools skip them for coreset.
+        method: a name of :mod:`tavaal.scoring.methods` -- "tavaal" (lowest D(r, mu)), "vaal"
+            (lowest D(mu)), "lloss" (highest predicted loss), "coreset" (exact greedy k-center
+            against the labeled rows / ``labeled_pool``), "entropy", "mcdropout", "random", ...
+        subset: the paper's subset method: score a seeded random subset of M candidate rows.
         seed: seeds the subset, random picks and core-set's first pick (see module docstring).
-        labeled: rows of ``pool`` that are labeled: excluded from the candidates (and the
-            initial k-center centers for coreset).
+        rng: a numpy Generator used instead of ``default_rng(seed)``.
+        labeled: rows of ``pool`` that are labeled: excluded from the candidates, and the
+            initial k-center centers for coreset.
+        exclude: further rows to leave out of the candidates (out for labeling, held out).
         labeled_pool: labeled samples outside the pool (coreset centers).
-        indices: explicit sorted candidate rows (overrides subset; for scale-out workers).
+        indices: explicit sorted candidate rows (overrides subset; strategies, scale-out workers).
         start, stop: restrict candidates to rows in [start, stop) (scale-out workers).
         batch_size, num_workers, prefetch_depth: reading/inference batching.
         save_scores: write every candidate's score into this ``.npy`` (memory-mapped, N
-            float32, NaN where not scored); for coreset the (candidates + labeled) x F features.
+            float32, NaN where not scored); for embedding methods the (candidates + labeled) x D matrix.
         with_latents: keep loss/r/mu of the picks in ``Selection.latents``.
+        metric: k-center distance ("euclidean" or "cosine").
+        mc_samples: stochastic passes of mcdropout.
 
     Raises :class:`SelectionError` (a ValueError) before any inference for: unknown or
     unsupported method, empty pool, fewer candidates than ``budget``, sample shape that does
-    not match the artifacts, labeled rows out of range.
+    not match the models, labeled/excluded rows out of range.
     """
     t_start = time.perf_counter()
-    if method not in METHODS:
-        raise SelectionError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    try:
+        m = get_method(method)
+    except ValueError as exc:
+        raise SelectionError(str(exc)) from None
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise SelectionError(f"budget must be a positive int, got {budget!r}")
     budget = int(budget)
-    if method != "random":
+    if m is not RANDOM:
         if scorer is None:
             raise SelectionError(f"method {method!r} needs a Scorer")
         try:
@@ -259,35 +278,39 @@ def select_from_pool(scorer: Optional[Scorer], pool: BasePool, method: str, budg
     n = len(pool)
     if n == 0:
         raise SelectionError(f"the pool {pool.path} is empty: nothing to select from")
-    _check_pool_kind(scorer, pool, method)
+    _check_pool_kind(scorer, pool, m)
     labeled_rows = _labeled_rows(labeled, n)
-    rng = np.random.default_rng(seed)
+    excluded_rows = labeled_rows
+    if exclude is not None and len(exclude):
+        excluded_rows = np.union1d(labeled_rows, _labeled_rows(exclude, n, what="excluded"))
+    if rng is None:
+        rng = np.random.default_rng(seed)
     stop = n if stop is None else min(int(stop), n)
     if indices is not None:
         cand = np.asarray(indices, dtype=np.int64)
-        if labeled_rows.size:
-            cand = cand[~np.isin(cand, labeled_rows)]
+        if excluded_rows.size:
+            cand = cand[~np.isin(cand, excluded_rows)]
     elif start > 0 or stop < n:
         cand = None
     else:
-        cand = candidate_rows(n, labeled_rows, int(subset), rng) if method != "random" else None
+        cand = candidate_rows(n, excluded_rows, int(subset), rng) if m is not RANDOM else None
     if cand is not None:
         cand = cand[(cand >= start) & (cand < stop)]
         n_cand = int(cand.size)
     else:
-        lo, hi = np.searchsorted(labeled_rows, [start, stop])
+        lo, hi = np.searchsorted(excluded_rows, [start, stop])
         n_cand = (stop - start) - int(hi - lo)
     if n_cand < budget:
-        raise SelectionError(f"the pool has {n_cand} candidate samples (of {n}, {labeled_rows.size} labeled"
-                             f"{', subset ' + str(subset) if subset else ''}) but --budget is {budget}: lower the "
-                             "budget or give a larger pool")
+        raise SelectionError(f"the pool has {n_cand} candidate samples (of {n}, {excluded_rows.size} labeled or "
+                             f"excluded{', subset ' + str(subset) if subset else ''}) but the budget is {budget}: "
+                             "lower the budget or give a larger pool")
 
-    if method == "random":
+    if m is RANDOM:
         if cand is None and start == 0 and stop == n:
-            pos = rng.choice(n - labeled_rows.size, size=budget, replace=False)
-            rows = _unlabeled_rows(np.asarray(pos), labeled_rows)
+            pos = rng.choice(n - excluded_rows.size, size=budget, replace=False)
+            rows = _unlabeled_rows(np.asarray(pos), excluded_rows)
         else:
-            all_c = cand if cand is not None else np.setdiff1d(np.arange(start, stop), labeled_rows)
+            all_c = cand if cand is not None else np.setdiff1d(np.arange(start, stop), excluded_rows)
             rows = all_c[rng.choice(all_c.size, size=budget, replace=False)]
         total = time.perf_counter() - t_start
         return Selection(method, budget, rows.astype(np.int64), pool.ids_of(rows), np.full(budget, np.nan, np.float32),
@@ -295,16 +318,18 @@ def select_from_pool(scorer: Optional[Scorer], pool: BasePool, method: str, budg
                          backend=getattr(scorer, "backend", ""), precision=getattr(scorer, "precision", ""))
 
     iterator = pool.iter_batches(batch_size, start=start, stop=stop, indices=cand,
-                                 exclude=labeled_rows if cand is None else None,
+                                 exclude=excluded_rows if cand is None else None,
                                  prefetch_depth=prefetch_depth, num_workers=num_workers)
     bar = _progress(progress, n_cand, method)
     timings = {"load": 0.0, "inference": 0.0, "selection": 0.0}
     try:
-        if method == "coreset":
-            result = _coreset(scorer, pool, iterator, cand, n_cand, labeled_rows, labeled_pool, budget, rng, timings,
-                              bar, batch_size, save_scores, metric)
+        if isinstance(m, EmbeddingMethod):
+            result = _embedding(m, scorer, pool, iterator, n_cand, labeled_rows, labeled_pool, budget, rng, timings,
+                                bar, batch_size, save_scores, metric)
         else:
-            result = _score_based(scorer, pool, iterator, method, budget, n, timings, bar, save_scores, with_latents)
+            with _seeded_dropout(scorer, rng) if m.stochastic else contextlib.nullcontext():
+                result = _score_based(m, scorer, pool, iterator, budget, n, timings, bar, save_scores, with_latents,
+                                      mc_samples)
     finally:
         if bar is not None:
             bar.close()
@@ -314,19 +339,30 @@ def select_from_pool(scorer: Optional[Scorer], pool: BasePool, method: str, budg
                      timings, latents, scores_file, scorer.backend, scorer.precision)
 
 
-def _check_pool_kind(scorer, pool, method):
-    if method == "random":
+@contextlib.contextmanager
+def _seeded_dropout(scorer: Scorer, rng: np.random.Generator):
+    """Dropout masks of a stochastic method drawn from torch's generator seeded by the next
+    ``rng.integers(2**63 - 1)``, inside ``torch.random.fork_rng`` (the caller's torch random
+    state is left as it was): same seed, same picks, in any process."""
+    devices = [scorer.device.index or 0] if scorer.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(rng.integers(2**63 - 1)))
+        yield
+
+
+def _check_pool_kind(scorer, pool, m):
+    if m is RANDOM:
         return
     if pool.kind == "latents":
-        if method not in ("tavaal", "vaal"):
-            raise SelectionError(f"a latents pool ((mu, r) per row) only serves tavaal/vaal, not {method!r}")
+        if not (isinstance(m, ScoreMethod) and m.fused):
+            raise SelectionError(f"a latents pool ((mu, r) per row) only serves tavaal/vaal, not {m.name!r}")
         d = scorer.manifest.get("latent_dim")
         if tuple(pool.sample_shape) != (d,):
             raise SelectionError(f"the latents pool has mu of shape {list(pool.sample_shape)} but the artifacts' "
                                  f"latent size is {d}")
     elif pool.kind == "features":
-        if method != "coreset":
-            raise SelectionError(f"a features pool only serves coreset, not {method!r}")
+        if not (isinstance(m, EmbeddingMethod) and m.graph == "features"):
+            raise SelectionError(f"a features pool only serves coreset, not {m.name!r}")
         f = scorer.manifest.get("feature_dim")
         if tuple(pool.sample_shape) != (f,):
             raise SelectionError(f"the features pool has features of shape {list(pool.sample_shape)} but the "
@@ -361,10 +397,10 @@ def _timed(iterator, timings):
         yield item
 
 
-def _score_based(scorer: Scorer, pool: BasePool, iterator, method, budget, n, timings, bar, save_scores, with_latents):
-    largest = method == "lloss"
-    top = RunningTopB(budget, largest=largest)
-    disc = scorer.discriminator if method in ("tavaal", "vaal") else None
+def _score_based(m: ScoreMethod, scorer: Scorer, pool: RowSource, iterator, budget, n, timings, bar, save_scores,
+                 with_latents, mc_samples):
+    top = RunningTopB(budget, largest=m.largest)
+    disc = scorer.discriminator if m.fused else None
     rank_cond = bool(disc is not None and disc.rank_conditioned)
     scores_mm = None
     if save_scores is not None:
@@ -381,28 +417,28 @@ def _score_based(scorer: Scorer, pool: BasePool, iterator, method, budget, n, ti
             mu, r = batch
             mu = mu.to(torch.float32).contiguous()
             if rank_cond and r is None:
-                raise PoolError(f"{pool.path}: the latents pool has no r but the discriminator is rank-conditioned")
+                raise SourceError(f"{pool.path}: the latents pool has no r but the discriminator is rank-conditioned")
             out = {"mu": mu}
             if r is not None:
                 out["r"] = r.to(torch.float32)
-        elif method == "lloss":
-            out = scorer.rank_batch(batch)
+        elif m.stochastic:
+            out = {"probs_samples": scorer.mc_probs_batch(batch, mc_samples)}
         else:
-            out = scorer.score_batch(batch)
+            out = scorer.run_graph(m.graph, batch)
         t1 = time.perf_counter()
         timings["inference"] += t1 - t0
         k = min(budget, len(rows))
         rows_t = torch.from_numpy(np.asarray(rows, dtype=np.int64))
-        if method == "lloss":
-            values = out["loss"].contiguous()
-            v, pos = ops.topb(values, k, largest=True)
-            batch_scores = values if scores_mm is not None else None
-        else:
+        if m.fused:
             r = out.get("r") if rank_cond else None
             res = ops.score_topb(out["mu"].contiguous(), None if r is None else r.contiguous(), disc, k,
                                  return_scores=scores_mm is not None)
             v, pos = res[0], res[1]
             batch_scores = res[2] if scores_mm is not None else None
+        else:
+            values = m.score(out).to(torch.float32).contiguous()
+            v, pos = ops.topb(values, k, largest=m.largest)
+            batch_scores = values if scores_mm is not None else None
         payload = None
         if with_latents:
             payload = {name: out[name][pos] for name in ("loss", "r", "mu") if name in out}
@@ -420,30 +456,39 @@ def _score_based(scorer: Scorer, pool: BasePool, iterator, method, budget, n, ti
         del scores_mm
     if top.rows.numel() < budget:
         raise SelectionError(f"only {top.rows.numel()} samples could be scored ({len(pool.skipped)} unreadable) "
-                             f"but --budget is {budget}")
+                             f"but the budget is {budget}")
     latents = {k: v.numpy() for k, v in top.payload.items()}
     return top.rows.numpy(), top.values.numpy(), latents, scored, None if save_scores is None else str(save_scores)
 
 
-def _coreset(scorer, pool, iterator, cand, n_cand, labeled_rows, labeled_pool, budget, rng, timings, bar, batch_size,
-             save_scores, metric):
-    feat_dim = int(scorer.manifest["feature_dim"])
-    n_lab_ext = len(labeled_pool) if labeled_pool is not None else 0
-    total_rows = n_cand + labeled_rows.size + n_lab_ext
+def _embedding(m: EmbeddingMethod, scorer, pool, iterator, n_cand, labeled_rows, labeled_pool, budget, rng, timings,
+               bar, batch_size, save_scores, metric):
+    """Embed the candidates (then the labeled rows, for methods that use them as centers) into
+    a memory-mapped (rows, D) matrix, then run the method's set selection on it."""
+    use_labeled = m.uses_labeled
+    n_lab_ext = len(labeled_pool) if (labeled_pool is not None and use_labeled) else 0
+    total_rows = n_cand + (labeled_rows.size if use_labeled else 0) + n_lab_ext
     tmpdir = None
     if save_scores is not None:
         path = str(save_scores)
     else:
-        tmpdir = tempfile.TemporaryDirectory(prefix="tavaal-coreset-")
+        tmpdir = tempfile.TemporaryDirectory(prefix=f"tavaal-{m.name}-")
         path = os.path.join(tmpdir.name, "features.npy")
-    feats = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(total_rows, feat_dim))
+    feats = None
     cand_rows: List[np.ndarray] = []
     fill = 0
 
-    def features_of(batch):
-        if pool.kind == "features":
+    def embed(src, batch):
+        if src.kind == "features":
             return batch.to(torch.float32)
-        return scorer.features_batch(batch)
+        return m.embed(scorer.run_graph(m.graph, batch)).to(torch.float32)
+
+    def write(f):
+        nonlocal feats, fill
+        if feats is None:
+            feats = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(total_rows, int(f.shape[1])))
+        feats[fill:fill + len(f)] = f.numpy()
+        fill += len(f)
 
     try:
         scored = 0
@@ -451,47 +496,41 @@ def _coreset(scorer, pool, iterator, cand, n_cand, labeled_rows, labeled_pool, b
             if len(rows) == 0:
                 continue
             t0 = time.perf_counter()
-            f = features_of(batch)
+            f = embed(pool, batch)
             timings["inference"] += time.perf_counter() - t0
-            feats[fill:fill + len(rows)] = f.numpy()
-            fill += len(rows)
+            write(f)
             cand_rows.append(np.asarray(rows, dtype=np.int64))
             scored += len(rows)
             if bar is not None:
                 bar.update(len(rows))
         n_good = fill
-        # labeled rows of the pool, then an external labeled pool: the initial centers
-        for src, kw in ((pool, {"indices": labeled_rows}), (labeled_pool, {})):
-            if src is None or (src is pool and labeled_rows.size == 0):
-                continue
-            if src is labeled_pool and src.kind == "inputs":
-                scorer.check_sample_shape(src.sample_shape, what=f"labeled pool {src.path}:")
-            for rows, batch in _timed(iter(src.iter_batches(batch_size, **kw)), timings):
-                if len(rows) == 0:
-                    continue
-                t0 = time.perf_counter()
-                f = batch.to(torch.float32) if src.kind == "features" else scorer.features_batch(batch)
-                timings["inference"] += time.perf_counter() - t0
-                feats[fill:fill + len(rows)] = f.numpy()
-                fill += len(rows)
         if n_good < budget:
             raise SelectionError(f"only {n_good} samples could be read ({len(pool.skipped)} unreadable) but "
-                                 f"--budget is {budget}")
+                                 f"the budget is {budget}")
+        if use_labeled:  # labeled rows of the pool, then an external labeled pool: the initial centers
+            for src, kw in ((pool, {"indices": labeled_rows}), (labeled_pool, {})):
+                if src is None or (src is pool and labeled_rows.size == 0):
+                    continue
+                if src is labeled_pool and src.kind == "inputs":
+                    scorer.check_sample_shape(src.sample_shape, what=f"labeled pool {src.path}:")
+                for rows, batch in _timed(iter(src.iter_batches(batch_size, **kw)), timings):
+                    if len(rows) == 0:
+                        continue
+                    t0 = time.perf_counter()
+                    f = embed(src, batch)
+                    timings["inference"] += time.perf_counter() - t0
+                    write(f)
         t0 = time.perf_counter()
         features = torch.from_numpy(feats[:fill])
-        first = None
-        centers = None
-        if fill > n_good:
-            centers = torch.arange(n_good, fill, dtype=torch.int64)
-        else:
-            first = int(rng.integers(n_good))
-        picks, radii = ops.kcenter_greedy(features, budget, centers=centers, first=first, metric=metric)
+        centers = torch.arange(n_good, fill, dtype=torch.int64) if fill > n_good else None
+        picks, values = m.select(features, budget, centers=centers, rng=rng, metric=metric,
+                                 num_classes=scorer.manifest.get("num_classes"))
         all_rows = np.concatenate(cand_rows) if cand_rows else np.empty(0, np.int64)
-        rows = all_rows[picks.numpy()]
+        rows = all_rows[np.asarray(picks, dtype=np.int64)]
         timings["selection"] += time.perf_counter() - t0
         del features
         feats.flush()
-        return rows, radii.numpy().astype(np.float32), {}, scored, None if save_scores is None else path
+        return rows, np.asarray(values, dtype=np.float32), {}, scored, None if save_scores is None else path
     finally:
         del feats
         if tmpdir is not None:

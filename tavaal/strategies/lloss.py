@@ -1,8 +1,8 @@
-"""Learning Loss (Yoo & Kweon 2019) and the paper's Learning Loss v2: highest predicted loss."""
+"""Learning Loss (Yoo & Kweon 2019) and the paper's Learning Loss v2: highest predicted loss.
+
+Selection runs :mod:`tavaal.scoring.methods` "lloss"."""
 from __future__ import annotations
 
-from .. import ops
-from ..training import predict
 from .base import Strategy
 
 
@@ -11,14 +11,7 @@ class LearningLossStrategy(Strategy):
 
     name = "lloss"
     ranker_loss = "margin"
-
-    def pick(self, pool, candidates, budget):
-        task = self._require_task(need_ranker=True)
-        task.eval()
-        rank = predict(self.context.dataset, candidates, backbone=task.backbone, ranker=task.ranker,
-                       outputs=("rank",), batch_size=self.config.score_batch_size, device=self.context.device)["rank"]
-        _, order = ops.topb(rank, budget, largest=True)
-        return candidates[order.numpy()]
+    needs_ranker = True
 
 
 class LearningLossV2Strategy(LearningLossStrategy):
@@ -26,3 +19,4 @@ class LearningLossV2Strategy(LearningLossStrategy):
 
     name = "lloss2"
     ranker_loss = "ranking"
+    selection_method = "lloss"

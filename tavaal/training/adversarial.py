@@ -3,7 +3,8 @@
 Per cycle a fresh WAE and discriminator are trained with Adam on alternating steps over a
 labeled batch and an unlabeled batch. TA-VAAL conditions both on the Ranker's output r:
 U(0,1) on the first iteration, the Ranker's (frozen, eval-mode) prediction after that. The
-decoder sees sigmoid(r); the discriminator sees sigmoid(r) (paper) or the raw r (code, B2).
+decoder sees ``Ranker.normalize(r)`` (``--rank-norm``: sigmoid, standardized or raw); the
+discriminator sees the same (paper) or the raw r (code, B2; ``--disc-rank-input raw``).
 VAAL is the same without r.
 """
 from __future__ import annotations
@@ -19,6 +20,8 @@ from tqdm.auto import tqdm
 from ..config import RunConfig
 from ..losses import discriminator_loss_from_logits, vae_adversarial_loss_from_logits, wae_loss
 from ..models import ConditionalWAE, Discriminator, build_wae
+from ..models.ranker import warn_if_saturated
+from .accel import Accel
 from .inference import predict, rank_inputs
 from .loaders import endless, make_loader
 from .task import TaskModels
@@ -57,8 +60,12 @@ class AdversarialModels:
 
 
 def build_adversarial_models(config: RunConfig, input_shape: Sequence[int], *, rank_conditioned: bool) -> AdversarialModels:
+    canvas = config.wae_input_size if len(input_shape) == 3 else None  # large images: downscaled WAE input
+    if config.wae_variant in ("mlp", "conv32"):
+        canvas = None
     wae = build_wae(tuple(input_shape), config.latent_dim, rank_conditioned=rank_conditioned,
-                    base_channels=config.wae_width, hidden_dim=config.wae_width)
+                    base_channels=config.wae_width, hidden_dim=config.wae_width, canvas_size=canvas,
+                    variant=config.wae_variant)
     disc = Discriminator(config.latent_dim, hidden_dim=config.disc_hidden, num_layers=config.disc_layers,
                          rank_conditioned=rank_conditioned)
     return AdversarialModels(wae, disc, rank_mode=config.disc_rank_input)
@@ -90,10 +97,11 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
         raise ValueError("rank-conditioned (TA-VAAL) training needs the task models with a Ranker")
     batch = config.resolved_wae_batch_size()
     wae_augment = augment if config.wae_augment else None
-    lab = endless(make_loader(dataset, labeled, batch, shuffle=config.wae_shuffle, augment=wae_augment,
-                              seed=seed, num_workers=config.num_workers))
-    unl = endless(make_loader(dataset, unlabeled, batch, shuffle=config.wae_shuffle, augment=wae_augment,
-                              seed=seed + 1, num_workers=config.num_workers))
+    accel = Accel.from_config(config, device)  # CUDA: bf16 autocast, channels_last, data on the device
+    lab = endless(accel.loader(dataset, labeled, batch, shuffle=config.wae_shuffle, augment=wae_augment,
+                               seed=seed, num_workers=config.num_workers))
+    unl = endless(accel.loader(dataset, unlabeled, batch, shuffle=config.wae_shuffle, augment=wae_augment,
+                               seed=seed + 1, num_workers=config.num_workers))
 
     rank_of = None
     if conditioned:
@@ -101,14 +109,17 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
         if wae_augment is None:
             everything = np.concatenate([labeled, unlabeled])
             ranks = predict(dataset, everything, backbone=task.backbone, ranker=task.ranker, outputs=("rank",),
-                            batch_size=config.score_batch_size, device=device)["rank"]
-            table = torch.zeros(int(everything.max()) + 1)
-            table[torch.from_numpy(everything)] = ranks
-            rank_of = lambda x, idx: table[idx].to(device)  # noqa: E731
+                            batch_size=config.score_batch_size, device=device)["rank"].to(device)
+            table = torch.zeros(int(everything.max()) + 1, device=device)  # looked up on the device
+            table[torch.from_numpy(everything).to(device)] = ranks
+            if task.ranker.rank_norm != "raw":
+                warn_if_saturated(task.ranker.normalize(ranks), "WAE/discriminator training")
+            rank_of = lambda x, idx: table[idx.to(device)]  # noqa: E731
         else:
-            rank_of = lambda x, idx: task.ranker(task.backbone(x)[2]).detach()  # noqa: E731
+            rank_of = lambda x, idx: task.ranker(task.backbone(x)[2]).detach().float()  # noqa: E731
 
     models.to(device).train()
+    accel.prepare(models.wae, models.discriminator)
     opt_wae = torch.optim.Adam(models.wae.parameters(), lr=config.wae_lr)
     opt_disc = torch.optim.Adam(models.discriminator.parameters(), lr=config.disc_lr)
     iterations = wae_iterations(config, len(labeled), len(unlabeled))
@@ -117,7 +128,7 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
     for it in bar:
         x_l, _, idx_l = next(lab)
         x_u, _, idx_u = next(unl)
-        x_l, x_u = x_l.to(device), x_u.to(device)
+        x_l, x_u = accel.inputs(x_l), accel.inputs(x_u)
         r_dec_l = r_dec_u = r_dis_l = r_dis_u = None
         if conditioned:
             if it == 0:
@@ -125,36 +136,43 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
                 r_dec_l = r_dis_l = torch.rand(len(x_l), device=device)
                 r_dec_u = r_dis_u = torch.rand(len(x_u), device=device)
             else:
-                with torch.no_grad():
+                with torch.no_grad(), accel.autocast():
                     raw_l, raw_u = rank_of(x_l, idx_l), rank_of(x_u, idx_u)
-                r_dec_l, r_dec_u = torch.sigmoid(raw_l), torch.sigmoid(raw_u)
-                r_dis_l, r_dis_u = rank_inputs(raw_l, models.rank_mode), rank_inputs(raw_u, models.rank_mode)
+                r_dec_l, r_dec_u = task.ranker.normalize(raw_l), task.ranker.normalize(raw_u)
+                r_dis_l = rank_inputs(raw_l, models.rank_mode, task.ranker)
+                r_dis_u = rank_inputs(raw_u, models.rank_mode, task.ranker)
 
         for _ in range(config.vae_steps):
-            recon_l, _, mu_l, logvar_l = models.wae(x_l, r_dec_l)
-            recon_u, _, mu_u, logvar_u = models.wae(x_u, r_dec_u)
-            transductive = (wae_loss(x_l, recon_l, mu_l, logvar_l, beta=config.beta, kld_reduction=config.kld_reduction)
-                            + wae_loss(x_u, recon_u, mu_u, logvar_u, beta=config.beta,
-                                       kld_reduction=config.kld_reduction))
-            adversarial = vae_adversarial_loss_from_logits(models.discriminator.logits(r_dis_l, mu_l),
-                                                           models.discriminator.logits(r_dis_u, mu_u))
-            total = transductive + config.adversary_weight * adversarial
+            with accel.autocast():
+                recon_l, _, mu_l, logvar_l = models.wae(x_l, r_dec_l)
+                recon_u, _, mu_u, logvar_u = models.wae(x_u, r_dec_u)
+                transductive = (wae_loss(x_l, recon_l, mu_l, logvar_l, beta=config.beta,
+                                         kld_reduction=config.kld_reduction)
+                                + wae_loss(x_u, recon_u, mu_u, logvar_u, beta=config.beta,
+                                           kld_reduction=config.kld_reduction))
+                adversarial = vae_adversarial_loss_from_logits(models.discriminator.logits(r_dis_l, mu_l),
+                                                               models.discriminator.logits(r_dis_u, mu_u))
+                total = transductive + config.adversary_weight * adversarial
             opt_wae.zero_grad(set_to_none=True)
             total.backward()
             opt_wae.step()
 
         for _ in range(config.disc_steps):
-            with torch.no_grad():
+            with torch.no_grad(), accel.autocast():
                 mu_l = models.wae.encode(x_l)[0]
                 mu_u = models.wae.encode(x_u)[0]
-            d_loss = discriminator_loss_from_logits(models.discriminator.logits(r_dis_l, mu_l),
-                                                    models.discriminator.logits(r_dis_u, mu_u))
+            with accel.autocast():
+                d_loss = discriminator_loss_from_logits(models.discriminator.logits(r_dis_l, mu_l),
+                                                        models.discriminator.logits(r_dis_u, mu_u))
             opt_disc.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_disc.step()
 
-        losses = {"wae_loss": float(transductive.detach()), "adversarial_loss": float(adversarial.detach()),
-                  "discriminator_loss": float(d_loss.detach())}
+        if it % accel.sync_every != 0 and it != iterations - 1:
+            continue  # CUDA: losses read every accel.sync_every iterations (no host sync per batch)
+        values = torch.stack([transductive.detach().float(), adversarial.detach().float(),
+                              d_loss.detach().float()]).cpu().tolist()
+        losses = dict(zip(("wae_loss", "adversarial_loss", "discriminator_loss"), values))
         if not all(np.isfinite(v) for v in losses.values()):
             raise FloatingPointError(f"WAE/discriminator training diverged at iteration {it}: {losses}; "
                                      "lower --wae-lr or check the inputs for NaN/inf")

@@ -5,13 +5,17 @@ from typing import Dict, Iterable, Sequence
 
 import torch
 
+from ..models.ranker import normalize_rank
+from .accel import accel_of
 from .loaders import make_loader
 
 
-def rank_inputs(raw_rank: torch.Tensor, mode: str) -> torch.Tensor:
-    """What the WAE decoder / discriminator see as r: sigmoid(raw) or the raw Ranker output."""
+def rank_inputs(raw_rank: torch.Tensor, mode: str, ranker=None) -> torch.Tensor:
+    """What the discriminator sees as r: ``ranker.normalize(raw)`` for mode "normalized" (the
+    paper; the decoder always sees this), the raw Ranker output for "raw" (official code, B2).
+    Without a ``ranker`` the normalisation is the plain sigmoid (a Ranker's default)."""
     if mode == "normalized":
-        return torch.sigmoid(raw_rank)
+        return ranker.normalize(raw_rank) if ranker is not None else normalize_rank(raw_rank, "sigmoid")
     if mode == "raw":
         return raw_rank
     raise ValueError(f"rank mode must be 'normalized' or 'raw', got {mode!r}")
@@ -35,23 +39,26 @@ def predict(dataset, indices: Sequence[int], *, backbone=None, ranker=None, wae=
         raise ValueError("'mu' requested but no WAE given")
     need_backbone = bool({"logits", "feature", "rank"} & set(outputs))
     chunks: Dict[str, list] = {name: [] for name in outputs}
-    loader = make_loader(dataset, indices, batch_size, shuffle=False)
+    accel = accel_of(backbone if need_backbone else wae, device)  # as trained: bf16 / channels_last on CUDA
+    loader = accel.loader(dataset, indices, batch_size, shuffle=False)
     for x, _, _ in loader:
-        x = x.to(device)
-        if need_backbone:
-            logits, feature, stages = backbone(x)
-            got = {"logits": logits, "feature": feature}
-            if "rank" in outputs:
-                got["rank"] = ranker(stages)
-        else:
-            got = {}
-        if "mu" in outputs:
-            got["mu"] = wae.encode(x)[0]
+        x = accel.inputs(x)
+        with accel.autocast():
+            if need_backbone:
+                logits, feature, stages = backbone(x)
+                got = {"logits": logits, "feature": feature}
+                if "rank" in outputs:  # the Ranker head in fp32: bf16 outputs would tie selection scores
+                    with torch.autocast(x.device.type, enabled=False):
+                        got["rank"] = ranker([s.float() for s in stages])
+            else:
+                got = {}
+            if "mu" in outputs:
+                got["mu"] = wae.encode(x)[0]
         for name in outputs:
-            chunks[name].append(got[name].float().cpu())
+            chunks[name].append(got[name].float())  # kept on the device: one copy to the host at the end
     result = {}
     for name in outputs:
-        result[name] = torch.cat(chunks[name]) if chunks[name] else torch.empty(0)
+        result[name] = torch.cat(chunks[name]).cpu() if chunks[name] else torch.empty(0)
     return result
 
 

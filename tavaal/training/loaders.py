@@ -7,6 +7,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..data.seg_transforms import is_paired
+
+
+def apply_augment(augment: Callable, x, y):
+    """``augment`` on a sample or batch: paired (segmentation) augmentations transform image
+    and mask together (``augment(x, y) -> (x, y)``); the others transform ``x`` only."""
+    if is_paired(augment):
+        return augment(x, y)
+    return augment(x), y
+
 
 class IndexedSubset(Dataset):
     """``dataset[indices[i]]`` as ``(x, y, indices[i])``, with ``augment`` applied to x."""
@@ -23,8 +33,8 @@ class IndexedSubset(Dataset):
         index = int(self.indices[i])
         x, y = self.dataset[index]
         if self.augment is not None:
-            x = self.augment(x)
-        return x, int(y), index
+            x, y = apply_augment(self.augment, x, y)
+        return x, (y if isinstance(y, torch.Tensor) and y.dim() > 0 else int(y)), index  # masks stay tensors
 
 
 class BatchLoader:
@@ -48,17 +58,21 @@ class BatchLoader:
         n = len(self.indices)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def __iter__(self):
-        order = self.indices
+    def epoch_order(self) -> np.ndarray:
+        """The indices in this epoch's order (a fresh seeded permutation per call when shuffling)."""
         if self.shuffle:
-            order = order[torch.randperm(len(order), generator=self.generator).numpy()]
+            return self.indices[torch.randperm(len(self.indices), generator=self.generator).numpy()]
+        return self.indices
+
+    def __iter__(self):
+        order = self.epoch_order()
         for start in range(0, len(order), self.batch_size):
             chunk = order[start:start + self.batch_size]
             if self.drop_last and len(chunk) < self.batch_size:
                 break
             x, y = self.dataset.get_batch(chunk)
             if self.augment is not None:
-                x = self.augment(x)
+                x, y = apply_augment(self.augment, x, y)
             yield x, y, torch.from_numpy(chunk)
 
 

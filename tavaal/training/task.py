@@ -5,15 +5,18 @@ import logging
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..config import RunConfig
-from ..losses import margin_ranking_loss, ranking_loss
+from ..losses import margin_ranking_loss, per_sample_cross_entropy, ranking_loss, task_cross_entropy
 from ..models import Ranker, build_task_learner
-from .loaders import make_loader
+from .accel import Accel, LossMeter, accel_of
+from .inference import predict
+from .loaders import endless, make_loader
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +57,13 @@ class TaskModels:
 
 
 def build_task_models(config: RunConfig, input_shape: Sequence[int], num_classes: int, *,
-                      with_ranker: bool, dropout: float = 0.0) -> TaskModels:
-    """A fresh task learner (and Ranker if ``with_ranker``) for ``input_shape``."""
+                      with_ranker: bool, dropout: float = 0.0, task: str = "classification") -> TaskModels:
+    """A fresh task learner (and Ranker if ``with_ranker``) for ``input_shape``; ``task``
+    "segmentation" builds a DRN (:func:`tavaal.models.build_task_learner`)."""
     backbone = build_task_learner(tuple(input_shape), num_classes, arch=config.arch, width=config.width,
-                                  dropout=dropout)
-    ranker = Ranker(backbone.stage_channels, interm_dim=config.ranker_interm_dim) if with_ranker else None
+                                  dropout=dropout, task=task)
+    ranker = (Ranker(backbone.stage_channels, interm_dim=config.ranker_interm_dim, rank_norm=config.rank_norm)
+              if with_ranker else None)
     return TaskModels(backbone, ranker)
 
 
@@ -69,94 +74,196 @@ def _optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
 
 
 def detach_epoch(config: RunConfig) -> int:
-    """Last 0-based epoch in which the Ranker loss reaches the backbone (120 for 200 epochs)."""
-    return int(config.ranker_detach_fraction * config.epochs)
+    """Last 0-based epoch (or step, with ``config.steps``) in which the Ranker loss reaches the
+    backbone (epoch 120 for 200 epochs)."""
+    return int(config.ranker_detach_fraction * (config.steps if config.steps else config.epochs))
+
+
+def _scheduler(config: RunConfig, optimizer: torch.optim.Optimizer, length: int):
+    """The lr schedule over ``length`` epochs (or steps): MultiStepLR or cosine decay to 0."""
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(int(length), 1))
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones), gamma=config.lr_gamma)
 
 
 def batch_loss(models: TaskModels, x: torch.Tensor, y: torch.Tensor, pair_loss=None, *, eta: float = 1.0,
                detach_ranker: bool = False):
     """Eq. (2) on one batch: ``(L_T + eta L_R, L_T, L_R or None)``.
 
-    L_T is the mean cross-entropy; L_R = ``pair_loss(Ranker(stages), per-sample CE)`` with the
-    target losses detached. ``detach_ranker`` stops L_R's gradient at the stage outputs, so
+    L_T is the mean cross-entropy (segmentation: over the batch's labeled pixels); L_R =
+    ``pair_loss(Ranker(stages), per-sample CE)`` with the target losses detached (segmentation:
+    each image's mean pixel CE, 255 ignored; :func:`tavaal.losses.per_sample_cross_entropy`). ``detach_ranker`` stops L_R's gradient at the stage outputs, so
     it trains the Ranker only (the paper's behaviour after epoch 120 of 200). Batches of one
     sample have no pair: L_R is None.
     """
     logits, _, stages = models.backbone(x)
-    per_sample = F.cross_entropy(logits, y, reduction="none")
-    task_loss = per_sample.mean()
+    per_sample = per_sample_cross_entropy(logits, y)
+    task_loss = per_sample.mean() if logits.dim() == 2 else task_cross_entropy(logits, y)
     if pair_loss is None or x.shape[0] < 2:
         return task_loss, task_loss, None
     if detach_ranker:
         stages = [s.detach() for s in stages]
-    l_rank = pair_loss(models.ranker(stages), per_sample.detach())
+    # .float(): under bf16 autocast the pair differences of the ranking loss need fp32 (no-op in fp32)
+    l_rank = pair_loss(models.ranker(stages).float(), per_sample.detach())
     return task_loss + eta * l_rank, task_loss, l_rank
 
 
 def train_task_models(models: TaskModels, dataset, labeled: Sequence[int], config: RunConfig, *,
                       ranker_loss: Optional[str], augment=None, seed: int = 0, device="cpu",
                       progress: bool = False) -> dict:
-    """Train ``models`` on ``dataset[labeled]`` for ``config.epochs`` epochs.
+    """Train ``models`` on ``dataset[labeled]``: ``config.epochs`` epochs, or ``config.steps``
+    optimisation steps when set.
 
     ``ranker_loss``: "ranking" (eq. 1; TA-VAAL, Learning Loss v2), "margin" (Learning Loss) or
     None (plain cross-entropy; the Ranker, if any, is not trained). Backbone and Ranker have
-    separate optimizers with the same settings, and MultiStepLR schedules stepped once per
-    epoch after the epoch (as the official code). Returns the last epoch's mean losses.
+    separate optimizers with the same settings and lr schedules (``config.lr_schedule``) stepped
+    once per epoch after the epoch (as the official code), or once per step with ``steps``
+    (batches of ``batch_size`` from an endless seeded shuffle, the whole labeled set when it is
+    smaller). Afterwards the models are in eval mode and the Ranker's rank normalisation is
+    fitted on the labeled set (un-augmented ``dataset``; see ``Ranker.fit_normalization``).
+    Returns the mean losses of the last epoch (or of the last tenth of the steps).
+    Raises FloatingPointError when the task loss becomes NaN/inf.
     """
     if ranker_loss not in (None, "ranking", "margin"):
         raise ValueError(f"ranker_loss must be None, 'ranking' or 'margin', got {ranker_loss!r}")
     if ranker_loss is not None and models.ranker is None:
         raise ValueError("ranker_loss given but the task models have no Ranker")
-    loader = make_loader(dataset, labeled, config.batch_size, shuffle=True, augment=augment, seed=seed,
-                         num_workers=config.num_workers)
+    labeled = np.asarray(labeled, dtype=np.int64)
+    if len(labeled) == 0:
+        raise ValueError("cannot train the task learner on an empty labeled set")
     models.to(device).train()
+    accel = Accel.from_config(config, device)  # CUDA: bf16 autocast, channels_last, data on the device
+    accel.prepare(models.backbone, models.ranker)
     optimizers = [_optimizer(config, models.backbone.parameters())]
     if ranker_loss is not None:
         optimizers.append(_optimizer(config, models.ranker.parameters()))
-    schedulers = [torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(config.milestones),
-                                                       gamma=config.lr_gamma) for o in optimizers]
     pair_loss = {"ranking": ranking_loss,
                  "margin": lambda p, t: margin_ranking_loss(p, t, margin=config.margin)}.get(ranker_loss)
-    last_coupled_epoch = detach_epoch(config)
+    last_coupled = detach_epoch(config)
+
+    def step(x, y, detach: bool) -> tuple:
+        """One optimisation step; returns the detached (task loss, ranker loss or None) tensors
+        (on the device: reading them is the caller's choice, see ``accel.sync_every``)."""
+        x, y = accel.inputs(x), y.to(device, non_blocking=True)
+        with accel.autocast():
+            loss, task_loss, l_rank = batch_loss(models, x, y, pair_loss, eta=config.eta, detach_ranker=detach)
+        for o in optimizers:
+            o.zero_grad(set_to_none=True)
+        loss.backward()
+        for o in optimizers:
+            o.step()
+        return task_loss.detach(), (None if l_rank is None else l_rank.detach())
+
+    def check(value: float, where: str) -> None:
+        if not np.isfinite(value):
+            raise FloatingPointError(f"task loss became {value} in {where}: lower --lr (or use a preset with "
+                                     "--steps and a schedule) or check the input data for NaN/inf")
+
     history = {}
-    epochs = tqdm(range(config.epochs), desc="task learner", leave=False, disable=not progress)
-    for epoch in epochs:
-        totals = {"task": 0.0, "ranker": 0.0, "batches": 0}
-        for x, y, _ in loader:
-            x, y = x.to(device), y.to(device)
-            loss, task_loss, l_rank = batch_loss(models, x, y, pair_loss, eta=config.eta,
-                                                 detach_ranker=epoch > last_coupled_epoch)
-            if l_rank is not None:
-                totals["ranker"] += float(l_rank.detach())
-            for o in optimizers:
-                o.zero_grad(set_to_none=True)
-            loss.backward()
-            for o in optimizers:
-                o.step()
-            totals["task"] += float(task_loss.detach())
-            totals["batches"] += 1
-        for s in schedulers:
-            s.step()
-        n = max(totals["batches"], 1)
-        history = {"task_loss": totals["task"] / n, "ranker_loss": totals["ranker"] / n}
-        if not torch.isfinite(torch.tensor(history["task_loss"])):
-            raise FloatingPointError(f"task loss became {history['task_loss']} in epoch {epoch}: "
-                                     "lower --lr or check the input data for NaN/inf")
-        epochs.set_postfix(loss=f"{history['task_loss']:.3f}")
+    if config.steps:
+        batch = min(int(config.batch_size), len(labeled))
+        loader = endless(accel.loader(dataset, labeled, batch, shuffle=True, augment=augment, seed=seed,
+                                      num_workers=config.num_workers, drop_last=True))
+        schedulers = [_scheduler(config, o, config.steps) for o in optimizers]
+        window = max(1, config.steps // 10)
+        recent = []
+        bar = tqdm(range(config.steps), desc="task learner", leave=False, disable=not progress)
+        for n in bar:
+            x, y, _ = next(loader)
+            task_t, rank_t = step(x, y, n > last_coupled)
+            if n % accel.sync_every == 0 or n == config.steps - 1:  # CPU: every step; CUDA: every 50
+                task_value = float(task_t)
+                check(task_value, f"step {n}")
+                if n % 50 == 0:
+                    bar.set_postfix(loss=f"{task_value:.3f}")
+            for s in schedulers:
+                s.step()
+            recent = (recent + [(task_t, rank_t)])[-window:]
+        values = torch.stack([torch.stack([t, t.new_zeros(()) if r is None else r.to(t.dtype)])
+                              for t, r in recent]).cpu().tolist()  # one device->host copy
+        history = {"task_loss": float(np.mean([t for t, _ in values])),
+                   "ranker_loss": float(np.mean([r for _, r in values]))}
+    else:
+        loader = accel.loader(dataset, labeled, config.batch_size, shuffle=True, augment=augment, seed=seed,
+                              num_workers=config.num_workers)
+        schedulers = [_scheduler(config, o, config.epochs) for o in optimizers]
+        epochs = tqdm(range(config.epochs), desc="task learner", leave=False, disable=not progress)
+        for epoch in epochs:
+            meter, batches = LossMeter(), 0  # losses summed on the device, read once per epoch
+            for x, y, _ in loader:
+                task_t, rank_t = step(x, y, epoch > last_coupled)
+                meter.add(task=task_t, ranker=rank_t)
+                batches += 1
+            for s in schedulers:
+                s.step()
+            totals = meter.sums(("task", "ranker"))
+            n = max(batches, 1)
+            history = {"task_loss": totals["task"] / n, "ranker_loss": totals["ranker"] / n}
+            check(history["task_loss"], f"epoch {epoch}")
+            epochs.set_postfix(loss=f"{history['task_loss']:.3f}")
     models.eval()
+    if models.ranker is not None:
+        fit_rank_normalization(models, dataset, labeled, batch_size=config.score_batch_size, device=device)
     return history
+
+
+def fit_rank_normalization(models: TaskModels, dataset, labeled: Sequence[int], *, batch_size: int = 512,
+                           device="cpu") -> None:
+    """Fix the Ranker's per-cycle rank statistics from its raw outputs on ``dataset[labeled]``
+    (eval mode). Called at the end of :func:`train_task_models`."""
+    models.eval()
+    raw = predict(dataset, labeled, backbone=models.backbone, ranker=models.ranker, outputs=("rank",),
+                  batch_size=batch_size, device=device)["rank"]
+    models.ranker.fit_normalization(raw)
 
 
 @torch.no_grad()
 def evaluate_accuracy(backbone: nn.Module, dataset, batch_size: int = 512, device="cpu") -> float:
     """Top-1 accuracy of ``backbone`` on the whole ``dataset`` (eval mode)."""
     backbone.eval()
-    loader = make_loader(dataset, range(len(dataset)), batch_size, shuffle=False)
-    correct, total = 0, 0
+    accel = accel_of(backbone, device)  # the precision / layout it was trained with
+    loader = accel.loader(dataset, range(len(dataset)), batch_size, shuffle=False)
+    correct, total = torch.zeros((), dtype=torch.int64, device=device), 0
     for x, y, _ in loader:
-        logits = backbone(x.to(device))[0]
-        correct += int((logits.argmax(1).cpu() == y).sum())
+        with accel.autocast():
+            logits = backbone(accel.inputs(x))[0]
+        correct += (logits.argmax(1) == y.to(device, non_blocking=True)).sum()
         total += len(y)
     if total == 0:
         raise ValueError("the test set is empty")
-    return correct / total
+    return int(correct) / total
+
+
+def is_dense(backbone: nn.Module) -> bool:
+    """True for task learners with per-pixel logits (segmentation, ``backbone.dense``)."""
+    return bool(getattr(backbone, "dense", False))
+
+
+@torch.no_grad()
+def evaluate_segmentation(backbone: nn.Module, dataset, num_classes: int, batch_size: int = 8,
+                          device="cpu") -> dict:
+    """Mean IoU over the whole ``dataset`` (one confusion matrix over every labeled pixel, eval
+    mode): ``{"miou", "pixel_accuracy", "iou": [K per-class IoUs, NaN = class absent], "pixels"}``
+    (conventions in :mod:`tavaal.metrics`)."""
+    from ..metrics import SegmentationMeter
+
+    backbone.eval()
+    accel = accel_of(backbone, device)
+    loader = accel.loader(dataset, range(len(dataset)), batch_size, shuffle=False)
+    meter = SegmentationMeter(num_classes)
+    for x, y, _ in loader:
+        with accel.autocast():
+            logits = backbone(accel.inputs(x))[0]
+        meter.update(logits.argmax(1).cpu(), y.cpu())
+    if meter.cm.sum() == 0 and len(dataset) == 0:
+        raise ValueError("the test set is empty")
+    return meter.compute()
+
+
+def evaluate_task(backbone: nn.Module, dataset, num_classes: int, batch_size: int = 512, device="cpu") -> dict:
+    """The cycle's test metrics: ``{"accuracy"}`` for classifiers; for dense task learners
+    ``{"miou", "pixel_accuracy", "iou", "pixels"}`` (:func:`evaluate_segmentation`, batches of
+    at most 8 images)."""
+    if is_dense(backbone):
+        return evaluate_segmentation(backbone, dataset, num_classes, batch_size=min(batch_size, 8), device=device)
+    return {"accuracy": evaluate_accuracy(backbone, dataset, batch_size=batch_size, device=device)}

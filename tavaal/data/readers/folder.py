@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from ..bundle import DatasetBundle
 from ..defaults import IMAGENET_MEAN, IMAGENET_STD, build_augment, resolve_stats
 from ..errors import CorruptDatasetError, DatasetNotFoundError
-from ..transforms import Resize, pil_to_tensor
+from ..transforms import Resize
 from ._common import data_root, stratified_split
 
 log = logging.getLogger(__name__)
@@ -35,17 +35,25 @@ CALTECH_BACKGROUND = "BACKGROUND_Google"
 CALTECH_TEST_FRACTION = 1019 / 9144
 
 
-def decode_image(path: str | Path, size: tuple[int, int] | None) -> torch.Tensor:
-    """Decode ``path`` to an RGB uint8 (3, H, W) tensor, resized to ``size`` if given.
+def decode_image(path: str | Path, size: tuple[int, int] | None, channels: int = 3) -> torch.Tensor:
+    """Decode ``path`` to a uint8 (C, H, W) tensor (``channels`` 3: RGB, 1: grayscale),
+    bilinearly resized to ``size`` = (H, W) if given; a writable array. The one image decoder
+    of tavaal: the class-folder datasets and the image-folder row source
+    (:class:`tavaal.data.sources.ImageFolderSource`) both use it.
     Raises :class:`CorruptDatasetError` naming the file when PIL cannot decode it."""
     from PIL import Image, UnidentifiedImageError
 
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
+            img = img.convert("L" if channels == 1 else "RGB")
             if size is not None:
                 img = Resize(size)(img)
-            return pil_to_tensor(img, scale=False)
+            arr = np.array(img, dtype=np.uint8)  # a writable copy (asarray of a PIL image is read-only)
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise CorruptDatasetError(f"{path}: cannot decode image ({type(exc).__name__}: {exc})",
                                   path) from exc

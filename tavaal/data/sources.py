@@ -1,24 +1,37 @@
-"""Unlabeled pools to score: image folders, ``.npy``/``.npz`` arrays, sharded pool directories
-and the datasets of :func:`tavaal.data.load_dataset` -- all read in bounded memory.
+"""Row sources: how the samples of a pool are read -- image folders, ``.npy``/``.npz`` arrays,
+sharded pool directories and the datasets of :func:`tavaal.data.load_dataset` -- by training,
+selection and scoring alike, in bounded memory.
 
-Every pool has ``len(pool)``, ``sample_shape``, ``dtype`` (a string: "float32", "float16",
-"bfloat16", "uint8"), ``kind`` ("inputs", "latents" or "features") and
-``iter_batches(batch_size, start=0, stop=None, indices=None, exclude=None, prefetch=2)``
-yielding ``(ids, batch)``:
+A *row source* says how rows are read; the *label state* (which rows are labeled, with what
+label) is :class:`tavaal.data.Pool` or the labeling loop's work directory, never the source.
 
-* ``ids``: ``np.int64`` array of global row numbers (the position of a sample in the pool:
+Every source has ``len(source)``, ``sample_shape``, ``dtype`` (a string: "float32", "float16",
+"bfloat16", "uint8"), ``kind`` ("inputs", "latents" or "features") and:
+
+* stable ids: ``source.id_of(row)`` -- the row number itself, or for image folders the file's
+  POSIX path relative to the folder root; ``source.rows_of(ids)`` is the inverse (raises
+  :class:`SourceError` listing unknown ids);
+* ``read_rows(rows)``: the samples of ``rows`` (any order, repeats allowed) as one batch;
+* ``iter_batches(batch_size, start=0, stop=None, indices=None, exclude=None, prefetch_depth=2,
+  num_workers=0)`` yielding ``(rows, batch)``;
+* ``dataset(mean=None, std=None, targets=None)``: a :class:`SourceDataset`, the torch
+  ``Dataset`` view that training reads (indexed by global row, normalised float32; only the
+  rows asked for are ever read).
+
+Batches:
+
+* ``rows``: ``np.int64`` array of global row numbers (the position of a sample in the source:
   array row, shard-concatenated row, index in the sorted file list of an image folder);
-  ``pool.id_of(row)`` gives the id written to the output (the row itself, or the file
-  path for image folders);
-* ``batch``: a CPU ``torch.Tensor`` (B, *sample_shape) of the pool's dtype (uint8 images
-  are *not* normalised here: :meth:`tavaal.scoring.Scorer.prepare` does it); for
-  ``kind == "latents"`` a tuple ``(mu, r)`` (r is None for pools without ranks).
+* ``batch``: a CPU ``torch.Tensor`` (B, *sample_shape) of the source's dtype (uint8 images
+  are *not* normalised here: :meth:`tavaal.scoring.Scorer.prepare` and :class:`SourceDataset`
+  do it); for ``kind == "latents"`` a tuple ``(mu, r)`` (r is None for pools without ranks).
 
-Rows come in increasing order (``indices`` must be sorted). ``exclude`` (sorted int array)
-drops rows, e.g. the labeled set. Batches are read ahead by a background thread (arrays)
-or DataLoader worker processes (image folders): never more than ``prefetch`` batches are
-held. Images that cannot be decoded are skipped and recorded in ``pool.skipped``
-(``[{"id": path, "error": "..."}]``), never raised.
+``iter_batches`` yields rows in increasing order (``indices`` must be sorted). ``exclude``
+(sorted int array) drops rows, e.g. the labeled set. Batches are read ahead by a background
+thread (arrays) or DataLoader worker processes (image folders): never more than ``prefetch``
+batches are held. Images that cannot be decoded are skipped and recorded in
+``source.skipped`` (``[{"id": relative path, "error": "..."}]``), never raised, while scoring;
+training reads (:class:`SourceDataset`) raise :class:`SourceError` naming the file.
 
 Sharded pool directory (``pool.json``)::
 
@@ -48,9 +61,9 @@ import torch
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "PoolError", "BasePool", "ArrayPool", "ShardedPool", "ImageFolderPool", "DatasetPool",
-    "open_pool", "write_sharded_pool", "ShardedPoolWriter", "prefetch", "POOL_FORMAT", "POOL_VERSION",
-    "IMAGE_EXTENSIONS",
+    "SourceError", "RowSource", "ArraySource", "ShardedSource", "ImageFolderSource", "DatasetSource",
+    "open_source", "write_sharded_pool", "ShardedPoolWriter", "prefetch", "POOL_FORMAT", "POOL_VERSION",
+    "IMAGE_EXTENSIONS", "SourceDataset", "MaskSourceDataset", "channel_stats",
 ]
 
 POOL_FORMAT = "tavaal-sharded-pool"
@@ -62,8 +75,9 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".t
 Batch = Tuple[np.ndarray, Union[torch.Tensor, Tuple[torch.Tensor, Optional[torch.Tensor]]]]
 
 
-class PoolError(ValueError):
-    """A pool cannot be opened or does not fit the artifacts (clear one-line message)."""
+class SourceError(ValueError):
+    """A source cannot be opened, an id is unknown, or the source does not fit the artifacts
+    (clear one-line message)."""
 
 
 # --------------------------------------------------------------------------- prefetching
@@ -138,16 +152,16 @@ def _check_indices(indices: Optional[np.ndarray], n: int) -> Optional[np.ndarray
         return None
     idx = np.asarray(indices, dtype=np.int64)
     if idx.ndim != 1:
-        raise PoolError(f"indices must be 1-D, got shape {idx.shape}")
+        raise SourceError(f"indices must be 1-D, got shape {idx.shape}")
     if idx.size and (idx[0] < 0 or idx[-1] >= n or np.any(np.diff(idx) <= 0)):
-        raise PoolError(f"indices must be sorted, distinct and in [0, {n})")
+        raise SourceError(f"indices must be sorted, distinct and in [0, {n})")
     return idx
 
 
 def _row_plan(n: int, batch_size: int, start: int, stop: Optional[int], indices, exclude) -> Iterator[np.ndarray]:
     """Sorted row numbers of each batch (at most ``batch_size`` rows), O(batch) memory."""
     if batch_size < 1:
-        raise PoolError(f"batch_size must be >= 1, got {batch_size}")
+        raise SourceError(f"batch_size must be >= 1, got {batch_size}")
     stop = n if stop is None else min(int(stop), n)
     start = max(0, int(start))
     excl = None if exclude is None or len(exclude) == 0 else np.asarray(exclude, dtype=np.int64)
@@ -242,11 +256,11 @@ def _read_file_rows(arr: np.ndarray, lo: int, hi: int) -> np.ndarray:
         f.seek(mapping_start + (arr.ctypes.data - _mapping_address(mm)) + lo * row_bytes)
         got = f.readinto(memoryview(out).cast("B"))
     if got != out.nbytes:
-        raise PoolError(f"{filename}: short read ({got} of {out.nbytes} bytes) at row {lo}: truncated file?")
+        raise SourceError(f"{filename}: short read ({got} of {out.nbytes} bytes) at row {lo}: truncated file?")
     return out
 
 
-class BasePool:
+class RowSource:
     """Common interface (see the module docstring)."""
 
     kind: str = "inputs"
@@ -260,34 +274,293 @@ class BasePool:
     def __len__(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ ids
     def id_of(self, row: int) -> Union[int, str]:
+        """The stable id of ``row`` (here: the row number itself)."""
         return int(row)
 
     def ids_of(self, rows: Iterable[int]) -> List[Union[int, str]]:
         return [self.id_of(int(r)) for r in rows]
 
+    def _row_of_id(self, ident) -> Optional[int]:
+        """Row of one id, or None when it is not an id of this source."""
+        if isinstance(ident, (bool, np.bool_)):
+            return None
+        if isinstance(ident, (int, np.integer)):
+            row = int(ident)
+        elif isinstance(ident, str) and ident.strip().isdigit():
+            row = int(ident.strip())
+        else:
+            return None
+        return row if 0 <= row < len(self) else None
+
+    def rows_of(self, ids: Iterable) -> np.ndarray:
+        """Rows (``np.int64``, in the order of ``ids``) of ``ids``: row numbers (ints or digit
+        strings) here, relative file paths for image folders. Raises :class:`SourceError`
+        listing the unknown ids (the first 20 and a count)."""
+        rows, unknown = [], []
+        for ident in ids:
+            row = self._row_of_id(ident)
+            if row is None:
+                unknown.append(ident)
+            else:
+                rows.append(row)
+        if unknown:
+            shown = ", ".join(repr(u) for u in unknown[:20])
+            more = f" ... ({len(unknown)} in all)" if len(unknown) > 20 else ""
+            raise SourceError(f"{len(unknown)} id(s) are not in the pool {self.path} ({len(self)} rows): "
+                              f"{shown}{more}")
+        return np.asarray(rows, dtype=np.int64)
+
     def describe(self) -> str:
         return f"{type(self).__name__}({self.path}, {len(self)} x {list(self.sample_shape)} {self.dtype}, {self.kind})"
 
+    # ------------------------------------------------------------------ reading
     def _read_rows(self, rows: np.ndarray):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def read_rows(self, rows: Sequence[int]):
-        """The samples of sorted ``rows`` as one batch (inputs/features: a tensor; latents:
-        ``(mu, r)``)."""
-        return self._read_rows(np.asarray(rows, dtype=np.int64))
+        """The samples of ``rows`` (any order, repeats allowed) as one batch in that order
+        (inputs/features: a tensor; latents: ``(mu, r)``). Image folders drop undecodable
+        files (recorded in ``skipped``), so their batch may be shorter."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise SourceError(f"rows must lie in [0, {len(self)}), got range [{rows.min()}, {rows.max()}]")
+        if rows.size < 2 or np.all(np.diff(rows) > 0):
+            return self._read_rows(rows)
+        uniq, inverse = np.unique(rows, return_inverse=True)
+        batch = self._read_rows(uniq)
+        take = torch.from_numpy(inverse.astype(np.int64))
+        if isinstance(batch, tuple):
+            return batch[0][take], None if batch[1] is None else batch[1][take]
+        if batch.shape[0] != uniq.size:
+            raise SourceError(f"{self.path}: {uniq.size - batch.shape[0]} of the requested rows could not be read: "
+                              f"{self.skipped[-(uniq.size - batch.shape[0]):]}")
+        return batch[take]
 
     def iter_batches(self, batch_size: int, start: int = 0, stop: Optional[int] = None,
                      indices: Optional[np.ndarray] = None, exclude: Optional[np.ndarray] = None,
                      prefetch_depth: int = 2, num_workers: int = 0) -> Iterator[Batch]:
-        """Yield ``(ids, batch)`` in increasing row order (see the module docstring)."""
+        """Yield ``(rows, batch)`` in increasing row order (see the module docstring)."""
         indices = _check_indices(indices, len(self))
         plan = _row_plan(len(self), batch_size, start, stop, indices, exclude)
         gen = ((rows, self._read_rows(rows)) for rows in plan)
         return prefetch(gen, prefetch_depth)
 
+    def dataset(self, mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
+                targets=None) -> "SourceDataset":
+        """The torch ``Dataset`` view of this source that training reads (see :class:`SourceDataset`)."""
+        return SourceDataset(self, mean=mean, std=std, targets=targets)
+
     def close(self) -> None:
         pass
+
+
+class SourceDataset(torch.utils.data.Dataset):
+    """A row source as a torch ``Dataset`` indexed by *global row*: ``ds[row] -> (x, y)`` and
+    ``ds.get_batch(rows) -> (x (B, *shape) float32, y (B,) int64)``; ``len(ds) == len(source)``.
+
+    Only the rows asked for are read, so ``train_task_models(task, ds, labeled_rows, ...)`` and
+    ``train_adversarial_models(adv, ds, labeled_rows, subset_rows, ...)`` touch the labeled rows
+    and the unlabeled subset only, however large the source.
+
+    Args:
+        source: an ``"inputs"`` row source.
+        mean, std: per-channel (images) or per-feature (vectors) statistics: uint8 sources give
+            ``(x / 255 - mean) / std`` (None: ``x / 255``); float sources are taken as already
+            normalised (mean/std ignored).
+        targets: labels as class indices: a ``(rows, labels)`` pair of int arrays (rows distinct),
+            or an int array of length ``len(source)``; rows without a label give ``y = -1``
+            (never used by training, which reads labeled rows for the task loss only).
+
+    Raises :class:`SourceError` when a requested image cannot be decoded (training never skips
+    silently) or the targets are malformed.
+    """
+
+    def __init__(self, source: RowSource, mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None, targets=None):
+        if source.kind != "inputs":
+            raise SourceError(f"a {source.kind!r} source holds no inputs to train on")
+        self.source = source
+        self.sample_shape = tuple(source.sample_shape)
+        self._uint8 = source.dtype == "uint8"
+        c = self.sample_shape[0] if self.sample_shape else 1
+        m = torch.tensor(list(mean) if mean is not None else [0.0] * c, dtype=torch.float32).reshape(-1)
+        sd = torch.tensor(list(std) if std is not None else [1.0] * c, dtype=torch.float32).reshape(-1)
+        if m.numel() == 1 and c > 1:
+            m, sd = m.expand(c).clone(), sd.expand(c).clone()
+        if m.numel() != c or sd.numel() != c:
+            raise SourceError(f"mean/std need {c} values (one per channel/feature), got {m.numel()} and {sd.numel()}")
+        view = (1, c) + (1,) * max(len(self.sample_shape) - 1, 0)
+        self.mean, self.std = tuple(m.tolist()), tuple(sd.tolist())
+        self._scale = (1.0 / (255.0 * sd)).view(view)
+        self._shift = (-m / sd).view(view)
+        self._label_rows, self._labels, self._full = None, None, None
+        if targets is not None:
+            self.set_targets(targets)
+
+    def set_targets(self, targets) -> None:
+        """Replace the labels (see the class docstring)."""
+        if isinstance(targets, tuple) and len(targets) == 2:
+            rows = np.asarray(targets[0], dtype=np.int64).reshape(-1)
+            labels = np.asarray(targets[1], dtype=np.int64).reshape(-1)
+            if rows.shape != labels.shape:
+                raise SourceError(f"targets: {rows.size} rows but {labels.size} labels")
+            order = np.argsort(rows, kind="stable")
+            rows, labels = rows[order], labels[order]
+            if rows.size and (rows[0] < 0 or rows[-1] >= len(self.source) or np.any(np.diff(rows) == 0)):
+                raise SourceError(f"target rows must be distinct and lie in [0, {len(self.source)})")
+            self._label_rows, self._labels, self._full = rows, labels, None
+        else:
+            full = np.asarray(targets, dtype=np.int64).reshape(-1)
+            if full.size != len(self.source):
+                raise SourceError(f"targets: expected {len(self.source)} labels (one per row), got {full.size}")
+            self._label_rows, self._labels, self._full = None, None, full
+
+    @property
+    def targets(self) -> Optional[np.ndarray]:
+        """Full-length labels when given so; None for ``(rows, labels)`` targets (never N-sized)."""
+        return self._full
+
+    def labels_of(self, rows: np.ndarray) -> np.ndarray:
+        """int64 labels of ``rows`` (-1 where unlabeled)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._full is not None:
+            return self._full[rows]
+        out = np.full(rows.shape, -1, dtype=np.int64)
+        if self._label_rows is not None and self._label_rows.size:
+            pos = np.searchsorted(self._label_rows, rows)
+            pos = np.minimum(pos, self._label_rows.size - 1)
+            hit = self._label_rows[pos] == rows
+            out[hit] = self._labels[pos[hit]]
+        return out
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """A raw batch of the source as normalised float32."""
+        if self._uint8:
+            return x.to(torch.float32).mul_(self._scale).add_(self._shift)
+        return x.to(torch.float32)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def get_batch(self, rows) -> Tuple[torch.Tensor, torch.Tensor]:
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        skipped_before = len(self.source.skipped)
+        x = self.source.read_rows(rows)
+        if x.shape[0] != rows.size:
+            bad = self.source.skipped[skipped_before:]
+            raise SourceError(f"cannot read {rows.size - x.shape[0]} training sample(s): "
+                              + "; ".join(f"{b['id']}: {b['error']}" for b in bad[:5]))
+        return self.normalize(x), self.targets_of(rows)
+
+    def targets_of(self, rows: np.ndarray) -> torch.Tensor:
+        """Targets of ``rows`` as a tensor: int64 class indices (B,) here, -1 where unlabeled."""
+        return torch.from_numpy(self.labels_of(rows))
+
+    def __getitem__(self, row: int):
+        x, y = self.get_batch([int(row)])
+        return x[0], int(y[0])
+
+    def __repr__(self) -> str:
+        return f"SourceDataset({self.source.describe()})"
+
+
+class MaskSourceDataset(SourceDataset):
+    """A row source whose targets are label masks (segmentation): ``ds.get_batch(rows) -> (x (B,
+    C, H, W) float32 normalised, masks (B, H, W) int64)``, indexed by global row like
+    :class:`SourceDataset`.
+
+    Args:
+        source: an ``"inputs"`` image source of shape (C, H, W).
+        mean, std: as :class:`SourceDataset`.
+        masks: ``{row: mask file}`` of the labeled rows; each file is a single-channel image of
+            class indices decoded with :func:`tavaal.data.readers.segfolder.read_mask` through
+            ``lookup`` and resized (nearest) to the source's (H, W). Rows without a mask give a
+            mask of ``ignore_index`` everywhere (no labeled pixel: never read by training, which
+            reads labeled rows for the task loss only).
+        lookup: mask value -> class table (256 entries, -1 = not allowed), e.g.
+            ``identity_lookup(K)``.
+
+    Masks are read lazily, one file per labeled row and batch (nothing is cached). Raises
+    :class:`SourceError` when a mask cannot be decoded or holds values outside the lookup.
+    """
+
+    task = "segmentation"
+
+    def __init__(self, source: RowSource, mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None, *, masks: Dict[int, Union[str, os.PathLike]],
+                 lookup: np.ndarray, ignore_index: int = 255):
+        super().__init__(source, mean, std)
+        if len(self.sample_shape) != 3:
+            raise SourceError(f"mask targets need an image source of shape (C, H, W), got {self.sample_shape}")
+        n = len(source)
+        self.masks = {int(r): Path(f) for r, f in masks.items()}
+        bad = [r for r in self.masks if not 0 <= r < n]
+        if bad:
+            raise SourceError(f"mask rows must lie in [0, {n}), got {sorted(bad)[:20]}")
+        self.lookup = np.asarray(lookup, dtype=np.int16)
+        self.ignore_index = int(ignore_index)
+
+    def labels_of(self, rows: np.ndarray) -> np.ndarray:
+        raise SourceError("a MaskSourceDataset has per-pixel masks, not one class per row (use get_batch)")
+
+    def mask_of(self, row: int) -> torch.Tensor:
+        """int64 (H, W) labels of ``row`` (all ``ignore_index`` when it has no mask)."""
+        from .readers.segfolder import read_mask  # lazy: readers import this module's package
+        from .errors import CorruptDatasetError
+
+        hw = tuple(int(s) for s in self.sample_shape[1:])
+        path = self.masks.get(int(row))
+        if path is None:
+            return torch.full(hw, self.ignore_index, dtype=torch.int64)
+        try:
+            return read_mask(path, self.lookup, size=hw, ignore_index=self.ignore_index).to(torch.int64)
+        except CorruptDatasetError as exc:
+            raise SourceError(str(exc)) from None
+
+    def targets_of(self, rows: np.ndarray) -> torch.Tensor:
+        """Masks of ``rows``: int64 (B, H, W), ``ignore_index`` where unlabeled."""
+        return torch.stack([self.mask_of(int(r)) for r in rows])
+
+    def __getitem__(self, row: int):
+        x, y = self.get_batch([int(row)])
+        return x[0], y[0]
+
+    def __repr__(self) -> str:
+        return f"MaskSourceDataset({self.source.describe()}, {len(self.masks)} masks)"
+
+
+def channel_stats(source: RowSource, rows: Optional[Sequence[int]] = None, *, max_rows: int = 10000, seed: int = 0,
+                  batch_size: int = 512) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+    """Per-channel (images) or per-feature (vectors) mean and std of a source's values on the
+    0..1 scale for uint8 (x / 255), as stored otherwise -- what :class:`SourceDataset` needs.
+
+    Reads ``rows`` (default: all rows) or a seeded random ``max_rows`` of them, in bounded
+    memory. Std values of 0 are replaced by 1."""
+    n = len(source)
+    rows = np.arange(n, dtype=np.int64) if rows is None else np.unique(np.asarray(rows, dtype=np.int64))
+    if rows.size == 0:
+        raise SourceError("channel_stats: no rows to compute statistics on")
+    if rows.size > max_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_rows, replace=False))
+    total = total_sq = None
+    count = 0
+    for _, batch in source.iter_batches(batch_size, indices=rows, prefetch_depth=0):
+        x = batch.to(torch.float64)
+        if source.dtype == "uint8":
+            x = x / 255.0
+        x = x.reshape(x.shape[0], x.shape[1] if x.dim() > 1 else 1, -1)
+        s, sq = x.sum(dim=(0, 2)), (x * x).sum(dim=(0, 2))
+        total = s if total is None else total + s
+        total_sq = sq if total_sq is None else total_sq + sq
+        count += x.shape[0] * x.shape[2]
+    if count == 0:
+        raise SourceError("channel_stats: none of the rows could be read")
+    mean = total / count
+    std = (total_sq / count - mean * mean).clamp_min(0).sqrt()
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
 # ------------------------------------------------------------------------------ npy / npz
@@ -330,7 +603,7 @@ class _CompressedNpzMember:
             else:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
         if fortran:
-            raise PoolError(f"{path}:{key}: Fortran-ordered arrays are not supported")
+            raise SourceError(f"{path}:{key}: Fortran-ordered arrays are not supported")
         self.shape, self.dtype = tuple(shape), dtype
         self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
         self._zf = None
@@ -367,7 +640,7 @@ class _CompressedNpzMember:
         self._f = self._zf = None
 
 
-class ArrayPool(BasePool):
+class ArraySource(RowSource):
     """A single ``.npy`` (memory-mapped) or ``.npz`` member (memory-mapped when stored, read
     sequentially when compressed). ``key`` selects the npz member (default "X", else the only
     or first member); ``r`` (optional (N,) array) makes it a latent pool."""
@@ -377,7 +650,7 @@ class ArrayPool(BasePool):
         super().__init__()
         self.path = Path(path)
         if not self.path.exists():
-            raise PoolError(f"pool {self.path} does not exist")
+            raise SourceError(f"pool {self.path} does not exist")
         self.key = key
         self._compressed: Optional[_CompressedNpzMember] = None
         try:
@@ -385,11 +658,11 @@ class ArrayPool(BasePool):
                 with zipfile.ZipFile(self.path) as zf:
                     members = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
                 if not members:
-                    raise PoolError(f"{self.path}: the .npz holds no arrays")
+                    raise SourceError(f"{self.path}: the .npz holds no arrays")
                 if key is None:
                     key = "X" if "X" in members else members[0]
                 if key not in members:
-                    raise PoolError(f"{self.path}: no array {key!r} (has {', '.join(members)})")
+                    raise SourceError(f"{self.path}: no array {key!r} (has {', '.join(members)})")
                 self.key = key
                 arr = _npz_member_memmap(self.path, key)
                 if arr is None:
@@ -401,12 +674,12 @@ class ArrayPool(BasePool):
             else:
                 self._arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
                 shape, np_dtype = self._arr.shape, self._arr.dtype
-        except PoolError:
+        except SourceError:
             raise
         except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
-            raise PoolError(f"{self.path}: cannot read the array ({type(exc).__name__}: {exc})") from exc
+            raise SourceError(f"{self.path}: cannot read the array ({type(exc).__name__}: {exc})") from exc
         if len(shape) < 1:
-            raise PoolError(f"{self.path}: a pool array needs a sample axis, got a scalar")
+            raise SourceError(f"{self.path}: a pool array needs a sample axis, got a scalar")
         if len(shape) == 1:
             shape = (shape[0], 1)
             if self._arr is not None:
@@ -419,10 +692,10 @@ class ArrayPool(BasePool):
                 if np.issubdtype(np_dtype, np.number):
                     dtype = "float32"  # other numeric dtypes are converted per batch
                 else:
-                    raise PoolError(f"{self.path}: unsupported dtype {np_dtype}")
+                    raise SourceError(f"{self.path}: unsupported dtype {np_dtype}")
         self.dtype = dtype
         if kind not in KINDS:
-            raise PoolError(f"kind must be one of {KINDS}, got {kind!r}")
+            raise SourceError(f"kind must be one of {KINDS}, got {kind!r}")
         self.kind = kind
         self._r = None if r is None else np.asarray(r, dtype=np.float32).reshape(-1)
 
@@ -450,7 +723,7 @@ class ArrayPool(BasePool):
 
 
 # ---------------------------------------------------------------------------- sharded pool
-class ShardedPool(BasePool):
+class ShardedSource(RowSource):
     """A sharded pool directory (``pool.json`` + ``.npy`` shards, memory-mapped)."""
 
     def __init__(self, directory: os.PathLike):
@@ -461,14 +734,14 @@ class ShardedPool(BasePool):
             with open(meta_path) as f:
                 meta = json.load(f)
         except (OSError, json.JSONDecodeError) as exc:
-            raise PoolError(f"{meta_path}: cannot read the sharded pool description ({exc})") from exc
+            raise SourceError(f"{meta_path}: cannot read the sharded pool description ({exc})") from exc
         if meta.get("format") != POOL_FORMAT:
-            raise PoolError(f"{meta_path}: not a tavaal sharded pool (format {meta.get('format')!r})")
+            raise SourceError(f"{meta_path}: not a tavaal sharded pool (format {meta.get('format')!r})")
         if meta.get("version") != POOL_VERSION:
-            raise PoolError(f"{meta_path}: sharded pool version {meta.get('version')!r} is not supported "
+            raise SourceError(f"{meta_path}: sharded pool version {meta.get('version')!r} is not supported "
                             f"(this tavaal reads version {POOL_VERSION})")
         if meta.get("kind") not in KINDS or meta.get("dtype") not in DTYPES:
-            raise PoolError(f"{meta_path}: kind must be one of {KINDS} and dtype one of {DTYPES}, got "
+            raise SourceError(f"{meta_path}: kind must be one of {KINDS} and dtype one of {DTYPES}, got "
                             f"{meta.get('kind')!r}, {meta.get('dtype')!r}")
         self.meta = meta
         self.kind, self.dtype = meta["kind"], meta["dtype"]
@@ -478,7 +751,7 @@ class ShardedPool(BasePool):
         self._offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
         self._n = int(self._offsets[-1])
         if int(meta.get("rows", self._n)) != self._n:
-            raise PoolError(f"{meta_path}: rows {meta.get('rows')} != sum of shard rows {self._n}")
+            raise SourceError(f"{meta_path}: rows {meta.get('rows')} != sum of shard rows {self._n}")
         self._maps: Dict[int, Tuple[np.ndarray, Optional[np.ndarray]]] = {}
 
     def __len__(self) -> int:
@@ -490,10 +763,10 @@ class ShardedPool(BasePool):
             try:
                 arr = np.load(f, mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError) as exc:
-                raise PoolError(f"{f}: cannot read shard ({exc})") from exc
+                raise SourceError(f"{f}: cannot read shard ({exc})") from exc
             expect = (int(self._offsets[k + 1] - self._offsets[k]),) + self.sample_shape
             if tuple(arr.shape) != expect:
-                raise PoolError(f"{f}: shape {tuple(arr.shape)} != {expect} from pool.json")
+                raise SourceError(f"{f}: shape {tuple(arr.shape)} != {expect} from pool.json")
             r = None
             if self.kind == "latents":
                 rf = f.with_name(f.name[:-4] + ".r.npy")
@@ -533,12 +806,12 @@ class ShardedPoolWriter:
     def __init__(self, directory: os.PathLike, kind: str = "inputs", dtype: Optional[str] = None,
                  shard_rows: int = 65536, overwrite: bool = False):
         if kind not in KINDS:
-            raise PoolError(f"kind must be one of {KINDS}, got {kind!r}")
+            raise SourceError(f"kind must be one of {KINDS}, got {kind!r}")
         if dtype is not None and dtype not in DTYPES:
-            raise PoolError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+            raise SourceError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         self.path = Path(directory)
         if (self.path / "pool.json").exists() and not overwrite:
-            raise PoolError(f"{self.path} already holds a sharded pool (pass overwrite=True)")
+            raise SourceError(f"{self.path} already holds a sharded pool (pass overwrite=True)")
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "pool.json").unlink(missing_ok=True)
         self.kind, self.dtype, self.shard_rows = kind, dtype, int(shard_rows)
@@ -571,13 +844,13 @@ class ShardedPoolWriter:
         if self.sample_shape is None:
             self.sample_shape = shape
         elif shape != self.sample_shape:
-            raise PoolError(f"chunk sample shape {shape} != {self.sample_shape} of earlier chunks")
+            raise SourceError(f"chunk sample shape {shape} != {self.sample_shape} of earlier chunks")
         rr = None
         if self.kind == "latents" and r is not None:
             rr = np.asarray(r.detach().cpu().float().numpy() if isinstance(r, torch.Tensor) else r,
                             dtype=np.float32).reshape(-1)
             if rr.shape[0] != data.shape[0]:
-                raise PoolError(f"r has {rr.shape[0]} rows but the chunk {data.shape[0]}")
+                raise SourceError(f"r has {rr.shape[0]} rows but the chunk {data.shape[0]}")
         for s in range(0, data.shape[0], self.shard_rows):
             part = data[s:s + self.shard_rows]
             name = f"shard_{len(self.shards):05d}.npy"
@@ -628,24 +901,16 @@ def write_sharded_pool(directory: os.PathLike, data, kind: str = "inputs", *, dt
 
 # ---------------------------------------------------------------------------- image folders
 def _decode(path: str, size: Tuple[int, int], channels: int) -> torch.Tensor:
-    from PIL import Image
+    from .readers.folder import decode_image
 
-    with Image.open(path) as img:
-        img = img.convert("L" if channels == 1 else "RGB")
-        h, w = size
-        if img.size != (w, h):
-            img = img.resize((w, h), Image.Resampling.BILINEAR)
-        arr = np.array(img, dtype=np.uint8)  # writable copy (asarray of a PIL image is read-only)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    return decode_image(path, size, channels)
 
 
 class _ImageRows(torch.utils.data.Dataset):
     """DataLoader dataset whose items are whole batches: ``rows -> (rows, tensor, skipped)``."""
 
-    def __init__(self, files: List[str], shape: Tuple[int, int, int], plan: List[np.ndarray]):
-        self.files, self.shape, self.plan = files, shape, plan
+    def __init__(self, files: List[str], shape: Tuple[int, int, int], plan: List[np.ndarray], ids: List[str]):
+        self.files, self.shape, self.plan, self.ids = files, shape, plan, ids
 
     def __len__(self):
         return len(self.plan)
@@ -659,15 +924,16 @@ class _ImageRows(torch.utils.data.Dataset):
                 tensors.append(_decode(f, self.shape[1:], self.shape[0]))
                 good.append(int(row))
             except Exception as exc:  # noqa: BLE001 - any decode failure is a skipped image
-                skipped.append({"id": f, "error": f"{type(exc).__name__}: {exc}"})
+                skipped.append({"id": self.ids[int(row)], "error": f"{type(exc).__name__}: {exc}"})
         x = torch.stack(tensors) if tensors else torch.empty((0,) + self.shape, dtype=torch.uint8)
         return np.asarray(good, dtype=np.int64), x, skipped
 
 
-class ImageFolderPool(BasePool):
+class ImageFolderSource(RowSource):
     """Every image file under ``root`` (recursively, sorted by path), decoded with PIL to
     ``image_shape`` = (C, H, W) uint8 (C = 1: grayscale, 3: RGB; bilinear resize). Ids are
-    the file paths; unreadable files are skipped and listed in ``skipped``."""
+    the files' POSIX paths relative to ``root`` (``rows_of`` also accepts root-joined and
+    absolute paths); while scoring, unreadable files are skipped and listed in ``skipped``."""
 
     kind = "inputs"
     dtype = "uint8"
@@ -676,7 +942,7 @@ class ImageFolderPool(BasePool):
         super().__init__()
         self.path = Path(root)
         if not self.path.is_dir():
-            raise PoolError(f"pool {self.path} is not a directory")
+            raise SourceError(f"pool {self.path} is not a directory")
         files = []
         for dirpath, dirnames, filenames in os.walk(self.path):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -684,11 +950,14 @@ class ImageFolderPool(BasePool):
                 if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                     files.append(os.path.join(dirpath, name))
         self.files = sorted(files)
+        root_text = str(self.path)
+        self.ids = [Path(os.path.relpath(f, root_text)).as_posix() for f in self.files]
+        self._lookup: Optional[Dict[str, int]] = None
         if image_shape is None:
             image_shape = self._probe_shape()
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3 or image_shape[0] not in (1, 3):
-            raise PoolError(f"an image folder pool needs a (C, H, W) input shape with C = 1 or 3, got {image_shape}")
+            raise SourceError(f"an image folder pool needs a (C, H, W) input shape with C = 1 or 3, got {image_shape}")
         self.sample_shape = image_shape
 
     def _probe_shape(self) -> Tuple[int, int, int]:
@@ -707,22 +976,40 @@ class ImageFolderPool(BasePool):
         return len(self.files)
 
     def id_of(self, row: int) -> str:
-        return self.files[int(row)]
+        return self.ids[int(row)]
+
+    def _row_of_id(self, ident) -> Optional[int]:
+        if self._lookup is None:
+            self._lookup = {ident: row for row, ident in enumerate(self.ids)}
+        if not isinstance(ident, (str, os.PathLike)):
+            return None
+        key = Path(ident).as_posix()
+        row = self._lookup.get(key)
+        if row is None:
+            p = Path(ident)
+            for base in (self.path, self.path.resolve()):
+                try:
+                    rel = p.relative_to(base) if p.is_absolute() == base.is_absolute() else None
+                except ValueError:
+                    rel = None
+                if rel is not None and rel.as_posix() in self._lookup:
+                    return self._lookup[rel.as_posix()]
+        return row
 
     def _read_rows(self, rows: np.ndarray):
-        good, x, skipped = _ImageRows(self.files, self.sample_shape, [rows])[0]
+        good, x, skipped = _ImageRows(self.files, self.sample_shape, [rows], self.ids)[0]
         self.skipped.extend(skipped)
         return x
 
     def iter_batches(self, batch_size: int, start: int = 0, stop: Optional[int] = None,
                      indices: Optional[np.ndarray] = None, exclude: Optional[np.ndarray] = None,
                      prefetch_depth: int = 2, num_workers: int = 0) -> Iterator[Batch]:
-        """As :meth:`BasePool.iter_batches`; decodes in ``num_workers`` DataLoader worker
+        """As :meth:`RowSource.iter_batches`; decodes in ``num_workers`` DataLoader worker
         processes (0: a background thread). Corrupt images are dropped from their batch (so
         a batch may be shorter, or empty) and appended to ``self.skipped``."""
         indices = _check_indices(indices, len(self))
         plan = list(_row_plan(len(self), batch_size, start, stop, indices, exclude))
-        ds = _ImageRows(self.files, self.sample_shape, plan)
+        ds = _ImageRows(self.files, self.sample_shape, plan, self.ids)
         if num_workers > 0:
             loader = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers,
                                                  prefetch_factor=max(1, prefetch_depth), persistent_workers=False)
@@ -739,71 +1026,77 @@ class ImageFolderPool(BasePool):
 
 
 # ------------------------------------------------------------------------------- datasets
-class DatasetPool(BasePool):
-    """The train (or test) split of a :func:`tavaal.data.load_dataset` data set, already
-    normalised (float32). Ids are row numbers of that split."""
+class DatasetSource(RowSource):
+    """A torch dataset of ``(x, y)`` items as a row source: the train (or test) split of a
+    :func:`tavaal.data.load_dataset` data set (already normalised float32), or any given
+    ``dataset`` (``DatasetSource(dataset=bundle.train)``; ``bundle.train_source`` does this).
+    Ids are row numbers of that split. Datasets with ``get_batch(rows)`` (the in-memory
+    :class:`tavaal.data.ArrayDataset`) are read a batch at a time."""
 
-    def __init__(self, name: str, split: str = "train", data_dir: Optional[str] = None, seed: int = 0,
-                 dataset=None, **options):
+    def __init__(self, name: Optional[str] = None, split: str = "train", data_dir: Optional[str] = None,
+                 seed: int = 0, dataset=None, **options):
         super().__init__()
         if dataset is None:
-            from ..data import load_dataset
+            if name is None:
+                raise SourceError("DatasetSource needs a dataset name or a dataset")
+            from . import load_dataset
 
+            if split not in ("train", "test"):
+                raise SourceError(f"dataset split must be 'train' or 'test', got {split!r}")
             try:
                 bundle = load_dataset(name, data_dir, seed=seed, **options)
-            except Exception as exc:  # noqa: BLE001 - reported as a pool error
-                raise PoolError(f"dataset {name!r}: {exc}") from exc
-            if split not in ("train", "test"):
-                raise PoolError(f"dataset split must be 'train' or 'test', got {split!r}")
+            except Exception as exc:  # noqa: BLE001 - reported as a source error
+                raise SourceError(f"dataset {name!r}: {exc}") from exc
             dataset = bundle.train if split == "train" else bundle.test
-        self.dataset = dataset
-        self.path = Path(f"dataset:{name}:{split}")
+        self.torch_dataset = dataset
+        self.path = Path(f"dataset:{name}:{split}") if name is not None else Path(f"dataset:{type(dataset).__name__}")
         self.dtype = "float32"
         self.sample_shape = tuple(dataset[0][0].shape) if len(dataset) else ()
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(self.torch_dataset)
 
     def _read_rows(self, rows: np.ndarray):
-        getter: Callable = getattr(self.dataset, "get_batch", None)
+        getter: Callable = getattr(self.torch_dataset, "get_batch", None)
         if getter is not None:
             return getter(rows)[0].float()
-        return torch.stack([self.dataset[int(i)][0] for i in rows]).float() if rows.size else torch.empty((0,) + self.sample_shape)
+        return torch.stack([self.torch_dataset[int(i)][0] for i in rows]).float() if rows.size else torch.empty((0,) + self.sample_shape)
 
 
-def open_pool(path: Union[str, os.PathLike], *, image_shape: Optional[Sequence[int]] = None,
-              key: Optional[str] = None, kind: Optional[str] = None, **dataset_options) -> BasePool:
-    """Open a pool by what ``path`` is:
+def open_source(path: Union[str, os.PathLike], *, image_shape: Optional[Sequence[int]] = None,
+              key: Optional[str] = None, kind: Optional[str] = None, **dataset_options) -> RowSource:
+    """The row source of a pool, by what ``path`` is (raises :class:`SourceError` when it
+    cannot be opened):
 
     * ``dataset:NAME[:train|test]`` (or a registered dataset name that is not an existing
-      path): a :class:`DatasetPool`;
-    * a directory with ``pool.json``: a :class:`ShardedPool`;
-    * another directory: an :class:`ImageFolderPool` (decoded to ``image_shape``);
-    * ``FILE.npy`` / ``FILE.npz`` (``FILE.npz:KEY`` picks a member): an :class:`ArrayPool`.
+      path): a :class:`DatasetSource`;
+    * a directory with ``pool.json``: a :class:`ShardedSource`;
+    * another directory: an :class:`ImageFolderSource` (decoded to ``image_shape``);
+    * ``FILE.npy`` / ``FILE.npz`` (``FILE.npz:KEY`` picks a member): an :class:`ArraySource`.
     """
     text = str(path)
     if text.startswith("dataset:"):
         parts = text.split(":")
-        return DatasetPool(parts[1], parts[2] if len(parts) > 2 else "train", **dataset_options)
+        return DatasetSource(parts[1], parts[2] if len(parts) > 2 else "train", **dataset_options)
     p = Path(text)
     if not p.exists() and ".npz:" in text:
         file, member = text.rsplit(":", 1)
-        return ArrayPool(file, key=member, kind=kind or "inputs")
+        return ArraySource(file, key=member, kind=kind or "inputs")
     if not p.exists():
-        from ..data import DATASETS
+        from .registry import DATASETS
 
         if text in DATASETS:
-            return DatasetPool(text, "train", **dataset_options)
-        raise PoolError(f"pool {text} does not exist (give an image folder, a .npy/.npz file, a sharded pool "
+            return DatasetSource(text, "train", **dataset_options)
+        raise SourceError(f"pool {text} does not exist (give an image folder, a .npy/.npz file, a sharded pool "
                         "directory or dataset:NAME)")
     if p.is_dir():
         if (p / "pool.json").exists():
-            pool = ShardedPool(p)
+            pool = ShardedSource(p)
             if kind is not None and pool.kind != kind:
-                raise PoolError(f"{p} is a {pool.kind!r} pool, expected {kind!r}")
+                raise SourceError(f"{p} is a {pool.kind!r} pool, expected {kind!r}")
             return pool
-        return ImageFolderPool(p, image_shape)
+        return ImageFolderSource(p, image_shape)
     if p.suffix in (".npy", ".npz"):
-        return ArrayPool(p, key=key, kind=kind or "inputs")
-    raise PoolError(f"pool {p}: unsupported file type {p.suffix!r} (use .npy, .npz, an image folder or a "
+        return ArraySource(p, key=key, kind=kind or "inputs")
+    raise SourceError(f"pool {p}: unsupported file type {p.suffix!r} (use .npy, .npz, an image folder or a "
                     "sharded pool directory)")

@@ -1,0 +1,58 @@
+"""The loop's contact with the shared row sources (:mod:`tavaal.data.sources`).
+
+Opening a pool from a work directory's saved spec, ids <-> rows, normalisation statistics.
+Training and selection are the shared cycle functions of :mod:`tavaal.cycle`
+(``train_cycle``, ``select_batch``: the training functions and the selection path of the
+simulated cycle). Nothing here reads a pool a second way.
+
+Ids: for an image folder, the file's path relative to the pool folder (POSIX separators);
+for arrays and sharded pools, the row number as a decimal string.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..data.sources import ImageFolderSource, RowSource, SourceError, channel_stats, open_source
+
+__all__ = ["open_pool_spec", "rows_for_ids", "pool_stats", "SourceError", "is_image_folder"]
+
+
+def open_pool_spec(spec: Dict) -> RowSource:
+    """Open the pool a work directory was initialised with (``spec``: path, key, image_shape).
+    Raises :class:`SourceError` with a clear message if it cannot be opened."""
+    image_shape = spec.get("image_shape")
+    source = open_source(spec["path"], image_shape=tuple(image_shape) if image_shape else None, key=spec.get("key"))
+    if source.kind != "inputs":
+        raise SourceError(f"pool {spec['path']} holds {source.kind}, not samples: the loop trains on the samples "
+                          "themselves (give an image folder, a .npy/.npz of inputs or a sharded pool of inputs)")
+    return source
+
+
+def is_image_folder(source: RowSource) -> bool:
+    return isinstance(source, ImageFolderSource)
+
+
+def rows_for_ids(source: RowSource, ids: Sequence[str]) -> Tuple[List[Optional[int]], List[str]]:
+    """(row of each id, or None where the pool has no such sample; canonical id of each id or
+    the id itself where unknown). Canonical ids: relative POSIX paths / row numbers as text."""
+    try:
+        rows: List[Optional[int]] = [int(r) for r in source.rows_of(list(ids))]
+    except SourceError:
+        rows = []
+        for ident in ids:
+            try:
+                rows.append(int(source.rows_of([ident])[0]))
+            except SourceError:
+                rows.append(None)
+    canonical = [str(source.id_of(r)) if r is not None else str(i) for r, i in zip(rows, ids)]
+    return rows, canonical
+
+
+def pool_stats(source: RowSource, max_rows: int, seed: int) -> Tuple[Optional[List[float]], Optional[List[float]]]:
+    """Normalisation statistics for a uint8 pool: per-channel mean/std of x / 255 over every row
+    (pools of at most ``max_rows``) or a seeded sample of ``max_rows`` rows. Float pools are
+    used as stored (taken as already normalised, the scorer's contract): (None, None)."""
+    if source.dtype != "uint8":
+        return None, None
+    mean, std = channel_stats(source, max_rows=max_rows, seed=seed)
+    return list(mean), list(std)

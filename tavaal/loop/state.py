@@ -1,0 +1,138 @@
+"""The work directory on disk: layout, versioned formats, atomic writes, one writer at a time.
+
+Layout (``WORKDIR/``)::
+
+    workdir.json        what init fixed: format/version, pool spec, classes, normalisation, holdout ids
+    config.json         the resolved RunConfig (the training settings; also what tavaal.export reads)
+    state.json          the commit point: labels, merges, batches, cycles (rewritten atomically, last)
+    labels.csv          every label so far as id,label (derived from state.json after each commit)
+    pool_ids.txt        the pool's ids at init, one per line (image folders; the pool-change rule)
+    <method>/trial_0/checkpoint_cycle_<c>.pt   the models of train cycle c (tavaal.experiment's format)
+    batches/batch_<k>/to_label.csv, label_studio_tasks.json   each selected batch
+    to_label.csv, label_studio_tasks.json      copies of the newest batch
+    .lock               held (flock) while a command changes the directory
+
+Every file is written to a temporary name in the same folder and renamed into place
+(``os.replace``), so a reader sees the old or the new content, never half. ``state.json`` is
+written last by every command: an interruption before it leaves the previous state in force
+(files written before it are at most unreferenced leftovers that the next run overwrites).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterator
+
+from ..rundir import _atomic_write_bytes, read_json, write_json
+from .errors import LoopError
+
+__all__ = ["WORKDIR_FORMAT", "STATE_FORMAT", "VERSION", "WorkdirFiles", "empty_state", "write_text", "write_json"]
+
+WORKDIR_FORMAT = "tavaal-workdir"
+STATE_FORMAT = "tavaal-workdir-state"
+VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomic text write (see the module docstring)."""
+    _atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
+def empty_state() -> Dict[str, Any]:
+    """A state with nothing labeled, merged, selected or trained."""
+    return {"format": STATE_FORMAT, "version": VERSION, "labels": {}, "label_round": {}, "merges": [],
+            "batches": [], "cycles": []}
+
+
+class WorkdirFiles:
+    """Paths of one work directory and the reading/writing of its JSON files."""
+
+    def __init__(self, root: os.PathLike):
+        self.root = Path(root)
+
+    # paths
+    @property
+    def meta_path(self) -> Path:
+        return self.root / "workdir.json"
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def pool_ids_path(self) -> Path:
+        return self.root / "pool_ids.txt"
+
+    @property
+    def labels_path(self) -> Path:
+        return self.root / "labels.csv"
+
+    def batch_dir(self, batch: int) -> Path:
+        return self.root / "batches" / f"batch_{batch:02d}"
+
+    def checkpoint_path(self, method: str, cycle: int) -> Path:
+        return self.root / method / "trial_0" / f"checkpoint_cycle_{cycle:02d}.pt"
+
+    def exists(self) -> bool:
+        return self.meta_path.exists()
+
+    # reading
+    def read_meta(self) -> Dict[str, Any]:
+        if not self.meta_path.exists():
+            hint = " (a tavaal run directory: use python -m tavaal.train --resume)" if self.config_path.exists() else ""
+            raise LoopError(f"{self.root} is not a tavaal work directory (no workdir.json){hint}: "
+                            f"create one with tavaal init {self.root} --pool POOL --labels LABELS")
+        meta = self._read(self.meta_path)
+        if meta.get("format") != WORKDIR_FORMAT or meta.get("version") not in SUPPORTED_VERSIONS:
+            raise LoopError(f"{self.meta_path}: format {meta.get('format')!r} version {meta.get('version')!r} is not "
+                            f"a work directory this tavaal reads ({WORKDIR_FORMAT} {SUPPORTED_VERSIONS})")
+        return meta
+
+    def read_state(self) -> Dict[str, Any]:
+        state = self._read(self.state_path)
+        if state.get("format") != STATE_FORMAT or state.get("version") not in SUPPORTED_VERSIONS:
+            raise LoopError(f"{self.state_path}: format {state.get('format')!r} version {state.get('version')!r} "
+                            f"is not supported ({STATE_FORMAT} {SUPPORTED_VERSIONS})")
+        return state
+
+    @staticmethod
+    def _read(path: Path) -> Dict[str, Any]:
+        try:
+            return read_json(path)
+        except FileNotFoundError:
+            raise LoopError(f"{path} is missing: the work directory is incomplete") from None
+        except ValueError as exc:
+            raise LoopError(f"{path} is not valid JSON ({exc}): the work directory is damaged") from None
+
+    # writing
+    def commit(self, state: Dict[str, Any]) -> None:
+        """Write ``state.json`` atomically (the commit point of every command)."""
+        state = copy.deepcopy(state)
+        state["format"], state["version"] = STATE_FORMAT, VERSION
+        write_json(self.state_path, state)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive lock on the work directory for one changing command; LoopError if another
+        command (another process or thread) holds it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LoopError(f"{self.root} is in use by another tavaal command: wait for it to finish") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)

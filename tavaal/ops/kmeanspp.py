@@ -1,0 +1,199 @@
+"""k-means++ D^2 seeding (Arthur & Vassilvitskii 2007), the selection step of BADGE (Ash et al. 2020).
+
+``kmeanspp(x, b, y=None, init="uniform", seed=0)`` picks ``b`` rows by exact D^2 sampling: each
+pick is drawn with probability proportional to its squared distance to the nearest earlier
+pick. The points are the rows of ``x`` or, with ``y``, the outer products ``x_i (x) y_i`` --
+BADGE's gradient embeddings ``(p - onehot(argmax p)) (x) features`` -- which are never
+materialised: ``||a (x) f - c (x) h||^2 = |a|^2 |f|^2 + |c|^2 |h|^2 - 2 (a.c)(f.h)``.
+
+The random stream is explicit: ``b`` float64 uniforms (``uniforms``, or drawn from
+``torch.Generator().manual_seed(seed)``), consumed by inverse-CDF sampling in index order
+(contract in ``csrc/kmeanspp_common.h`` and ``docs/ops.md``), so a float64 brute force
+reproduces the picks from the same uniforms. Runs ``torch.ops.tavaal.kmeanspp`` (C++/CUDA) when
+the extension is built, else :func:`kmeanspp_reference` (pure torch, O(N) memory too).
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+
+from .api import _check_int, _same_device, _use_ext
+
+Tensor = torch.Tensor
+
+__all__ = ["kmeanspp", "kmeanspp_reference", "draw_uniforms", "LEAF", "OUTER_TOL"]
+
+LEAF = 256  # rows per leaf of the sampling sums (csrc/kmeanspp_common.h: kKmppLeaf)
+OUTER_TOL = 2.0**-46  # outer-product mode: D^2 <= OUTER_TOL (s_i + s_j) counts as 0
+_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+_ROW_BLOCK_ELEMS = 1 << 22  # float64 elements per row block of the reference (32 MB)
+
+
+def _check_points(name: str, t) -> None:
+    """2-D float tensor whose rows are contiguous (a larger row stride, e.g. a column slice of
+    a wider matrix, is accepted without a copy)."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dim() != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {tuple(t.shape)}")
+    if t.dtype not in _DTYPES:
+        raise TypeError(f"{name} must have dtype in (float32, float16, bfloat16, float64), got {t.dtype}; "
+                        "convert it with .to(...)")
+    if not ((t.shape[1] <= 1 or t.stride(1) == 1) and t.stride(0) >= 0):
+        raise ValueError(f"the rows of {name} must be contiguous (got strides {t.stride()}); pass {name}.contiguous()")
+
+
+def draw_uniforms(b: int, seed: int = 0) -> Tensor:
+    """The op's default random stream: ``b`` float64 uniforms in [0, 1) from a CPU
+    ``torch.Generator`` seeded with ``seed``."""
+    return torch.rand(b, dtype=torch.float64, generator=torch.Generator().manual_seed(int(seed)))
+
+
+def kmeanspp(
+    x: Tensor,
+    b: int,
+    y: Optional[Tensor] = None,
+    init: str = "uniform",
+    seed: int = 0,
+    uniforms: Optional[Tensor] = None,
+) -> Tuple[Tensor, Tensor]:
+    """Exact k-means++ seeding of ``b`` points, without an N x b (or N x N) matrix.
+
+    Args:
+        x: (N, D) float32/float16/bfloat16/float64, finite, rows contiguous (``stride(1) == 1``;
+            column slices of a wider matrix are fine). Upcast to float64 for all arithmetic.
+        b: number of picks, 1 <= b <= N.
+        y: optional (N, F) of x's dtype and device: the points become the outer products
+            ``x_i (x) y_i`` (D*F numbers each, never materialised).
+        init: first pick: ``"uniform"`` (classic k-means++: ``floor(u_0 * N)``) or ``"norm"``
+            (BADGE: the point of largest norm, ties to the lower index; ``u_0`` unused).
+        seed: seeds the uniforms when ``uniforms`` is None (see :func:`draw_uniforms`).
+        uniforms: the random stream itself, (b,) float64 in [0, 1) (any device).
+
+    Returns:
+        ``(indices, potential)``: the picks in order (int64, (b,), distinct) and the k-means
+        potential ``sum_i min_t D^2(i, pick_t)`` after each pick (float64, (b,)).
+
+    Sampling: pick t is the smallest i with ``S_i > u_t * S_{N-1}``, S the cumulative sum of
+    the current D^2 weights in index order (picked points weigh 0, so they are never drawn
+    again); when every weight is 0, the ``floor(u_t * R)``-th of the R unpicked points.
+
+    Raises:
+        TypeError: wrong dtypes/types. ValueError: wrong shapes, devices, non-contiguous
+        rows, b out of range, uniforms outside [0, 1), NaN/inf in x or y, unknown init.
+    """
+    _check_points("x", x)
+    n = x.shape[0]
+    if n == 0 or x.shape[1] == 0:
+        raise ValueError(f"x must be non-empty, got shape {tuple(x.shape)}")
+    if y is not None:
+        _check_points("y", y)
+        _same_device("y", y, "x", x)
+        if y.dtype != x.dtype:
+            raise TypeError(f"y must have the dtype of x ({x.dtype}), got {y.dtype}; convert one with .to(...)")
+        if y.shape[0] != n:
+            raise ValueError(f"y has {y.shape[0]} rows but x has {n}: one row of each per point")
+        if y.shape[1] == 0:
+            raise ValueError("y must have at least one column")
+    b = _check_int("b", b)
+    if b < 1 or b > n:
+        raise ValueError(f"b must be in [1, {n}] (the number of points), got {b}")
+    if init not in ("uniform", "norm"):
+        raise ValueError(f"init must be 'uniform' or 'norm', got {init!r}")
+    if uniforms is None:
+        u = draw_uniforms(b, _check_int("seed", seed))
+    else:
+        if not isinstance(uniforms, torch.Tensor):
+            raise TypeError(f"uniforms must be a torch.Tensor, got {type(uniforms).__name__}")
+        if uniforms.dim() != 1 or uniforms.shape[0] != b:
+            raise ValueError(f"uniforms must have shape ({b},) (one per pick), got {tuple(uniforms.shape)}")
+        if uniforms.dtype != torch.float64:
+            raise TypeError(f"uniforms must be float64, got {uniforms.dtype}")
+        u = uniforms
+    u = u.to(x.device).contiguous()
+    bad_u = int(((u < 0) | (u >= 1) | torch.isnan(u)).sum())
+    if bad_u:
+        raise ValueError(f"uniforms must lie in [0, 1); {bad_u} do not")
+    if _use_ext(x.device):
+        return torch.ops.tavaal.kmeanspp(x, y, u, init)
+    bad = ~torch.isfinite(x).all(dim=1)
+    if y is not None:
+        bad |= ~torch.isfinite(y).all(dim=1)
+    if bool(bad.any()):
+        raise ValueError(f"inputs contain NaN or inf in {int(bad.sum())} row(s); k-means++ needs finite points")
+    return kmeanspp_reference(x, y, u, init)
+
+
+def kmeanspp_reference(x: Tensor, y: Optional[Tensor], uniforms: Tensor, init: str = "uniform") -> Tuple[Tensor, Tensor]:
+    """Pure-torch k-means++ with the op's exact contract (inputs assumed validated).
+
+    float64 throughout; rows are processed in blocks, so memory is O(N) besides the inputs.
+    """
+    n, dim = x.shape
+    dev = x.device
+    b = uniforms.shape[0]
+    u = uniforms.to("cpu", torch.float64).tolist()
+    outer = y is not None
+    step = max(1, _ROW_BLOCK_ELEMS // (dim + (y.shape[1] if outer else 0)))
+    blocks = [(r0, min(n, r0 + step)) for r0 in range(0, n, step)]
+    s = None
+    if outer or init == "norm":
+        s = torch.empty(n, dtype=torch.float64, device=dev)
+        for r0, r1 in blocks:
+            xb = x[r0:r1].to(torch.float64)
+            s[r0:r1] = (xb * xb).sum(1)
+            if outer:
+                yb = y[r0:r1].to(torch.float64)
+                s[r0:r1] *= (yb * yb).sum(1)
+    m = torch.full((n,), float("inf"), dtype=torch.float64, device=dev)
+    picked = torch.zeros(n, dtype=torch.bool, device=dev)
+    nleaf = -(-n // LEAF)
+
+    def update(p: int):
+        xp = x[p].to(torch.float64)
+        yp = y[p].to(torch.float64) if outer else None
+        for r0, r1 in blocks:
+            xb = x[r0:r1].to(torch.float64)
+            if outer:
+                tot = s[r0:r1] + s[p]
+                d = tot - 2.0 * ((xb @ xp) * (y[r0:r1].to(torch.float64) @ yp))
+                d = torch.where(d <= OUTER_TOL * tot, torch.zeros_like(d), d)
+            else:
+                d = ((xb - xp) ** 2).sum(1)
+            torch.minimum(m[r0:r1], d, out=m[r0:r1])
+        m[picked] = 0.0
+        w = torch.zeros(nleaf * LEAF, dtype=torch.float64, device=dev)
+        w[:n] = m
+        r = torch.cumsum(w.view(nleaf, LEAF), dim=1)  # running sum inside each leaf
+        prefix = torch.cumsum(r[:, -1], dim=0)  # leaf sums, sequentially
+        before = torch.cat([torch.zeros(1, dtype=torch.float64, device=dev), prefix[:-1]])
+        cum = (before[:, None] + r).reshape(-1)[:n]
+        return cum, float(prefix[-1])
+
+    if init == "norm":
+        p = int(torch.argmax(s))  # first maximal index
+    else:
+        p = min(int(u[0] * n), n - 1)
+    picks, potential = [], []
+    for t in range(b):
+        picked[p] = True
+        picks.append(p)
+        cum, total = update(p)
+        potential.append(total)
+        if t + 1 == b:
+            break
+        ut = u[t + 1]
+        p = -1
+        if total > 0.0:
+            target = torch.tensor([ut * total], dtype=torch.float64, device=dev)
+            p = int(torch.searchsorted(cum, target, right=True))
+            if p >= n:  # u * total rounded up to total: the last point of positive weight
+                p = int(torch.nonzero(m > 0).flatten()[-1])
+        if p < 0:  # every unpicked point coincides with a pick: uniform over the unpicked
+            rest = torch.nonzero(~picked).flatten()
+            p = int(rest[min(int(ut * rest.numel()), rest.numel() - 1)])
+    return (
+        torch.tensor(picks, dtype=torch.long, device=dev),
+        torch.tensor(potential, dtype=torch.float64, device=dev),
+    )
