@@ -15,6 +15,7 @@ import torch
 
 from .config import RunConfig
 from .models import Discriminator, Ranker, build_task_learner, build_user_model, build_wae
+from .models.wae import wae_canvas_size
 from .training import AdversarialModels, TaskModels
 
 SUPPORTED_FORMATS = (1,)
@@ -68,8 +69,8 @@ def load_cycle_models(path: Path, map_location="cpu") -> CycleModels:
         conditioned = spec["adversarial"] == "rank"
         wae = build_wae(input_shape, spec["latent_dim"], rank_conditioned=conditioned, base_channels=spec["wae_width"],
                         hidden_dim=spec["wae_width"], variant=spec.get("wae_variant", "auto"),
-                        canvas_size=(spec.get("wae_input_size") if len(input_shape) == 3
-                                     and spec.get("wae_variant", "auto") in ("auto", "conv64") else None))
+                        canvas_size=wae_canvas_size(input_shape, spec.get("wae_variant", "auto"),
+                                                    spec.get("wae_input_size")))
         disc = Discriminator(spec["latent_dim"], hidden_dim=spec["disc_hidden"], num_layers=spec["disc_layers"],
                              rank_conditioned=conditioned)
         adversarial = AdversarialModels(wae, disc, rank_mode=spec["rank_mode"])

@@ -34,7 +34,7 @@ from .checkpoint import CycleModels
 from .config import RunConfig
 from .data.sources import MaskSourceDataset, RowSource, SourceDataset
 from .scoring import Scorer, Selection, candidate_rows, select_from_pool
-from .strategies import get_strategy
+from .strategies import STRATEGIES, get_strategy
 from .training import (TaskModels, build_adversarial_models, build_task_models, train_adversarial_models,
                        train_task_models)
 
@@ -310,7 +310,7 @@ def select_batch(models: CycleModels, source: RowSource, budget: int, *, method:
     Returns the :class:`tavaal.scoring.Selection` (``rows``, ``ids``, ``scores``, timings).
     """
     method = method or models.method
-    strategy_cls = get_strategy(method) if method in _strategy_names() else None
+    strategy_cls = STRATEGIES.get(method)
     selection_method = (strategy_cls.selection_method or strategy_cls.name) if strategy_cls else method
     spec = models.spec
     scorer = None
@@ -325,9 +325,3 @@ def select_batch(models: CycleModels, source: RowSource, budget: int, *, method:
     return select_from_pool(scorer, source, selection_method, budget, labeled=labeled, exclude=exclude,
                             indices=candidates, subset=subset, seed=seed, rng=rng, batch_size=batch_size,
                             progress=progress, **select_options)
-
-
-def _strategy_names():
-    from .strategies import STRATEGIES
-
-    return STRATEGIES

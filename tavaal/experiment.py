@@ -26,7 +26,7 @@ import copy
 import logging
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -36,6 +36,7 @@ import torch
 from .config import RunConfig
 from .data import DatasetBundle, Pool, check_budget, load_dataset
 from .rundir import RunDirectory, read_json, save_torch, write_json
+from .checkpoint import save_cycle_models
 from .strategies import get_strategy
 from .metrics import metric_record, write_per_class_iou
 from .training import evaluate_task
@@ -88,11 +89,6 @@ def check_dense_methods(methods) -> None:
 def initial_pool(config: RunConfig, num_samples: int, trial: int) -> Pool:
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, trial]))
     return Pool.initial(num_samples, config.initial, rng)
-
-
-def seed_everything(seed: int) -> np.random.Generator:
-    torch.manual_seed(seed)
-    return np.random.default_rng(seed)
 
 
 def check_pool_size(config: RunConfig, num_samples: int) -> None:
@@ -253,11 +249,8 @@ class Experiment:
                                     batch_size=config.score_batch_size, device=str(device)).rows
         selection_seconds = time.perf_counter() - started
 
-        models = trained.models
-        checkpoint = {"format": CHECKPOINT_FORMAT, "spec": models.spec,
-                      "method": method, "trial": trial, "cycle": cycle, "task": models.task.state_dict(),
-                      "adversarial": None if models.adversarial is None else models.adversarial.state_dict()}
-        save_torch(self.run_dir.checkpoint_path(method, trial, cycle, config.keep_checkpoints), checkpoint)
+        save_cycle_models(self.run_dir.checkpoint_path(method, trial, cycle, config.keep_checkpoints),
+                          replace(trained.models, method=method, trial=trial, cycle=cycle))
         record = {"method": method, "trial": trial, "cycle": cycle, "labeled": int(len(pool.labeled)),
                   **metric_record(metrics), "selected": int(len(selected)),
                   "selection_seconds": round(selection_seconds, 6), "train_seconds": round(train_seconds, 3),

@@ -38,9 +38,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -50,8 +47,9 @@ import numpy as np
 from ..losses import IGNORE_INDEX
 from . import backend
 from .errors import LoopError
-from .state import VERSION, WORKDIR_FORMAT, WorkdirFiles, empty_state, write_json, write_text
-from .workdir import (STATS_ROWS, MergeReport, Workdir, _draw_holdout, _now, _out_for_labeling, log)
+from .state import VERSION, WORKDIR_FORMAT, check_new_workdir, create_workdir, empty_state, write_json, write_text
+from .workdir import (STATS_ROWS, MergeReport, Workdir, _draw_holdout, _now, _out_for_labeling, _pending_lines,
+                      _pool_lines, log)
 
 __all__ = ["MaskWorkdir", "MaskLabel", "read_mask_folder", "is_mask_workdir", "TASK", "MASKS_DIR"]
 
@@ -222,11 +220,7 @@ class MaskWorkdir(Workdir):
         from ..data.readers.segfolder import _hw, segmentation_augment
 
         root = Path(path)
-        if (root / "workdir.json").exists():
-            raise LoopError(f"{root} is already a tavaal work directory: continue with tavaal train {root} "
-                            "(or choose another directory)")
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise LoopError(f"{root} exists and is not an empty directory: give a new or empty directory")
+        check_new_workdir(root)
         class_list = _check_classes(classes)
         _refuse_dense(method)
         resolved = cls._resolve_config(preset, config, overrides, method)
@@ -277,27 +271,13 @@ class MaskWorkdir(Workdir):
         state["label_round"] = {i: 0 for i in ids}
         state["merges"] = [{"round": 0, "file": str(Path(masks).resolve()), "format": "masks", "added": len(ids),
                             "time": _now()}]
-        parent = root.resolve().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.init-", dir=parent))
-        try:
-            files = WorkdirFiles(tmp)
+        with create_workdir(root) as files:
             write_json(files.config_path, resolved.to_dict())
             write_text(files.pool_ids_path, ids_text)
-            _write_masks(tmp, [accepted[i] for i in ids])
+            _write_masks(files.root, [accepted[i] for i in ids])
             write_text(files.labels_path, _labels_csv(state["labels"]))
             files.commit(state)
             write_json(files.meta_path, meta)
-            (tmp / ".lock").touch()
-            from ..rundir import FILE_MODE
-
-            os.chmod(tmp, FILE_MODE | ((FILE_MODE & 0o444) >> 2))
-            if root.exists():
-                root.rmdir()
-            os.replace(tmp, root)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return Workdir(root)
 
     # ------------------------------------------------------------------------------ train hooks
@@ -395,7 +375,7 @@ class MaskWorkdir(Workdir):
         status["task"] = TASK
         status["cycles"] = [dict(c, holdout_miou=r.get("holdout_miou"), holdout_iou=r.get("holdout_iou"))
                             for c, r in zip(status["cycles"], state["cycles"])]
-        if state["batches"] and _out_for_labeling(state):
+        if status["out_for_labeling"]:
             status["next"] = (f"send {self.root / 'to_label.csv'} (or label_studio_tasks.json) to the annotators; "
                               f"put the returned masks (PNG, class indices, named like the images) in a folder, then: "
                               f"tavaal label {self.root} RETURNED_MASKS_DIR")
@@ -415,14 +395,8 @@ class MaskWorkdir(Workdir):
     def status_text(self) -> str:
         """:meth:`status` as the text ``tavaal status`` prints (mIoU per cycle)."""
         s = self.status()
-        pool = s["pool"]
         lines = [f"work directory {s['workdir']} (segmentation, method {s['method']})",
-                 f"pool {pool['path']}: {pool['size']} images"
-                 + (f", {pool['added_since_init']} added since init" if pool["added_since_init"] else "")
-                 + (f", {pool['removed_since_init']} removed since init" if pool["removed_since_init"] else "")]
-        if pool["missing_labeled"]:
-            lines.append(f"  MISSING: {len(pool['missing_labeled'])} labeled image(s) no longer in the pool "
-                         f"(masks kept, left out of training): " + ", ".join(pool["missing_labeled"][:20]))
+                 *_pool_lines(s, "image", "masks")]
         held = len([i for i in self.meta["holdout"] if i in self.labels])
         lines.append(f"labeled {s['labeled']} images with masks ({held} held out for the mIoU estimate), "
                      f"{len(s['classes'])} classes (images showing the class, labeled pixels):")
@@ -436,13 +410,7 @@ class MaskWorkdir(Workdir):
             miou = "n/a (no holdout)" if c["holdout_miou"] is None else f"{100 * c['holdout_miou']:.2f}%"
             lines.append(f"  cycle {c['cycle']:>2}  {c['method']:<8} trained on {c['trained_on']:>7} images  "
                          f"holdout mIoU {miou}")
-        lines.append(f"out for labeling: {s['out_for_labeling']}")
-        for b in s["batches"]:
-            if b["pending"]:
-                lines.append(f"  batch {b['batch']} (cycle {b['cycle']}, {b['method']}): {b['pending']} of "
-                             f"{b['size']} pending  {b['file']}")
-        lines.append(f"next: {s['next']}")
-        return "\n".join(lines)
+        return "\n".join(lines + _pending_lines(s))
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -23,13 +23,16 @@ import contextlib
 import copy
 import fcntl
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator
 
-from ..rundir import _atomic_write_bytes, read_json, write_json
+from ..rundir import FILE_MODE, _atomic_write_bytes, read_json, write_json
 from .errors import LoopError
 
-__all__ = ["WORKDIR_FORMAT", "STATE_FORMAT", "VERSION", "WorkdirFiles", "empty_state", "write_text", "write_json"]
+__all__ = ["WORKDIR_FORMAT", "STATE_FORMAT", "VERSION", "WorkdirFiles", "check_new_workdir", "create_workdir",
+           "empty_state", "write_text", "write_json"]
 
 WORKDIR_FORMAT = "tavaal-workdir"
 STATE_FORMAT = "tavaal-workdir-state"
@@ -40,6 +43,38 @@ SUPPORTED_VERSIONS = (1,)
 def write_text(path: Path, text: str) -> None:
     """Atomic text write (see the module docstring)."""
     _atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
+def check_new_workdir(root: Path) -> None:
+    """Raise :class:`LoopError` unless ``root`` can become a new work directory (absent or empty)."""
+    root = Path(root)
+    if (root / "workdir.json").exists():
+        raise LoopError(f"{root} is already a tavaal work directory: continue with tavaal train {root} "
+                        "(or choose another directory)")
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise LoopError(f"{root} exists and is not an empty directory: give a new or empty directory")
+
+
+@contextlib.contextmanager
+def create_workdir(root: Path) -> Iterator["WorkdirFiles"]:
+    """Build a new work directory in a temporary sibling of ``root`` (yielded as its
+    :class:`WorkdirFiles`) and rename it to ``root`` when the block ends, so the whole directory
+    appears at once; an exception removes the temporary one and leaves ``root`` untouched.
+    ``root`` must not exist or be an empty directory (:func:`check_new_workdir`)."""
+    root = Path(root)
+    parent = root.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.init-", dir=parent))
+    try:
+        yield WorkdirFiles(tmp)
+        (tmp / ".lock").touch()
+        os.chmod(tmp, FILE_MODE | ((FILE_MODE & 0o444) >> 2))  # mkdtemp made it 0700: the umask's mode
+        if root.exists():
+            root.rmdir()  # empty (check_new_workdir)
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def empty_state() -> Dict[str, Any]:

@@ -30,8 +30,6 @@ import datetime as _dt
 import hashlib
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +43,8 @@ from . import backend
 from .classes import infer_classes, natural_order
 from .errors import LoopError
 from .labels import LabelEntry, LabelFile, label_studio_tasks, labels_csv, read_label_file, to_label_csv
-from .state import VERSION, WORKDIR_FORMAT, WorkdirFiles, empty_state, write_json, write_text
+from .state import (VERSION, WORKDIR_FORMAT, WorkdirFiles, check_new_workdir, create_workdir, empty_state,
+                     write_json, write_text)
 
 log = logging.getLogger("tavaal.loop")
 
@@ -182,11 +181,7 @@ class Workdir:
         ``weights`` (an initial state-dict file), or a spec from :func:`tavaal.models.resolve_model`.
         Raises :class:`LoopError` (nothing written) for every bad input."""
         root = Path(path)
-        if (root / "workdir.json").exists():
-            raise LoopError(f"{root} is already a tavaal work directory: continue with tavaal train {root} "
-                            "(or choose another directory)")
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise LoopError(f"{root} exists and is not an empty directory: give a new or empty directory")
+        check_new_workdir(root)
         resolved = cls._resolve_config(preset, config, overrides, method)
         try:
             source = backend.open_pool_spec({"path": str(pool), "key": key, "image_shape": image_shape})
@@ -233,27 +228,13 @@ class Workdir:
         state["label_round"] = {i: 0 for i in accepted}
         state["merges"] = [{"round": 0, "file": str(parsed.path), "format": parsed.format, "added": len(accepted),
                             "time": _now()}]
-        parent = root.resolve().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.init-", dir=parent))
-        try:
-            files = WorkdirFiles(tmp)
+        with create_workdir(root) as files:
             write_json(files.config_path, resolved.to_dict())
             if folder:
                 write_text(files.pool_ids_path, ids_text)
             write_text(files.labels_path, labels_csv(state["labels"]))
             files.commit(state)
             write_json(files.meta_path, meta)
-            (tmp / ".lock").touch()
-            from ..rundir import FILE_MODE
-
-            os.chmod(tmp, FILE_MODE | ((FILE_MODE & 0o444) >> 2))  # mkdtemp made it 0700: the umask's mode
-            if root.exists():
-                root.rmdir()  # empty (checked above)
-            os.replace(tmp, root)  # the whole directory appears at once
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         for warning in parsed.warnings:
             log.warning("%s", warning)
         return cls(root)
@@ -604,14 +585,7 @@ class Workdir:
     def status_text(self) -> str:
         """:meth:`status` as the text ``tavaal status`` prints."""
         s = self.status()
-        pool = s["pool"]
-        lines = [f"work directory {s['workdir']} (method {s['method']})",
-                 f"pool {pool['path']}: {pool['size']} samples"
-                 + (f", {pool['added_since_init']} added since init" if pool["added_since_init"] else "")
-                 + (f", {pool['removed_since_init']} removed since init" if pool["removed_since_init"] else "")]
-        if pool["missing_labeled"]:
-            lines.append(f"  MISSING: {len(pool['missing_labeled'])} labeled sample(s) no longer in the pool "
-                         f"(labels kept, left out of training): " + ", ".join(pool["missing_labeled"][:20]))
+        lines = [f"work directory {s['workdir']} (method {s['method']})", *_pool_lines(s, "sample", "labels")]
         held = sum(v["holdout"] for v in s["counts"].values())
         lines.append(f"labeled {s['labeled']} ({held} held out for the accuracy estimate), "
                      f"{len(s['classes'])} classes:")
@@ -624,13 +598,31 @@ class Workdir:
             acc = "n/a (no holdout)" if c["holdout_accuracy"] is None else f"{100 * c['holdout_accuracy']:.2f}%"
             lines.append(f"  cycle {c['cycle']:>2}  {c['method']:<8} trained on {c['trained_on']:>7}  "
                          f"holdout accuracy {acc}")
-        lines.append(f"out for labeling: {s['out_for_labeling']}")
-        for b in s["batches"]:
-            if b["pending"]:
-                lines.append(f"  batch {b['batch']} (cycle {b['cycle']}, {b['method']}): {b['pending']} of "
-                             f"{b['size']} pending  {b['file']}")
-        lines.append(f"next: {s['next']}")
-        return "\n".join(lines)
+        return "\n".join(lines + _pending_lines(s))
+
+
+def _pool_lines(s: Dict[str, Any], unit: str, kept: str) -> List[str]:
+    """The pool lines of ``status_text`` for status ``s`` (``unit``: "sample"/"image"; ``kept``:
+    what stays of a labeled one that left the pool)."""
+    pool = s["pool"]
+    lines = [f"pool {pool['path']}: {pool['size']} {unit}s"
+             + (f", {pool['added_since_init']} added since init" if pool["added_since_init"] else "")
+             + (f", {pool['removed_since_init']} removed since init" if pool["removed_since_init"] else "")]
+    if pool["missing_labeled"]:
+        lines.append(f"  MISSING: {len(pool['missing_labeled'])} labeled {unit}(s) no longer in the pool "
+                     f"({kept} kept, left out of training): " + ", ".join(pool["missing_labeled"][:20]))
+    return lines
+
+
+def _pending_lines(s: Dict[str, Any]) -> List[str]:
+    """The closing lines of ``status_text`` for status ``s``: batches out for labeling and the next command."""
+    lines = [f"out for labeling: {s['out_for_labeling']}"]
+    for b in s["batches"]:
+        if b["pending"]:
+            lines.append(f"  batch {b['batch']} (cycle {b['cycle']}, {b['method']}): {b['pending']} of "
+                         f"{b['size']} pending  {b['file']}")
+    lines.append(f"next: {s['next']}")
+    return lines
 
 
 def latest_checkpoint(path) -> Path:

@@ -424,7 +424,7 @@ def resolve_model(name: str, num_classes: int | None = None, *, taps: Sequence[s
     if name.startswith("torchvision:"):
         arch = name.split(":", 1)[1]
         factory = f"torchvision.models:{arch}"
-        fn = import_factory(factory)  # clear error when torchvision is missing
+        import_factory(factory)  # clear error when torchvision is missing
         if num_classes is not None:
             kwargs.setdefault("num_classes", int(num_classes))
         kwargs.setdefault("weights", None)
@@ -434,7 +434,6 @@ def resolve_model(name: str, num_classes: int | None = None, *, taps: Sequence[s
                     taps = default_taps
                     feature_layer = feature_layer or default_feature
                     break
-        del fn
     else:
         factory = name
         fn = import_factory(factory)

@@ -332,6 +332,14 @@ class MeanEncoder(nn.Module):
         return self.wae.encode_mean(x)
 
 
+def wae_canvas_size(input_shape: Sequence[int], variant: str, input_size: Optional[int]) -> Optional[int]:
+    """The ``canvas_size`` for :func:`build_wae` from a run's ``wae_input_size``: ``input_size``
+    for image inputs (C, H, W) with variant "auto" or "conv64", else None (no downscaling)."""
+    if len(input_shape) == 3 and variant in ("auto", "conv64"):
+        return input_size
+    return None
+
+
 def build_wae(input_shape: Sequence[int], latent_dim: int = 64, rank_conditioned: bool = True, **kw) -> ConditionalWAE:
     """The conditional WAE for ``input_shape``: "mlp" for vectors (D,), "conv32" for images with
     shorter side < 64 px, "conv64" otherwise (override with ``variant=``). Extra keyword

@@ -152,6 +152,11 @@ def _strategy_fn(module: str, name: str) -> Callable:
 
 
 # ---------------------------------------------------------------------------- registry
+# per-image lifts built once, not per scored batch
+_entropy = per_image(entropy_scores)
+_margin = per_image(_strategy_fn("uncertainty", "margin_scores"))
+_least_confidence = per_image(_strategy_fn("uncertainty", "least_confidence_scores"))
+
 _BUILTIN: List[Method] = [
     ScoreMethod("tavaal", "scorer", None, largest=False, fused=True, rank_conditioned=True,
                 description="TA-VAAL (eq. 7): lowest D(r, mu), r from the Ranker, mu from the WAE encoder"),
@@ -161,15 +166,15 @@ _BUILTIN: List[Method] = [
                 description="Learning Loss: highest predicted loss"),
     EmbeddingMethod("coreset", "features", lambda out: out["feature"], _kcenter_select,
                     description="core-set: exact greedy k-center on the feature layer, labeled rows as centers"),
-    ScoreMethod("entropy", "classifier", lambda out: per_image(entropy_scores)(out["logits"]), largest=True,
+    ScoreMethod("entropy", "classifier", lambda out: _entropy(out["logits"]), largest=True,
                 description="highest predictive entropy of the softmax output (segmentation: mean pixel entropy)"),
     ScoreMethod("mcdropout", "classifier", lambda out: bald_scores(out["probs_samples"]), largest=True,
                 stochastic=True, description="MC-dropout BALD over mc_samples passes with dropout on"),
     ScoreMethod("margin", "classifier",
-                lambda out: per_image(_strategy_fn("uncertainty", "margin_scores"))(out["probs"]),
+                lambda out: _margin(out["probs"]),
                 largest=False, description="margin: smallest gap p_(1) - p_(2) between the two most probable classes"),
     ScoreMethod("leastconf", "classifier",
-                lambda out: per_image(_strategy_fn("uncertainty", "least_confidence_scores"))(out["probs"]),
+                lambda out: _least_confidence(out["probs"]),
                 largest=True,
                 description="least confidence: largest 1 - max_k p_k"),
     EmbeddingMethod("badge", "classifier", _strategy_fn("badge", "badge_embedding"), _strategy_fn("badge", "badge_select"),

@@ -428,7 +428,8 @@ def _score_based(m: ScoreMethod, scorer: Scorer, pool: RowSource, iterator, budg
         t1 = time.perf_counter()
         timings["inference"] += t1 - t0
         k = min(budget, len(rows))
-        rows_t = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+        rows_np = np.asarray(rows, dtype=np.int64)
+        rows_t = torch.from_numpy(rows_np)
         if m.fused:
             r = out.get("r") if rank_cond else None
             res = ops.score_topb(out["mu"].contiguous(), None if r is None else r.contiguous(), disc, k,
@@ -444,7 +445,7 @@ def _score_based(m: ScoreMethod, scorer: Scorer, pool: RowSource, iterator, budg
             payload = {name: out[name][pos] for name in ("loss", "r", "mu") if name in out}
         top.update(v, rows_t[pos], payload)
         if batch_scores is not None:
-            scores_mm[np.asarray(rows)] = batch_scores.numpy()
+            scores_mm[rows_np] = batch_scores.numpy()
         timings["selection"] += time.perf_counter() - t1
         scored += len(rows)
         if bar is not None:
@@ -478,13 +479,15 @@ def _embedding(m: EmbeddingMethod, scorer, pool, iterator, n_cand, labeled_rows,
     cand_rows: List[np.ndarray] = []
     fill = 0
 
-    def embed(src, batch):
-        if src.kind == "features":
-            return batch.to(torch.float32)
-        return m.embed(scorer.run_graph(m.graph, batch)).to(torch.float32)
-
-    def write(f):
+    def embed_into_feats(src, batch):
+        """Embed one batch of ``src`` (timed as inference) and append it to the matrix."""
         nonlocal feats, fill
+        t0 = time.perf_counter()
+        if src.kind == "features":
+            f = batch.to(torch.float32)
+        else:
+            f = m.embed(scorer.run_graph(m.graph, batch)).to(torch.float32)
+        timings["inference"] += time.perf_counter() - t0
         if feats is None:
             feats = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(total_rows, int(f.shape[1])))
         feats[fill:fill + len(f)] = f.numpy()
@@ -495,10 +498,7 @@ def _embedding(m: EmbeddingMethod, scorer, pool, iterator, n_cand, labeled_rows,
         for rows, batch in _timed(iter(iterator), timings):
             if len(rows) == 0:
                 continue
-            t0 = time.perf_counter()
-            f = embed(pool, batch)
-            timings["inference"] += time.perf_counter() - t0
-            write(f)
+            embed_into_feats(pool, batch)
             cand_rows.append(np.asarray(rows, dtype=np.int64))
             scored += len(rows)
             if bar is not None:
@@ -516,10 +516,7 @@ def _embedding(m: EmbeddingMethod, scorer, pool, iterator, n_cand, labeled_rows,
                 for rows, batch in _timed(iter(src.iter_batches(batch_size, **kw)), timings):
                     if len(rows) == 0:
                         continue
-                    t0 = time.perf_counter()
-                    f = embed(src, batch)
-                    timings["inference"] += time.perf_counter() - t0
-                    write(f)
+                    embed_into_feats(src, batch)
         t0 = time.perf_counter()
         features = torch.from_numpy(feats[:fill])
         centers = torch.arange(n_good, fill, dtype=torch.int64) if fill > n_good else None

@@ -21,9 +21,10 @@ from ..config import RunConfig
 from ..losses import discriminator_loss_from_logits, vae_adversarial_loss_from_logits, wae_loss
 from ..models import ConditionalWAE, Discriminator, build_wae
 from ..models.ranker import warn_if_saturated
+from ..models.wae import wae_canvas_size
 from .accel import Accel
 from .inference import predict, rank_inputs
-from .loaders import endless, make_loader
+from .loaders import endless
 from .task import TaskModels
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,7 @@ class AdversarialModels:
 
 
 def build_adversarial_models(config: RunConfig, input_shape: Sequence[int], *, rank_conditioned: bool) -> AdversarialModels:
-    canvas = config.wae_input_size if len(input_shape) == 3 else None  # large images: downscaled WAE input
-    if config.wae_variant in ("mlp", "conv32"):
-        canvas = None
+    canvas = wae_canvas_size(input_shape, config.wae_variant, config.wae_input_size)  # large images: downscaled
     wae = build_wae(tuple(input_shape), config.latent_dim, rank_conditioned=rank_conditioned,
                     base_channels=config.wae_width, hidden_dim=config.wae_width, canvas_size=canvas,
                     variant=config.wae_variant)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -16,7 +16,7 @@ from ..losses import margin_ranking_loss, per_sample_cross_entropy, ranking_loss
 from ..models import Ranker, build_task_learner
 from .accel import Accel, LossMeter, accel_of
 from .inference import predict
-from .loaders import endless, make_loader
+from .loaders import endless
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def train_task_models(models: TaskModels, dataset, labeled: Sequence[int], confi
                                       num_workers=config.num_workers, drop_last=True))
         schedulers = [_scheduler(config, o, config.steps) for o in optimizers]
         window = max(1, config.steps // 10)
-        recent = []
+        recent = deque(maxlen=window)  # the last `window` steps' loss tensors
         bar = tqdm(range(config.steps), desc="task learner", leave=False, disable=not progress)
         for n in bar:
             x, y, _ = next(loader)
@@ -178,7 +178,7 @@ def train_task_models(models: TaskModels, dataset, labeled: Sequence[int], confi
                     bar.set_postfix(loss=f"{task_value:.3f}")
             for s in schedulers:
                 s.step()
-            recent = (recent + [(task_t, rank_t)])[-window:]
+            recent.append((task_t, rank_t))
         values = torch.stack([torch.stack([t, t.new_zeros(()) if r is None else r.to(t.dtype)])
                               for t, r in recent]).cpu().tolist()  # one device->host copy
         history = {"task_loss": float(np.mean([t for t, _ in values])),
@@ -247,6 +247,8 @@ def evaluate_segmentation(backbone: nn.Module, dataset, num_classes: int, batch_
     (conventions in :mod:`tavaal.metrics`)."""
     from ..metrics import SegmentationMeter
 
+    if len(dataset) == 0:
+        raise ValueError("the test set is empty")
     backbone.eval()
     accel = accel_of(backbone, device)
     loader = accel.loader(dataset, range(len(dataset)), batch_size, shuffle=False)
@@ -254,9 +256,8 @@ def evaluate_segmentation(backbone: nn.Module, dataset, num_classes: int, batch_
     for x, y, _ in loader:
         with accel.autocast():
             logits = backbone(accel.inputs(x))[0]
-        meter.update(logits.argmax(1).cpu(), y.cpu())
-    if meter.cm.sum() == 0 and len(dataset) == 0:
-        raise ValueError("the test set is empty")
+        # counted where the logits are: only the (K, K) confusion matrix comes to the host
+        meter.update(logits.argmax(1), y.to(logits.device, non_blocking=True))
     return meter.compute()
 
 
