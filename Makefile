@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,onnx,ray
+EXTRAS ?= dev,onnx,ray,labelstudio
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.tavaal-installed
@@ -46,12 +46,14 @@ test-all: install
 bench: install
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-json=benchmarks/results/latest.json
 
-# GPU machines: build the CUDA ops against that machine's CUDA torch, compute-sanitizer, every
-# GPU test, the GPU benchmarks -> benchmarks/results/gpu-<date>.md (scripts/gpu_check.py; < 8 min
-# on one H200). GPU_PYTHON: the interpreter whose torch has CUDA (the .venv's is CPU-only here).
+# GPU machines: the device check of the ops (scripts/gpu_check.py; <= 7 min on one H200): JIT
+# build for the visible GPU, sanitizer cases, compute-sanitizer, the GPU tests, the GPU
+# benchmarks -> benchmarks/results/gpu-<date>.md, logs and results in benchmarks/results/steps/.
+# A bare GPU machine without make runs the same: python3 scripts/gpu_check.py --out DIR.
+# GPU_PYTHON: the interpreter whose torch has CUDA (the .venv's is CPU-only here).
 GPU_PYTHON ?= python3
 gpu-check:
-	$(GPU_PYTHON) scripts/gpu_check.py --python $(GPU_PYTHON)
+	$(GPU_PYTHON) scripts/gpu_check.py --python $(GPU_PYTHON) --out benchmarks/results
 
 # the same steps without a GPU (CPU stand-ins, tiny sizes): checks the script itself
 gpu-check-dry: install

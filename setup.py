@@ -86,7 +86,7 @@ def extensions():
         include_dirs=[str(ROOT / "csrc")],
         define_macros=define_macros,
         extra_compile_args={"cxx": cfg.cxx_flags(), "nvcc": cfg.nvcc_flags()},
-        extra_link_args=cfg.link_flags(),
+        extra_link_args=cfg.link_flags(with_cuda),
     )
     ext = CUDAExtension(**kwargs) if with_cuda else CppExtension(**kwargs)
     cmdclass["build_ext"] = BuildExtension.with_options(use_ninja=True)

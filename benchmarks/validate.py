@@ -7,15 +7,17 @@ learner trained for a fixed number of steps, MLP WAE), in two settings:
 * ``imbalanced``: classes 0-4 of the training split cut to one tenth (seeded), classes 5-9
   whole; the test split stays balanced (as the paper's CIFAR-10 imbalanced setting).
 
-Main table: every selection method in the strategy registry that is wanted here (random,
-entropy, margin, least confidence, BADGE, core-set, Learning Loss, VAAL, TA-VAAL; methods
-not registered are listed as skipped) with ``--trials`` trials (5 by default). Per method:
+Main table: every method of the registry (:mod:`tavaal.methods`) in the default comparison
+(``Method.compare``: random, entropy, margin, least confidence, BADGE, core-set, Learning
+Loss, VAAL, TA-VAAL; ``--methods`` names others, unregistered names are listed as skipped)
+with ``--trials`` trials (5 by default). Per method:
 AUBC with its 95% interval and the paired difference to random per cycle and in AUBC
 (tavaal.stats; "better" only where the interval excludes 0).
 
 Ablation table: TA-VAAL's rank normalisation and the documented paper-vs-code switches (r to
-D raw or normalised, eval or train mode at scoring, D depth, latent size, Ranker detach
-fraction, WAE/D iterations per cycle), with random and VAAL as references, on the
+D raw or normalised, eval or train mode at scoring, D depth, latent size, the Ranker's joint
+training and its detach fraction, WAE/D iterations per cycle, D's hold-out and plateau
+stopping), with random and VAAL as references, on the
 imbalanced setting. It is evaluated on a **validation split carved from the training set**
 (a stratified quarter of it, taken out of the pool), never on the test split, so the default
 rank normalisation can be picked from it.
@@ -31,7 +33,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import hashlib
-import json
 import math
 import multiprocessing
 import os
@@ -45,8 +46,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-WANTED = ["random", "entropy", "margin", "leastconf", "badge", "coreset", "lloss", "vaal", "tavaal"]
-"""The methods of the main table, in table order (those not registered are skipped)."""
 
 SETTINGS = {"balanced": 1.0, "imbalanced": 0.1}
 """setting -> fraction of classes 0-4 kept in the training pool."""
@@ -63,9 +62,12 @@ ABLATIONS: Dict[str, Dict] = {
     "D depth 3 (code)": {"disc_layers": 3},
     "latent size 32": {"latent_dim": 32},
     "latent size 8": {"latent_dim": 8},
-    "detach fraction 0.8 (Alg. 1)": {"ranker_detach_fraction": 0.8},
+    "Ranker joint (paper, detach 0.6)": {"ranker_mode": "joint"},
+    "Ranker joint, detach 0.8 (Alg. 1)": {"ranker_mode": "joint", "ranker_detach_fraction": 0.8},
     "WAE/D iterations x0.5": {"wae_epochs": 3.0},
     "WAE/D iterations x2": {"wae_epochs": 12.0},
+    "D held out 0.2 (fixed count)": {"disc_holdout": 0.2},
+    "WAE/D until plateau (held out 0.2, cap x4)": {"disc_holdout": 0.2, "wae_stop": "plateau"},
 }
 """TA-VAAL configurations of the ablation (RunConfig overrides on top of the digits recipe)."""
 
@@ -132,10 +134,11 @@ def digits_bundle(setting: str, seed: int = 0, validation: bool = False):
 
 
 def config_for(method: str, trials: int, overrides: Optional[Dict] = None, quick: bool = False):
-    """The RunConfig of one run: the digits preset, the protocol, ``overrides``."""
+    """The RunConfig of one run: the digits preset, the protocol (with the Ranker in probe mode and
+    D's diagnostics recorded, as the package defaults), ``overrides``."""
     from tavaal.config import resolve_config
 
-    values = dict(PROTOCOL, methods=[method], trials=trials)
+    values = dict(PROTOCOL, methods=[method], trials=trials, ranker_mode="probe", disc_diagnostics=True)
     if quick:
         values.update(cycles=3, steps=60, wae_iterations=20)
     values.update(overrides or {})
@@ -212,7 +215,7 @@ def markdown_tables(rows: List[Dict], methods: Sequence[str], label: str = "meth
         diff = "(baseline)" if r["verdict"] == "baseline" else _interval(r)
         lines.append(f"| {m} | {r['trials']} | {_interval(r, 'accuracy', False)} | {diff} | "
                      f"{'' if r['verdict'] == 'baseline' else r['verdict']} |")
-    lines += ["", f"Accuracy − random per labeled-set size (points, paired over trials, 95% CI; "
+    lines += ["", "Accuracy − random per labeled-set size (points, paired over trials, 95% CI; "
                   "**bold**: interval excludes 0):", "",
               f"| {label} | " + " | ".join(str(s) for s in sizes) + " |",
               "|---|" + "---:|" * len(sizes)]
@@ -252,14 +255,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 cycles, short training (a smoke run)")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from tavaal.methods import method_names, registered_methods
     from tavaal.stats import summarize, write_summary
-    from tavaal.strategies import STRATEGIES
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    wanted = [m.strip() for m in args.methods.split(",")] if args.methods else list(WANTED)
-    methods = [m for m in wanted if m in STRATEGIES]
-    skipped = [m for m in wanted if m not in STRATEGIES]
+    if args.methods:
+        wanted = [m.strip() for m in args.methods.split(",")]
+    else:
+        wanted = [m.name for m in registered_methods() if m.compare]
+    methods = [m for m in wanted if m in method_names()]
+    skipped = [m for m in wanted if m not in method_names()]
     if "random" not in methods:
         methods.insert(0, "random")
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
@@ -341,7 +347,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                  "of the training split, stratified, taken out before classes 0-4 are cut) - never on the test "
                  "split. 'default' is "
                  "TA-VAAL with the package defaults (rank_norm=standardized, normalised r to D, eval mode at "
-                 "scoring, D depth 5, latent 16, detach fraction 0.6); each other row changes one setting. "
+                 "scoring, D depth 5, latent 16, Ranker probe mode: it never trains the backbone); each other row "
+                 "changes one setting. "
                  "Differences are paired with random over trials.", ""]
         lines += markdown_tables(rows, labels, label="configuration")
         versus = {r["method"]: r for r in summarize(records, baseline="default", methods=labels)

@@ -6,16 +6,25 @@
 // s_i = |x_i|^2 |y_i|^2. All arithmetic in float64 (inputs fp32/fp16/bf16/fp64 upcast).
 //
 // Sampling (the contract the pure-torch reference and the float64 brute force of the tests
-// reproduce): m_i = min over the picks so far of D^2(i, pick) (0 for picked points). With the
-// uniform u_t in [0, 1) and rows grouped into leaves of kLeaf consecutive rows:
-//   leaf sum   L_k = (...((0 + m_{k*256}) + m_{k*256+1}) + ...)      (float64, in index order)
-//   prefix     P_k = (...((0 + L_0) + L_1) + ... + L_k),  T = P_{last}
-//   cumulative S_i = P_{k-1} + r_i, r_i the running leaf sum up to i (P_{-1} = 0)
-//   pick t     = the smallest i with S_i > u_t * T                    (inverse CDF, index order)
-// A zero weight never changes S, so picked points (weight 0) are never picked again. When
-// T == 0 (every unpicked point coincides with a pick), pick t is the floor(u_t * R)-th unpicked
-// point in index order (R = N - t). First pick: floor(u_0 * N) ("uniform", classic k-means++)
-// or the point of largest |g_i|^2, ties to the lower index ("norm", BADGE; u_0 unused).
+// reproduce): m_i = min over the picks so far of D^2(i, pick) (0 for picked points), D^2 from
+// 16-lane float64 dot products (lane l sums the dims k = l mod 16 with fma, in increasing k,
+// then distance.h's pairwise lane reduction; the reference uses torch's sums, so it matches to
+// rounding). The weights form a sampling tree, every sum in float64 and in index order:
+//   leaf sum   L_k = (...((0 + m_{256k}) + m_{256k+1}) + ...)   (kLeaf = 256 rows per leaf)
+//   level h+1  node j = (...((0 + v_{256j}) + v_{256j+1}) + ...) over the level-h nodes v
+//              (kKmppFan = 256 children), up to a level of one node: the total T
+//   (N <= 65536: one root over the leaves, so T is the leaves' plain running sum)
+//   pick t     = the descent from the root with target u_t * T and prefix P = 0: at each level
+//              the first child c whose running sum r_c (from 0, over the node's children in
+//              order) has P + r_c > target; then P <- P + r_{c-1} (r_{-1} = 0) and descend
+//              into c; below a leaf its rows. (For N <= 65536 this is the smallest i with
+//              S_i > u_t T, S the cumulative sum in index order: P_{k-1} + r_i.)
+// A zero weight never changes a sum, so picked points (weight 0) are never picked again. If
+// rounding leaves the descent without a child (u * T reached past a subtree's sum), the pick
+// is the last point of positive weight. When T == 0 (every unpicked point coincides with a
+// pick), pick t is the floor(u_t * R)-th unpicked point in index order (R = N - t). First
+// pick: floor(u_0 * N) ("uniform", classic k-means++) or the point of largest |g_i|^2, ties
+// to the lower index ("norm", BADGE; u_0 unused).
 // In the outer-product mode D^2 <= 2^-46 (s_i + s_j) counts as 0 (the expansion's rounding
 // noise; exact duplicates then have weight exactly 0 as in plain mode).
 #pragma once
@@ -27,6 +36,7 @@
 namespace tavaal {
 
 constexpr int64_t kKmppLeaf = 256;  // rows per leaf of the sampling tree
+constexpr int64_t kKmppFan = 256;   // children per node above the leaves
 constexpr double kKmppOuterTol = 1.4210854715202004e-14;  // 2^-46
 
 // Row-major with unit column stride; the row stride (stride(0)) may exceed the row length.

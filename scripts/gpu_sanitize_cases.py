@@ -38,7 +38,9 @@ def main() -> int:
         case(f"topb {dtype} b=n largest", torch.equal(got[1].cpu(), want[1]))
     # k-center: dtypes, widths (incl. one above the staged-query limit), centers / first, cosine
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
-        for n, d in ((300, 1), (257, 17), (130, 600), (40, 10241), (20, 12000)):
+        # d = 20, 600: 16-byte rows (the vectorised per-pick update; 20: fp32 only); 12000: the
+        # query too wide to stage in shared memory
+        for n, d in ((300, 1), (257, 17), (100, 20), (130, 600), (40, 10241), (20, 12000)):
             x = torch.rand(n, d, generator=g).to(dtype)
             c = torch.randperm(n, generator=g)[: max(1, n // 9)]
             for kw in ({"centers": c}, {"first": n - 1}):
@@ -62,14 +64,18 @@ def main() -> int:
             D.cpu()
             shared = len(set(got[1].cpu().tolist()) & set(want[1].tolist()))
             case(f"score_topb {precision} chunk={chunk}", shared >= 18 and torch.equal(got[2][got[1]], got[0]))
-    if hasattr(ops, "kmeanspp"):  # the k-means++ op, where it exists
-        x = torch.randn(500, 12, generator=g)
-        try:
-            want = ops.kmeanspp(x, 10, seed=3)
-            got = ops.kmeanspp(x.to(dev), 10, seed=3)
-            case("kmeanspp", torch.equal(got[0].cpu(), want[0]))
-        except Exception as exc:  # report, do not hide
-            case(f"kmeanspp raised {type(exc).__name__}: {exc}", False)
+    # k-means++: plain and outer-product points, every dtype, a pool above 65,536 rows (two
+    # tree levels above the leaves); the same lane layout on both devices: the same picks
+    for dtype, n, d, f, init in ((torch.float32, 500, 12, 0, "uniform"), (torch.float64, 300, 7, 5, "norm"),
+                                 (torch.float16, 257, 3, 0, "norm"), (torch.bfloat16, 1000, 9, 17, "uniform"),
+                                 (torch.float32, 70_000, 4, 3, "uniform")):
+        x = torch.randn(n, d, generator=g).to(dtype)
+        y = torch.randn(n, f, generator=g).to(dtype) if f else None
+        b = min(12, n)
+        want = ops.kmeanspp(x, b, y=y, init=init, seed=3)
+        got = ops.kmeanspp(x.to(dev), b, y=None if y is None else y.to(dev), init=init, seed=3)
+        case(f"kmeanspp {dtype} {n}x{d}{f' (x) {f}' if f else ''} {init}",
+             torch.equal(got[0].cpu(), want[0]) and torch.allclose(got[1].cpu(), want[1], rtol=1e-12, atol=0))
     if dev == "cuda":
         torch.cuda.synchronize()
     print(f"{failures} failure(s)")

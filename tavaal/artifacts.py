@@ -25,6 +25,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional
 
+from .rundir import write_json
+
 __all__ = [
     "MANIFEST_NAME", "ARTIFACT_FORMAT", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "ArtifactError",
     "sha256_file", "write_manifest", "read_manifest", "verify_files", "load_manifest",
@@ -44,10 +46,7 @@ def sha256_file(path: os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        while True:
-            block = f.read(chunk)
-            if not block:
-                break
+        for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
 
@@ -55,8 +54,6 @@ def sha256_file(path: os.PathLike, chunk: int = 1 << 20) -> str:
 def write_manifest(directory: os.PathLike, manifest: Dict[str, Any], files: Iterable[str]) -> Dict[str, Any]:
     """Add ``format``/``format_version`` and the sha256 + size of every name in ``files``
     (relative to ``directory``) to ``manifest`` and write ``manifest.json`` atomically."""
-    from .rundir import write_json
-
     directory = Path(directory)
     out = dict(manifest)
     out["format"] = ARTIFACT_FORMAT

@@ -1,24 +1,48 @@
-"""Save and rebuild the models of one cycle (checkpoints of :mod:`tavaal.experiment`, :mod:`tavaal.cycle`).
+"""Save and rebuild the models of one cycle (checkpoints of :mod:`tavaal.cycle`).
 
 A checkpoint is ``{"format": 1, "spec", "method", "trial", "cycle", "task", "adversarial"}``;
-``spec`` holds what is needed to rebuild the models (:func:`tavaal.experiment.model_spec`),
-including ``"user_model"`` (``{"factory": "package.module:callable", "kwargs", "taps",
+``spec`` (:func:`model_spec`) holds what is needed to rebuild the models, including
+``"user_model"`` (``{"factory": "package.module:callable", "kwargs", "taps",
 "feature_layer", "weights"}``) for a bring-your-own task model.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
+import numpy as np
 import torch
 
 from .config import RunConfig
 from .models import Discriminator, Ranker, build_task_learner, build_user_model, build_wae
 from .models.wae import wae_canvas_size
+from .rundir import read_json, save_torch
 from .training import AdversarialModels, TaskModels
 
+CHECKPOINT_FORMAT = 1
 SUPPORTED_FORMATS = (1,)
+
+
+def model_spec(config: RunConfig, training, *, dataset: str, input_shape: Sequence[int], num_classes: int,
+               task: str, mean: Optional[Sequence[float]], std: Optional[Sequence[float]],
+               user_model: Optional[dict] = None) -> dict:
+    """What is needed to rebuild the models of a checkpoint (export reads it): ``config``'s
+    architecture fields, what the method trains (``training``: a
+    :class:`tavaal.methods.Training`), the data's shape, classes, task and normalisation, and
+    the user model's description (None: the built-in learner of ``config.arch``)."""
+    return {
+        "format": CHECKPOINT_FORMAT, "dataset": dataset, "input_shape": list(input_shape),
+        "num_classes": int(num_classes), "task": task, "arch": config.arch, "width": config.width,
+        "ranker_interm_dim": config.ranker_interm_dim, "dropout": training.dropout, "with_ranker": training.with_ranker,
+        "adversarial": training.adversarial, "latent_dim": config.latent_dim, "wae_width": config.wae_width,
+        "wae_input_size": config.wae_input_size, "wae_variant": config.wae_variant,
+        "disc_hidden": config.disc_hidden, "disc_layers": config.disc_layers,
+        "rank_mode": config.disc_rank_input, "rank_norm": config.rank_norm,
+        "mean": None if mean is None else [float(v) for v in np.atleast_1d(mean)],
+        "std": None if std is None else [float(v) for v in np.atleast_1d(std)],
+        "user_model": None if user_model is None else dict(user_model),
+    }
 
 
 @dataclass
@@ -35,8 +59,6 @@ class CycleModels:
 
 def save_cycle_models(path: Path, models: CycleModels) -> Path:
     """Write ``models`` as a checkpoint (atomically) that :func:`load_cycle_models` reads."""
-    from .rundir import save_torch
-
     save_torch(Path(path), {"format": 1, "spec": models.spec, "method": models.method, "trial": models.trial,
                             "cycle": models.cycle, "task": models.task.state_dict(),
                             "adversarial": None if models.adversarial is None else models.adversarial.state_dict()})
@@ -81,8 +103,6 @@ def load_cycle_models(path: Path, map_location="cpu") -> CycleModels:
 
 def run_config(run_dir: Path) -> RunConfig:
     """The resolved RunConfig saved in ``run_dir/config.json``."""
-    from .rundir import read_json
-
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} is not a tavaal run directory (no config.json)")

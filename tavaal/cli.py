@@ -4,7 +4,8 @@ Active learning on your data (a work directory; see docs/labeling-loop.md)::
 
     tavaal init WORKDIR --pool POOL --labels LABELS     tavaal train WORKDIR
     tavaal select WORKDIR --budget B                    tavaal label WORKDIR NEW_LABELS
-    tavaal status WORKDIR
+    tavaal unselect WORKDIR [--batch K | --all]         tavaal status WORKDIR
+    tavaal advise WORKDIR [--methods ...]
 
 Simulation, export, scoring::
 
@@ -18,16 +19,20 @@ import importlib
 import sys
 from typing import List, Optional
 
-LOOP_COMMANDS = ("init", "train", "select", "label", "status")
-MODULES = {"simulate": "tavaal.train", "export": "tavaal.export", "score": "tavaal.score", "demo": "tavaal.demo"}
+LOOP_COMMANDS = ("init", "train", "select", "unselect", "label", "status")
+MODULES = {"simulate": "tavaal.train", "export": "tavaal.export", "score": "tavaal.score", "demo": "tavaal.demo",
+           "advise": "tavaal.advise"}
 USAGE = """usage: tavaal COMMAND [options]        (tavaal COMMAND --help for the options of one command)
 
 active learning on your data (a work directory):
   init     WORKDIR --pool POOL --labels LABELS   create it from your pool and the labels you have
   train    WORKDIR                               one cycle: train the models on the labels so far
   select   WORKDIR --budget B                    pick the next batch -> WORKDIR/to_label.csv
+                                                 (--dry-run: show it only; --audit K: K random samples too)
+  unselect WORKDIR [--batch K | --all]           return a batch's pending samples to the pool
   label    WORKDIR NEW_LABELS                    merge the labels the annotators returned
   status   WORKDIR                               where the loop stands, and the next command
+  advise   WORKDIR [--methods ...]               which method would have paid off on your labels so far
 
 simulation, deployment:
   simulate --dataset NAME ...   active-learning cycles on a benchmark data set with an oracle

@@ -12,11 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-METHODS = ("random", "entropy", "mcdropout", "coreset", "lloss", "lloss2", "vaal", "tavaal", "margin", "leastconf",
-           "badge")
-"""Selection methods. ``lloss`` is Learning Loss (margin loss), ``lloss2`` the paper's
-"learning loss_v2" (Learning Loss trained with the ranking loss of eq. 1); ``margin``,
-``leastconf`` (least confidence) and ``badge`` (BADGE, Ash et al. 2020) are the common baselines."""
+from .methods import method_names
 
 
 @dataclass
@@ -29,6 +25,7 @@ class RunConfig:
     dataset_options: Dict[str, Any] = field(default_factory=dict)
     # the active-learning protocol
     methods: List[str] = field(default_factory=lambda: ["tavaal"])
+    """Selection methods: names of the registry (:mod:`tavaal.methods`)."""
     trials: int = 1
     cycles: int = 5
     initial: int = 20
@@ -61,11 +58,19 @@ class RunConfig:
     weight_decay: float = 5e-4
     milestones: List[int] = field(default_factory=list)
     lr_gamma: float = 0.1
+    augment: str = "none"
+    """Training augmentation of the task learner on image pools of the labeling loop: "none",
+    "crop" (random translation: pad by 1/8 of the shorter side, crop back), "flip"
+    (horizontal), "crop+flip"."""
     eta: float = 1.0
     """Weight of the Ranker loss in L = L_T + eta L_R."""
     ranker_detach_fraction: float = 0.6
     """After epoch ``int(fraction * epochs)`` (0-based, strictly after) the Ranker no longer
     back-propagates into the backbone (paper §7.2 and code: epoch 120 of 200)."""
+    ranker_mode: str = "joint"
+    """"joint": the Ranker loss reaches the backbone until ``ranker_detach_fraction`` (the
+    paper); "probe": the Ranker trains on detached stage outputs from the first step, so it
+    never changes the task learner (under the same seed the backbone is random's own)."""
     ranker_interm_dim: int = 128
     ranker_for_all: bool = False
     """Reproduce the official code's bug B1: every method trains the backbone with the Ranker."""
@@ -106,6 +111,19 @@ class RunConfig:
     wae_shuffle: bool = True
     """Shuffle the WAE batches (paper/VAAL); False = sequential as the TA-VAAL code (B11)."""
     wae_augment: bool = False
+    disc_diagnostics: bool = False
+    """Record each cycle whether D learned (tavaal.training.diagnostics): ROC AUC of D's
+    labeled-vs-unlabeled separation (on the rows it trained on, and on ``disc_holdout`` rows),
+    the spread of its scores over the scored pool and, for TA-VAAL, of r."""
+    disc_holdout: float = 0.0
+    """Fraction of the labeled and of the unlabeled rows kept out of WAE/D training (a seeded
+    draw of its own) to measure D on rows it did not train on; 0 = none."""
+    wae_stop: str = "fixed"
+    """"fixed": ``wae_iterations`` (or the official rule); "plateau": stop when D's AUC on the
+    ``disc_holdout`` rows (checked every tenth of the fixed count) has not improved for
+    ``wae_patience`` checks, after at most ``wae_cap_factor`` x the fixed count."""
+    wae_patience: int = 3
+    wae_cap_factor: float = 4.0
 
     # selection
     score_mode: str = "eval"
@@ -135,9 +153,10 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise ValueError with an actionable message for inconsistent settings."""
-        unknown = [m for m in self.methods if m not in METHODS]
+        known = method_names()
+        unknown = [m for m in self.methods if m not in known]
         if unknown:
-            raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+            raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(known)}")
         if not self.methods:
             raise ValueError("no method given: use --method or --methods")
         positive = {"trials": self.trials, "cycles": self.cycles, "initial": self.initial,
@@ -155,13 +174,21 @@ class RunConfig:
             raise ValueError(f"--steps must be >= 1 (or unset to train for --epochs), got {self.steps}")
         if not 0.0 <= self.ranker_detach_fraction <= 1.0:
             raise ValueError("--ranker-detach-fraction must be in [0, 1]")
+        if not 0.0 <= self.disc_holdout < 1.0:
+            raise ValueError(f"disc_holdout must be in [0, 1), got {self.disc_holdout}")
+        if self.wae_stop == "plateau" and self.disc_holdout <= 0.0:
+            raise ValueError("wae_stop 'plateau' watches D on held-out rows: set disc_holdout > 0 (e.g. 0.2)")
+        if self.wae_patience < 1 or self.wae_cap_factor < 1.0:
+            raise ValueError(f"wae_patience must be >= 1 and wae_cap_factor >= 1, got {self.wae_patience}, "
+                             f"{self.wae_cap_factor}")
         choices = {"optimizer": ("sgd", "adam"), "disc_rank_input": ("normalized", "raw"),
                    "rank_norm": ("standardized", "sigmoid", "raw"), "lr_schedule": ("multistep", "cosine"),
                    "wae_variant": ("auto", "mlp", "conv32", "conv64"),
                    "score_mode": ("eval", "train"), "kld_reduction": ("mean", "sum"),
                    "coreset_metric": ("euclidean", "cosine"), "keep_checkpoints": ("last", "all"),
                    "arch": ("auto", "resnet18-cifar", "resnet18-imagenet", "mlp", "drn-d-22", "drn-d-small"),
-                   "precision": ("auto", "fp32", "bf16")}
+                   "precision": ("auto", "fp32", "bf16"), "ranker_mode": ("joint", "probe"),
+                   "wae_stop": ("fixed", "plateau"), "augment": ("none", "crop", "flip", "crop+flip")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

@@ -14,33 +14,55 @@ its test-set evaluation in ``after_task``) both call these two functions:
 * :func:`select_batch` -- the next batch through the one selection path,
   :func:`tavaal.scoring.select_from_pool` over :meth:`tavaal.scoring.Scorer.from_models`.
 
-Seeds, as in the simulation: ``rng = np.random.default_rng(seed)`` and ``torch.manual_seed(seed)``
-before the task learner is built; the candidate subset is ``candidate_rows(n, excluded,
-subset, rng)`` (== ``Pool.random_subset``); the torch generator is re-seeded with
-``stage_seed(seed, "adversarial")`` after task training; :func:`select_batch` given the
-returned ``candidates`` and ``rng`` then selects what the simulated cycle selects.
+What a cycle trains for a method (task learner, Ranker, WAE + discriminator, dropout, candidate
+subset) is the method's :meth:`tavaal.methods.Method.training`.
+
+Seeds (common random numbers): :func:`cycle_seed` of (seed, trial, cycle) is the same for every
+method; ``rng = np.random.default_rng(seed)`` and ``torch.manual_seed(seed)`` before the task
+learner is built; the candidate subset is ``draw_candidates(n, excluded, subset, rng)`` (==
+``Pool.random_subset``); the torch generator is re-seeded with ``stage_seed(seed,
+"adversarial")`` after task training; :func:`select_batch` given the returned ``candidates``
+and ``rng`` then selects what the simulated cycle selects.
 """
 from __future__ import annotations
 
 import logging
+import time
+import zlib
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
-from .checkpoint import CycleModels
+from .checkpoint import CycleModels, model_spec
 from .config import RunConfig
+from .data.candidates import draw_candidates
+from .data.imagefiles import identity_lookup
 from .data.sources import MaskSourceDataset, RowSource, SourceDataset
-from .scoring import Scorer, Selection, candidate_rows, select_from_pool
-from .strategies import STRATEGIES, get_strategy
+from .methods import check_dense, get_method
+from .models import Ranker, build_user_model
+from .scoring import Scorer, Selection, select_from_pool
 from .training import (TaskModels, build_adversarial_models, build_task_models, train_adversarial_models,
                        train_task_models)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CycleData", "TrainedCycle", "train_cycle", "select_batch", "build_task", "cycle_spec"]
+__all__ = ["CycleData", "TrainedCycle", "train_cycle", "select_batch", "build_task", "cycle_spec", "cycle_seed",
+           "stage_seed"]
+
+
+def cycle_seed(config: RunConfig, trial: int, cycle: int) -> int:
+    """Seed of one (trial, cycle), the same for every method (common random numbers); stable
+    across processes and Python versions."""
+    sequence = np.random.SeedSequence([config.seed, trial, cycle])
+    return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+def stage_seed(seed: int, stage: str) -> int:
+    """A seed derived from a cycle seed for one stage of the cycle (e.g. "adversarial")."""
+    sequence = np.random.SeedSequence([seed, zlib.crc32(stage.encode())])
+    return int(sequence.generate_state(1, dtype=np.uint32)[0])
 
 
 @dataclass
@@ -106,8 +128,6 @@ class CycleData:
             if self.labels is not None:
                 raise ValueError("give labels (classification) or masks (segmentation), not both")
             if self.lookup is None:
-                from .data.readers.segfolder import identity_lookup
-
                 self.lookup = identity_lookup(self.num_classes)
             self.labels = np.zeros(self.labeled.size, dtype=np.int64)  # unused: the masks are the targets
         elif self.labels is None:
@@ -148,7 +168,7 @@ class CycleData:
         if self.masks is not None:
             return MaskSourceDataset(self.source, self.mean, self.std, masks=dict(zip(self.labeled.tolist(), self.masks)),
                                      lookup=self.lookup)
-        return self.source.dataset(self.mean, self.std, targets=(self.labeled, self.labels))
+        return SourceDataset(self.source, self.mean, self.std, targets=(self.labeled, self.labels))
 
     def not_labeled(self) -> np.ndarray:
         """Sorted rows that are labeled or excluded (what the unlabeled side leaves out)."""
@@ -160,25 +180,25 @@ class TrainedCycle:
     """What :func:`train_cycle` returns: the models (save with
     :func:`tavaal.checkpoint.save_cycle_models`), the unlabeled candidate rows the WAE saw
     (None: every unlabeled row), the generator to select with (``rng``; its state is
-    ``rng.bit_generator.state``, JSON-serialisable), task-training losses and seconds."""
+    ``rng.bit_generator.state``, JSON-serialisable), task-training losses and seconds, and the
+    training diagnostics (flat JSON-able ``name -> value``, e.g. the discriminator's
+    separation of labeled from unlabeled rows; empty when none were recorded): the simulation
+    and the loop add them to the cycle's record as they are."""
 
     models: CycleModels
     candidates: Optional[np.ndarray]
     rng: np.random.Generator
     history: dict
     seconds: dict
+    diagnostics: dict = field(default_factory=dict)
 
 
-def cycle_spec(config: RunConfig, strategy_cls, data: CycleData, user_model: Optional[dict] = None) -> dict:
-    """The checkpoint spec (:func:`tavaal.experiment.model_spec`) of a cycle on ``data``, with
-    the user model's description when there is one."""
-    from .experiment import model_spec
-
-    bundle = SimpleNamespace(name=data.name, input_shape=data.input_shape, num_classes=int(data.num_classes),
-                             task=data.task, mean=data.mean, std=data.std)
-    spec = model_spec(config, bundle, strategy_cls)
-    spec["user_model"] = None if user_model is None else dict(user_model)
-    return spec
+def cycle_spec(config: RunConfig, method: str, data: CycleData, user_model: Optional[dict] = None) -> dict:
+    """The checkpoint spec (:func:`tavaal.checkpoint.model_spec`) of a ``method`` cycle on
+    ``data``, with the user model's description when there is one."""
+    return model_spec(config, get_method(method).training(config), dataset=data.name, input_shape=data.input_shape,
+                      num_classes=int(data.num_classes), task=data.task, mean=data.mean, std=data.std,
+                      user_model=user_model)
 
 
 def build_task(config: RunConfig, method: str, input_shape: Sequence[int], num_classes: int, *,
@@ -187,13 +207,11 @@ def build_task(config: RunConfig, method: str, input_shape: Sequence[int], num_c
     "segmentation": a DRN, see :func:`tavaal.models.build_task_learner`), or the user
     model (a :func:`tavaal.models.resolve_model` spec; its initial weights loaded) with a
     Ranker on its taps when the method trains one."""
-    from .models import Ranker, build_user_model
-
-    strategy_cls = get_strategy(method)
-    with_ranker = strategy_cls.ranker_loss is not None or config.ranker_for_all
+    training = get_method(method).training(config)
+    with_ranker = training.with_ranker
     if user_model is None:
         return build_task_models(config, tuple(input_shape), num_classes, with_ranker=with_ranker,
-                                 dropout=config.mc_dropout if strategy_cls.dropout else 0.0, task=task)
+                                 dropout=training.dropout, task=task)
     if task != "classification":
         raise ValueError("user task models are classifiers; segmentation uses the built-in DRN (--arch)")
     backbone = build_user_model(user_model, tuple(input_shape))
@@ -216,7 +234,7 @@ def train_cycle(data: CycleData, config: RunConfig, method: str = "tavaal", *, s
     Args:
         data: the rows and labels.
         config: training settings (epochs, subset size ``config.resolved_subset()``, WAE, ...).
-        method: a strategy name (what to train: Ranker loss, adversarial models, dropout).
+        method: a registered method name (what to train: :meth:`tavaal.methods.Method.training`).
         seed: the cycle's seed (everything random derives from it).
         unlabeled_subset: explicit unlabeled rows for the WAE / candidates (default: the seeded
             subset draw; all unlabeled rows for ``--subset 0`` and for random).
@@ -235,15 +253,9 @@ def train_cycle(data: CycleData, config: RunConfig, method: str = "tavaal", *, s
 
     Returns a :class:`TrainedCycle`. Raises ValueError for inconsistent inputs.
     """
-    import time
-
-    from .experiment import stage_seed
-
-    strategy_cls = get_strategy(method)
+    training = get_method(method).training(config)
     if data.task == "segmentation":
-        from .experiment import check_dense_methods
-
-        check_dense_methods([method])  # e.g. BADGE: ValueError before any training
+        check_dense([method])  # e.g. BADGE: ValueError before any training
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     if task is None:
@@ -251,10 +263,9 @@ def train_cycle(data: CycleData, config: RunConfig, method: str = "tavaal", *, s
     if init_state is not None:
         task.load_state_dict(init_state)
     dataset = data.dataset()
-    ranker_loss = strategy_cls.ranker_loss or ("ranking" if config.ranker_for_all else None)
     if train_task:
         started = time.perf_counter()
-        history = train_task_models(task, dataset, data.labeled, config, ranker_loss=ranker_loss,
+        history = train_task_models(task, dataset, data.labeled, config, ranker_loss=training.ranker_loss,
                                     augment=data.augment, seed=seed, device=device, progress=progress)
         seconds = {"task": time.perf_counter() - started}
         if after_task is not None:
@@ -271,20 +282,21 @@ def train_cycle(data: CycleData, config: RunConfig, method: str = "tavaal", *, s
         if np.isin(candidates, excluded).any() or (candidates.size and (candidates[0] < 0 or candidates[-1] >= n)):
             raise ValueError("unlabeled_subset rows must be in the pool and neither labeled nor excluded")
     else:
-        subset = config.resolved_subset() if strategy_cls.uses_subset else 0
-        candidates = candidate_rows(n, excluded, int(subset), rng)
+        candidates = draw_candidates(n, excluded, int(training.subset), rng)
 
-    adversarial = None
-    if strategy_cls.adversarial is not None:
+    adversarial, diagnostics = None, {}
+    if training.adversarial is not None:
         unlabeled = candidates if candidates is not None else np.setdiff1d(np.arange(n, dtype=np.int64), excluded)
         started = time.perf_counter()
         adversarial = build_adversarial_models(config, data.input_shape,
-                                               rank_conditioned=strategy_cls.adversarial == "rank")
-        train_adversarial_models(adversarial, dataset, data.labeled, unlabeled, config, task=task,
-                                 augment=data.augment, seed=seed, device=device, progress=progress)
+                                               rank_conditioned=training.adversarial == "rank")
+        adversarial_history = train_adversarial_models(adversarial, dataset, data.labeled, unlabeled, config,
+                                                       task=task, augment=data.augment, seed=seed, device=device,
+                                                       progress=progress)
         seconds["adversarial"] = time.perf_counter() - started
-    models = CycleModels(cycle_spec(config, strategy_cls, data, user_model), method, 0, int(cycle), task, adversarial)
-    return TrainedCycle(models, candidates, rng, history, seconds)
+        diagnostics.update((adversarial_history or {}).get("diagnostics") or {})
+    models = CycleModels(cycle_spec(config, method, data, user_model), method, 0, int(cycle), task, adversarial)
+    return TrainedCycle(models, candidates, rng, history, seconds, diagnostics)
 
 
 def select_batch(models: CycleModels, source: RowSource, budget: int, *, method: Optional[str] = None,
@@ -298,8 +310,8 @@ def select_batch(models: CycleModels, source: RowSource, budget: int, *, method:
 
     Args:
         models: the cycle's models (from :func:`train_cycle` or ``load_cycle_models``).
-        method: selection method (default: the method the models were trained for; lloss2
-            selects as lloss).
+        method: selection method (default: the method the models were trained for; a method
+            that selects as another runs that one's selection).
         labeled: labeled rows (excluded; core-set's centers).
         exclude: other rows to leave out (out for labeling, held out).
         candidates: explicit candidate rows (e.g. ``TrainedCycle.candidates``); else ``subset``.
@@ -309,12 +321,10 @@ def select_batch(models: CycleModels, source: RowSource, budget: int, *, method:
 
     Returns the :class:`tavaal.scoring.Selection` (``rows``, ``ids``, ``scores``, timings).
     """
-    method = method or models.method
-    strategy_cls = STRATEGIES.get(method)
-    selection_method = (strategy_cls.selection_method or strategy_cls.name) if strategy_cls else method
+    selected = get_method(method or models.method)
     spec = models.spec
     scorer = None
-    if selection_method != "random":
+    if selected.rule is not None:
         scorer = Scorer.from_models(models.task, models.adversarial, input_shape=spec["input_shape"],
                                     mean=spec.get("mean"), std=spec.get("std"),
                                     score_mode=config.score_mode if config is not None else "eval", device=device,
@@ -322,6 +332,6 @@ def select_batch(models: CycleModels, source: RowSource, budget: int, *, method:
     if config is not None:
         select_options.setdefault("metric", config.coreset_metric)
         select_options.setdefault("mc_samples", config.mc_samples)
-    return select_from_pool(scorer, source, selection_method, budget, labeled=labeled, exclude=exclude,
+    return select_from_pool(scorer, source, selected.selection_name, budget, labeled=labeled, exclude=exclude,
                             indices=candidates, subset=subset, seed=seed, rng=rng, batch_size=batch_size,
                             progress=progress, **select_options)

@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from .plots import metric_label
+from .rundir import RunDirectory, read_json
+from .stats import format_table, summarize
+
 RUNS = {
     "moons": ["--preset", "moons", "--methods", "random,lloss,vaal,tavaal", "--trials", "5",
               "--wae-iterations", "100"],
@@ -173,10 +177,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     seconds = time.perf_counter() - started
     if failed:
         return 1
-
-    from .rundir import RunDirectory, read_json
-    from .plots import metric_label
-    from .stats import format_table, summarize
 
     print("\n" + "=" * 100)
     for name in RUNS:

@@ -4,11 +4,12 @@ Common random numbers: within a trial every method is measured under the same ra
 so differences between methods are differences of selection, not of training noise.
 
 * The initial labeled set depends on (seed, trial) only: every method starts from it.
-* A cycle's seed depends on (seed, trial, cycle), not on the method: model initialisation,
-  batch order and the candidate subset are the same for every method, so two methods that
-  hold the same labeled set train the same model (bit for bit on CPU).
-* Cycle 0 is trained once per (trial, task learner) and shared: the first method that needs
-  it trains it and stores it in ``RUN_DIR/shared/trial_<t>/``; the others load it. Methods
+* A cycle's seed (:func:`tavaal.cycle.cycle_seed`) depends on (seed, trial, cycle), not on the
+  method: model initialisation, batch order and the candidate subset are the same for every
+  method, so two methods that hold the same labeled set train the same model (bit for bit on CPU).
+* Cycle 0 is trained once per (trial, task learner: ``Method.training(config).key``) and shared:
+  the first method that needs it trains it and stores it in ``RUN_DIR/shared/trial_<t>/``; the
+  others load it. Methods
   with the same learner (e.g. random, entropy, core-set: a plain classifier) therefore report
   identical cycle-0 accuracies; methods with another learner (a Ranker trained with the
   ranking or margin loss, MC-dropout) share among themselves.
@@ -25,7 +26,6 @@ from __future__ import annotations
 import copy
 import logging
 import time
-import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -33,57 +33,20 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from .config import RunConfig
-from .data import DatasetBundle, Pool, check_budget, load_dataset
-from .rundir import RunDirectory, read_json, save_torch, write_json
 from .checkpoint import save_cycle_models
-from .strategies import get_strategy
+from .config import RunConfig
+from .cycle import CycleData, cycle_seed, select_batch, train_cycle
+from .data import DatasetBundle, Pool, check_budget, load_dataset
+from .methods import check_dense, get_method
 from .metrics import metric_record, write_per_class_iou
+from .rundir import RunDirectory, read_json, save_torch, write_json
 from .training import evaluate_task
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1
-
 
 class RunExistsError(FileExistsError):
     """The output directory already holds a run and --resume was not given."""
-
-
-def cycle_seed(config: RunConfig, trial: int, cycle: int) -> int:
-    """Seed of one (trial, cycle), the same for every method (common random numbers); stable
-    across processes and Python versions."""
-    sequence = np.random.SeedSequence([config.seed, trial, cycle])
-    return int(sequence.generate_state(1, dtype=np.uint32)[0])
-
-
-def stage_seed(seed: int, stage: str) -> int:
-    """A seed derived from a cycle seed for one stage of the cycle (e.g. "adversarial")."""
-    sequence = np.random.SeedSequence([seed, zlib.crc32(stage.encode())])
-    return int(sequence.generate_state(1, dtype=np.uint32)[0])
-
-
-def learner_key(config: RunConfig, strategy_cls) -> str:
-    """Names the task learner a method trains (what cycle-0 sharing is keyed on): the Ranker
-    loss (or ``ce``: cross-entropy only), whether a Ranker is attached, the dropout rate."""
-    ranker_loss = strategy_cls.ranker_loss or ("ranking" if config.ranker_for_all else None)
-    with_ranker = strategy_cls.ranker_loss is not None or config.ranker_for_all
-    dropout = config.mc_dropout if strategy_cls.dropout else 0.0
-    return f"{ranker_loss or 'ce'}-{'ranker' if with_ranker else 'noranker'}-dropout{dropout:g}"
-
-
-def check_dense_methods(methods) -> None:
-    """ValueError (before any training) for methods that cannot select for segmentation."""
-    from .scoring.methods import get_method
-
-    unsupported = []
-    for name in methods:
-        strategy_cls = get_strategy(name)
-        if not getattr(get_method(strategy_cls.selection_method or strategy_cls.name), "dense", True):
-            unsupported.append(name)
-    if unsupported:
-        raise ValueError(f"method(s) {', '.join(unsupported)} do not support segmentation data; use random, entropy, "
-                         "mcdropout, margin, leastconf, coreset, lloss, lloss2, vaal or tavaal")
 
 
 def initial_pool(config: RunConfig, num_samples: int, trial: int) -> Pool:
@@ -97,23 +60,6 @@ def check_pool_size(config: RunConfig, num_samples: int) -> None:
         raise ValueError(f"{config.cycles} cycles of --budget {config.budget} after --initial {config.initial} "
                          f"need {needed} samples but the training set has {num_samples}: lower --cycles, "
                          "--budget or --initial")
-
-
-def model_spec(config: RunConfig, bundle: DatasetBundle, strategy_cls) -> dict:
-    """What is needed to rebuild the models of a checkpoint (export reads it)."""
-    return {
-        "format": CHECKPOINT_FORMAT, "dataset": bundle.name, "input_shape": list(bundle.input_shape),
-        "num_classes": int(bundle.num_classes), "task": bundle.task, "arch": config.arch, "width": config.width,
-"ranker_interm_dim": config.ranker_interm_dim,
-        "dropout": config.mc_dropout if strategy_cls.dropout else 0.0,
-        "with_ranker": strategy_cls.ranker_loss is not None or config.ranker_for_all,
-        "adversarial": strategy_cls.adversarial, "latent_dim": config.latent_dim, "wae_width": config.wae_width,
-        "wae_input_size": config.wae_input_size, "wae_variant": config.wae_variant,
-        "disc_hidden": config.disc_hidden, "disc_layers": config.disc_layers,
-        "rank_mode": config.disc_rank_input, "rank_norm": config.rank_norm,
-        "mean": None if bundle.mean is None else [float(v) for v in np.atleast_1d(bundle.mean)],
-        "std": None if bundle.std is None else [float(v) for v in np.atleast_1d(bundle.std)],
-    }
 
 
 @dataclass
@@ -150,7 +96,7 @@ class Experiment:
         self.bundle = bundle if bundle is not None else load_dataset(
             config.dataset, config.data_dir, seed=config.seed, **config.dataset_options)
         if self.bundle.task == "segmentation":
-            check_dense_methods(config.methods)
+            check_dense(config.methods)
         check_pool_size(config, len(self.bundle.train))
         self.device = torch.device(config.device)
         self.train_source = self.bundle.train_source  # the rows the cycle trains on and selects from
@@ -198,17 +144,14 @@ class Experiment:
         :func:`tavaal.cycle.select_batch` on the bundle's training set (the oracle: every label is
         in ``bundle.train``, only the labeled rows' are read), plus what only the simulation does:
         the shared cycle-0 task models, the test-set evaluation, the checkpoint and the record."""
-        from .cycle import CycleData, select_batch, train_cycle
-
         config, bundle, device = self.config, self.bundle, self.device
-        strategy_cls = get_strategy(method)
         seed = cycle_seed(config, trial, cycle)
         init_state = None
         if not config.fresh_model_each_cycle and cycle > 0:
             checkpoint_path = self.run_dir.checkpoint_path(method, trial, cycle - 1, config.keep_checkpoints)
             init_state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)["task"]
 
-        key = learner_key(config, strategy_cls)
+        key = get_method(method).training(config).key
         shared_path = self.run_dir.shared_task_path(trial, cycle, key)
         shared = self._load_shared_task(shared_path, pool) if cycle == 0 else None
         if shared is not None:
@@ -255,7 +198,7 @@ class Experiment:
                   **metric_record(metrics), "selected": int(len(selected)),
                   "selection_seconds": round(selection_seconds, 6), "train_seconds": round(train_seconds, 3),
                   "adversarial_seconds": round(trained.seconds.get("adversarial", 0.0), 3), "seed": seed,
-                  "learner": key, "shared_task": shared is not None}
+                  "learner": key, "shared_task": shared is not None, **trained.diagnostics}
         return CycleResult(record, pool.labeled.copy(), np.asarray(selected, dtype=np.int64))
 
     @staticmethod

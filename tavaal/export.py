@@ -2,17 +2,10 @@
 and ONNX artifacts with a manifest, verified against the eager models.
 
 What is written (only what the checkpoint has; see :mod:`tavaal.artifacts` for the layout):
-
-* ``ranker``: x -> (loss, r): task backbone + Ranker; ``loss`` is the raw predicted loss,
-  ``r`` the rank the discriminator sees (``sigmoid(loss)`` for ``rank_mode="normalized"``,
-  the default and the paper; ``loss`` itself for ``"raw"``);
-* ``encoder``: x -> mu (WAE posterior mean, eval mode);
-* ``discriminator``: (r, mu) -> score = D(r, mu) (VAAL: mu -> D(mu));
-* ``scorer``: the three combined, x -> (loss, r, mu, score) (VAAL: x -> (mu, score));
-* ``features``: x -> penultimate feature (core-set);
-* ``classifier``: x -> (logits, probs, feature) (entropy, margin, least confidence, BADGE);
-* ``normalize`` (TorchScript only): uint8 raw pixels -> the normalised float input;
-* ``models.pt``: a copy of the checkpoint (the ``eager`` scoring backend rebuilds from it).
+the scoring graphs of :mod:`tavaal.scoring.graphs` (``ranker``, ``encoder``, ``discriminator``,
+``scorer``, ``features``, ``classifier``) as TorchScript and ONNX, ``normalize`` (TorchScript
+only: uint8 raw pixels -> the normalised float input) and ``models.pt``, a copy of the
+checkpoint (the ``eager`` scoring backend rebuilds from it).
 
 Verification: every graph is run on a random normal sample batch (a different batch size
 from the one traced, to check the dynamic batch axis) by the eager model, TorchScript and
@@ -35,7 +28,6 @@ import platform
 import shutil
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -43,15 +35,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import __version__
 from .artifacts import MANIFEST_NAME, ArtifactError, sha256_file, write_manifest
 from .checkpoint import CycleModels, load_cycle_models, save_cycle_models
-from .rundir import RunDirectory
+from .methods import supported_methods
+from .rundir import latest_checkpoint, read_json, workdir_classes
+from .scoring.graphs import NormalizeGraph, cycle_graphs, quiet_torch_deprecations
 
 log = logging.getLogger("tavaal.export")
 
-__all__ = ["export_run", "export_models", "ExportError", "quiet_torch_deprecations", "main",
-           "RankerGraph", "DiscriminatorGraph", "ScorerGraph", "FeatureGraph", "ClassifierGraph", "NormalizeGraph",
-           "build_graphs"]
+__all__ = ["export_run", "export_models", "ExportError", "main"]
 
 DEFAULT_OPSET = 18
 DEFAULT_TOLERANCE = 1e-4
@@ -63,131 +56,6 @@ class ExportError(RuntimeError):
     """Export failed (verification above tolerance, missing models, bad arguments)."""
 
 
-@contextlib.contextmanager
-def quiet_torch_deprecations():
-    """Filter the deprecation/tracer warnings of torch.jit and torch.onnx (torch >= 2.9) and
-    the exporter's console chatter; everything else passes through."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.onnx._internal.exporter._registration",
-                                              "torch.export", "torch._export", "onnxscript")]
-    levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch(\.|$)")
-        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated.*")
-        warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export.*")
-        warnings.filterwarnings("ignore", message=r".*feature will be removed.*")
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch(\.|$)")
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx(\.|$)")
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        try:
-            yield
-        finally:
-            for lg, lv in zip(loggers, levels):
-                lg.setLevel(lv)
-
-
-# ---------------------------------------------------------------------------------- graphs
-class RankerGraph(nn.Module):
-    """x -> (loss, r): the task backbone's stages through the Ranker; r = ``ranker.normalize(loss)``
-    (its ``rank_norm`` with the cycle's statistics) when ``normalized`` (what D sees in TA-VAAL),
-    else r = loss."""
-
-    def __init__(self, backbone: nn.Module, ranker: nn.Module, normalized: bool = True):
-        super().__init__()
-        self.backbone = backbone
-        self.ranker = ranker
-        self.normalized = bool(normalized)
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        _, _, stages = self.backbone(x)
-        loss = self.ranker(stages)
-        r = self.ranker.normalize(loss) if self.normalized else loss
-        return loss, r
-
-
-class DiscriminatorGraph(nn.Module):
-    """(r, mu) -> D(r, mu) for a rank-conditioned discriminator; use :class:`PlainDiscriminatorGraph`
-    (mu -> D(mu)) for VAAL."""
-
-    def __init__(self, discriminator: nn.Module):
-        super().__init__()
-        self.discriminator = discriminator
-
-    def forward(self, r: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-        return self.discriminator(r, mu)
-
-
-class PlainDiscriminatorGraph(nn.Module):
-    def __init__(self, discriminator: nn.Module):
-        super().__init__()
-        self.discriminator = discriminator
-
-    def forward(self, mu: torch.Tensor) -> torch.Tensor:
-        return self.discriminator(None, mu)
-
-
-class ScorerGraph(nn.Module):
-    """x -> (loss, r, mu, score) (TA-VAAL) or x -> (mu, score) (VAAL, no Ranker)."""
-
-    def __init__(self, encoder: nn.Module, discriminator: nn.Module, ranker: Optional[RankerGraph] = None):
-        super().__init__()
-        self.ranker = ranker
-        self.encoder = encoder
-        self.discriminator = discriminator
-
-    def forward(self, x: torch.Tensor):
-        mu = self.encoder(x)
-        if self.ranker is None:
-            return mu, self.discriminator(None, mu)
-        loss, r = self.ranker(x)
-        return loss, r, mu, self.discriminator(r, mu)
-
-
-class FeatureGraph(nn.Module):
-    """x -> the task learner's penultimate feature (what core-set's k-center runs on)."""
-
-    def __init__(self, backbone: nn.Module):
-        super().__init__()
-        self.backbone = backbone
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)[1]
-
-
-class ClassifierGraph(nn.Module):
-    """x -> (logits (B, K), probs = softmax(logits) (B, K), feature (B, F)): what the
-    probability-based methods (entropy, margin, least confidence, BADGE, MC-dropout) read."""
-
-    def __init__(self, backbone: nn.Module):
-        super().__init__()
-        self.backbone = backbone
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        logits, feature, _ = self.backbone(x)
-        return logits, torch.softmax(logits, dim=1), feature
-
-
-class NormalizeGraph(nn.Module):
-    """uint8 raw values (B, *input_shape) -> float32 ``(x / 255 - mean) / std`` (per channel for
-    images, per feature for vectors; no mean/std: x / 255)."""
-
-    def __init__(self, input_shape: Sequence[int], mean: Optional[Sequence[float]], std: Optional[Sequence[float]]):
-        super().__init__()
-        c = int(input_shape[0])
-        m = torch.tensor(mean if mean is not None else [0.0] * c, dtype=torch.float32)
-        s = torch.tensor(std if std is not None else [1.0] * c, dtype=torch.float32)
-        if m.numel() == 1 and c > 1:
-            m, s = m.expand(c).clone(), s.expand(c).clone()
-        shape = (1, c) + (1,) * (len(input_shape) - 1)
-        self.register_buffer("scale", (1.0 / (255.0 * s)).view(shape))
-        self.register_buffer("shift", (-m / s).view(shape))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(torch.float32) * self.scale + self.shift
-
-
 def _rank_manifest(ranker: nn.Module, rank_mode: str) -> dict:
     """How r relates to the raw predicted loss in the exported graphs (see Ranker.normalize)."""
     norm = getattr(ranker, "rank_norm", "sigmoid")
@@ -195,49 +63,6 @@ def _rank_manifest(ranker: nn.Module, rank_mode: str) -> dict:
     return {"mode": rank_mode, "rank_norm": norm, "r": formula if rank_mode == "normalized" else "loss",
             "center": float(ranker.rank_center), "scale": float(ranker.rank_scale),
             "loss": "raw Ranker output (predicted loss)"}
-
-
-def build_graphs(task, adversarial=None, rank_mode: str = "normalized") -> Dict[str, Tuple[nn.Module, List[str], List[str]]]:
-    """name -> (module in eval mode, input names, output names) over ``task`` (TaskModels) and
-    ``adversarial`` (AdversarialModels or None): what is exported, and what
-    :meth:`tavaal.scoring.Scorer.from_models` runs eagerly. The graphs share the given modules
-    (no copies) and put them in eval mode."""
-    graphs: Dict[str, Tuple[nn.Module, List[str], List[str]]] = {}
-    backbone = task.backbone.eval()
-    ranker_graph = None
-    if task.ranker is not None:
-        ranker_graph = RankerGraph(backbone, task.ranker.eval(), (rank_mode or "normalized") == "normalized")
-        graphs["ranker"] = (ranker_graph, ["x"], ["loss", "r"])
-    adv = adversarial
-    if adv is not None:
-        encoder = adv.wae.eval().mean_encoder().eval()
-        disc = adv.discriminator.eval()
-        graphs["encoder"] = (encoder, ["x"], ["mu"])
-        if disc.rank_conditioned:
-            if ranker_graph is None:
-                raise ExportError("the models have a rank-conditioned discriminator but no Ranker")
-            graphs["discriminator"] = (DiscriminatorGraph(disc), ["r", "mu"], ["score"])
-            graphs["scorer"] = (ScorerGraph(encoder, disc, ranker_graph), ["x"], ["loss", "r", "mu", "score"])
-        else:
-            graphs["discriminator"] = (PlainDiscriminatorGraph(disc), ["mu"], ["score"])
-            graphs["scorer"] = (ScorerGraph(encoder, disc, None), ["x"], ["mu", "score"])
-    graphs["features"] = (FeatureGraph(backbone), ["x"], ["feature"])
-    graphs["classifier"] = (ClassifierGraph(backbone), ["x"], ["logits", "probs", "feature"])
-    for module, _, _ in graphs.values():
-        module.eval()
-    return graphs
-
-
-def _graphs(models: CycleModels) -> Dict[str, Tuple[nn.Module, List[str], List[str]]]:
-    """:func:`build_graphs` over a checkpoint's models."""
-    return build_graphs(models.task, models.adversarial, models.spec.get("rank_mode", "normalized"))
-
-
-def supported_methods(names: Sequence[str], rank_conditioned: Optional[bool]) -> List[str]:
-    """Selection methods a set of exported graphs supports (see :mod:`tavaal.scoring.methods`)."""
-    from .scoring.methods import supported_methods as _supported
-
-    return _supported(names, rank_conditioned)
 
 
 def _sample_inputs(graphs, input_shape, batch: int, seed: int) -> Dict[str, Tuple[torch.Tensor, ...]]:
@@ -299,8 +124,9 @@ def _max_err(ref: Sequence[torch.Tensor], got: Sequence) -> Tuple[float, float]:
 def export_models(models: CycleModels, out: Path, *, formats: Sequence[str] = ("torchscript", "onnx"),
                   opset: int = DEFAULT_OPSET, onnx_exporter: str = "dynamo", tolerance: float = DEFAULT_TOLERANCE,
                   seed: int = 0, source: Optional[dict] = None, checkpoint_path: Optional[Path] = None,
-                  run_config: Optional[dict] = None) -> dict:
+                  run_config: Optional[dict] = None, class_names: Optional[Sequence[str]] = None) -> dict:
     """Export the graphs of ``models`` into ``out`` and write the manifest; returns it.
+    ``class_names``: the task model's classes in index order (the manifest's ``class_names``).
 
     Raises :class:`ExportError` if a verification error exceeds ``tolerance * (1 + max|eager|)``
     (no manifest is written then).
@@ -315,7 +141,10 @@ def export_models(models: CycleModels, out: Path, *, formats: Sequence[str] = ("
     (out / MANIFEST_NAME).unlink(missing_ok=True)  # a half-written directory never looks valid
     spec = models.spec
     input_shape = tuple(int(s) for s in spec["input_shape"])
-    graphs = _graphs(models)
+    try:
+        graphs = cycle_graphs(models)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     trace_inputs = _sample_inputs(graphs, input_shape, TRACE_BATCH, seed)
     verify_inputs = _sample_inputs(graphs, input_shape, VERIFY_BATCH, seed + 1)
     files: List[str] = []
@@ -386,6 +215,7 @@ def export_models(models: CycleModels, out: Path, *, formats: Sequence[str] = ("
         "latent_dim": int(spec["latent_dim"]) if adv is not None else None,
         "feature_dim": int(models.task.backbone.feature_dim),
         "num_classes": int(models.task.backbone.num_classes),
+        "class_names": None if class_names is None else [str(c) for c in class_names],
         "rank": _rank_manifest(models.task.ranker, rank_mode) if models.task.ranker is not None else None,
         "discriminator": None if adv is None else {
             "rank_conditioned": rank_conditioned, "layers": int(adv.discriminator.num_layers),
@@ -407,9 +237,7 @@ def export_models(models: CycleModels, out: Path, *, formats: Sequence[str] = ("
 
 
 def _versions() -> Dict[str, Optional[str]]:
-    import tavaal
-
-    versions = {"tavaal": getattr(tavaal, "__version__", None), "torch": torch.__version__,
+    versions = {"tavaal": __version__, "torch": torch.__version__,
                 "numpy": np.__version__, "python": platform.python_version()}
     for mod in ("onnx", "onnxruntime", "onnxscript"):
         try:
@@ -426,10 +254,6 @@ def export_run(run_dir: Path, out: Path, *, method: str = "tavaal", trial: int =
     run_dir = Path(run_dir)
     if checkpoint is None and (run_dir / "workdir.json").exists():
         try:
-            from .loop import latest_checkpoint
-        except ImportError as exc:  # pragma: no cover - the loop package is part of tavaal
-            raise ExportError(f"{run_dir} is a labeling-loop work directory but tavaal.loop is unavailable: {exc}")
-        try:
             checkpoint = latest_checkpoint(run_dir)
         except (FileNotFoundError, ValueError) as exc:
             raise ExportError(str(exc)) from None
@@ -437,7 +261,7 @@ def export_run(run_dir: Path, out: Path, *, method: str = "tavaal", trial: int =
         if not (run_dir / "config.json").exists():
             raise ExportError(f"{run_dir} is not a tavaal run directory (no config.json)")
         try:
-            checkpoint = RunDirectory(run_dir).latest_checkpoint(method, trial)
+            checkpoint = latest_checkpoint(run_dir, method, trial)
         except FileNotFoundError as exc:
             methods = sorted(p.name for p in run_dir.iterdir() if p.is_dir() and any(p.glob("trial_*")))
             raise ExportError(f"{exc} (methods in this run: {', '.join(methods) or 'none'})") from None
@@ -445,12 +269,14 @@ def export_run(run_dir: Path, out: Path, *, method: str = "tavaal", trial: int =
     models = load_cycle_models(checkpoint)
     run_config = None
     if (run_dir / "config.json").exists():
-        from .rundir import read_json
-
         run_config = read_json(run_dir / "config.json")
     source = {"run_dir": str(run_dir.resolve()), "checkpoint": str(checkpoint.resolve()),
               "checkpoint_sha256": sha256_file(checkpoint)}
-    return export_models(models, out, source=source, checkpoint_path=checkpoint, run_config=run_config, **kwargs)
+    class_names = workdir_classes(run_dir)
+    if class_names is not None:
+        source["workdir"] = str(run_dir.resolve())  # tavaal.score leaves its labeled and pending samples out
+    return export_models(models, out, source=source, checkpoint_path=checkpoint, run_config=run_config,
+                         class_names=class_names, **kwargs)
 
 
 def setup_cli_logging(quiet: bool = False) -> None:

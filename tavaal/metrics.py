@@ -17,12 +17,15 @@ every pixel, not a mean of per-image IoUs).
 """
 from __future__ import annotations
 
+import csv
+import io
 from typing import Dict, List
 
 import numpy as np
 import torch
 
 from .losses import IGNORE_INDEX
+from .rundir import atomic_write_bytes
 
 __all__ = ["confusion_matrix", "iou_per_class", "mean_iou", "pixel_accuracy", "SegmentationMeter", "metric_record",
            "write_per_class_iou"]
@@ -131,11 +134,6 @@ def write_per_class_iou(path, records, classes=None) -> bool:
     """Write ``per_class_iou.csv`` (method, trial, cycle, labeled, miou, then one column per
     class named by ``classes``; empty = class absent) from the records that carry ``"iou"``;
     returns False (and writes nothing) if none does."""
-    import csv
-    import io
-
-    from .rundir import _atomic_write_bytes
-
     rows = [r for r in records if isinstance(r.get("iou"), list)]
     if not rows:
         return False
@@ -147,5 +145,5 @@ def write_per_class_iou(path, records, classes=None) -> bool:
     for r in rows:
         writer.writerow([r["method"], r["trial"], r["cycle"], r["labeled"], r.get("miou")]
                         + ["" if v is None else f"{v:.6f}" for v in r["iou"]])
-    _atomic_write_bytes(path, out.getvalue().encode())
+    atomic_write_bytes(path, out.getvalue().encode())
     return True

@@ -7,9 +7,18 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-LABELS = {"random": "Random", "entropy": "Entropy", "mcdropout": "MC-dropout", "coreset": "Core-set",
-          "lloss": "Learning loss", "lloss2": "Learning loss v2", "vaal": "VAAL", "tavaal": "TA-VAAL",
-          "margin": "Margin", "leastconf": "Least confidence", "badge": "BADGE"}
+from .methods import get_method
+from .stats import summarize
+
+
+def method_style(method: str) -> Dict[str, str]:
+    """Matplotlib keyword arguments that show ``method``: its registry label and colour (an
+    unregistered name is shown as itself, in the next colour of the cycle)."""
+    try:
+        m = get_method(method)
+    except ValueError:
+        return {"label": method}
+    return {"label": m.label, **({"color": m.color} if m.color else {})}
 
 
 def _matplotlib():
@@ -39,8 +48,6 @@ def plot_accuracy(records: Sequence[Dict], out: Path, title: str = "", baseline:
     """accuracy.png (mean +- std over trials) and, when the baseline ran, improvement.png: the
     paired difference to the baseline per labeled size with its 95% Student-t interval
     (:mod:`tavaal.stats`; no band where fewer than 2 trials are paired)."""
-    from .stats import summarize
-
     plt = _matplotlib()
     table = accuracy_table(records)
     metric = metric_label(records)
@@ -50,18 +57,10 @@ def plot_accuracy(records: Sequence[Dict], out: Path, title: str = "", baseline:
         sizes = np.array(sorted(by_size))
         mean = np.array([np.mean(by_size[s]) for s in sizes]) * 100
         std = np.array([np.std(by_size[s]) for s in sizes]) * 100
-        ax.plot(sizes, mean, marker="o", label=LABELS.get(method, method))
-        ax.fill_between(sizes, mean - std, mean + std, alpha=0.2)
-    ax.set_xlabel("number of labeled samples")
-    ax.set_ylabel(f"test {metric} (%)")
-    ax.set_title(title or f"{metric} (mean ± std over trials)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path = Path(out) / "accuracy.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    written.append(path)
+        line, = ax.plot(sizes, mean, marker="o", **method_style(method))
+        ax.fill_between(sizes, mean - std, mean + std, alpha=0.2, color=line.get_color())
+    written.append(_write_curves(plt, fig, ax, Path(out) / "accuracy.png", f"test {metric} (%)",
+                                 title or f"{metric} (mean ± std over trials)"))
 
     if baseline in table and len(table) > 1:
         rows = [r for r in summarize(records, baseline=baseline) if r["cycle"] != "AUBC"]
@@ -76,22 +75,28 @@ def plot_accuracy(records: Sequence[Dict], out: Path, title: str = "", baseline:
             mean = np.array([r["diff_mean"] for r in mine]) * 100
             low = np.array([r["diff_low"] for r in mine]) * 100
             high = np.array([r["diff_high"] for r in mine]) * 100
-            line, = ax.plot(sizes, mean, marker="o", label=LABELS.get(method, method))
+            line, = ax.plot(sizes, mean, marker="o", **method_style(method))
             ax.fill_between(sizes, low, high, alpha=0.2, color=line.get_color())
-        ax.axhline(0.0, color="k", lw=0.8, ls="--", label=LABELS.get(baseline, baseline))
-        ax.set_xlabel("number of labeled samples")
-        ax.set_ylabel(f"{metric} - {baseline} (percentage points)")
-        ax.set_title(title or f"improvement over {baseline}")
+        ax.axhline(0.0, color="k", lw=0.8, ls="--", label=method_style(baseline)["label"])
         ax.text(0.01, 0.01, "bands: paired 95% t-interval over trials", transform=ax.transAxes, fontsize=7,
                 alpha=0.7)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        path = Path(out) / "improvement.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(_write_curves(plt, fig, ax, Path(out) / "improvement.png", f"{metric} - {baseline} "
+                                     "(percentage points)", title or f"improvement over {baseline}"))
     return written
+
+
+def _write_curves(plt, fig, ax, path: Path, ylabel: str, title: str) -> Path:
+    """Axis labels (x: labeled samples), grid and legend on ``ax``; ``fig`` written to ``path``
+    (PNG, 120 dpi) and closed."""
+    ax.set_xlabel("number of labeled samples")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def plot_selection_scatter(points: np.ndarray, targets: np.ndarray, selections: Dict[str, Dict[str, np.ndarray]],
@@ -109,7 +114,7 @@ def plot_selection_scatter(points: np.ndarray, targets: np.ndarray, selections: 
         ax.scatter(points[:, 0], points[:, 1], c=colors, s=6, alpha=0.25, linewidths=0)
         ax.scatter(points[labeled, 0], points[labeled, 1], c=colors[labeled], s=18, edgecolors="k", linewidths=0.4)
         ax.scatter(points[selected, 0], points[selected, 1], marker="x", c="k", s=50, linewidths=1.6)
-        ax.set_title(f"{LABELS.get(method, method)}" + (f" — stage {cycle + 1}" if cycle is not None else ""))
+        ax.set_title(method_style(method)["label"] + (f" — stage {cycle + 1}" if cycle is not None else ""))
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()

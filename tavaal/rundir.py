@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Optional
 
 import torch
 
@@ -39,7 +39,7 @@ def _file_mode() -> int:
 FILE_MODE = _file_mode()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -58,7 +58,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON so that ``path`` holds either the old or the new content, never half."""
-    _atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
 
 
 def read_json(path: Path) -> Any:
@@ -70,7 +70,7 @@ def save_torch(path: Path, obj: Any) -> None:
     """Atomic ``torch.save``."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 class RunDirectory:
@@ -125,9 +125,36 @@ class RunDirectory:
     def write_metrics(self, records: List[Dict[str, Any]]) -> None:
         """Rewrite metrics.jsonl and metrics.csv from ``records`` (atomically, no duplicates)."""
         lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-        _atomic_write_bytes(self.root / "metrics.jsonl", lines.encode())
+        atomic_write_bytes(self.root / "metrics.jsonl", lines.encode())
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=METRIC_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(records)
-        _atomic_write_bytes(self.root / "metrics.csv", out.getvalue().encode())
+        atomic_write_bytes(self.root / "metrics.csv", out.getvalue().encode())
+
+
+def latest_checkpoint(root: os.PathLike, method: str = "tavaal", trial: int = 0) -> Path:
+    """The newest checkpoint under ``root``: for a labeling-loop work directory
+    (``workdir.json``) the checkpoint of its newest committed train cycle (the last entry of
+    ``state.json``'s ``cycles``), for a run directory the newest one of (``method``, ``trial``).
+
+    Raises FileNotFoundError naming what is missing (no cycle trained yet, a missing file)."""
+    root = Path(root)
+    if not (root / "workdir.json").exists():
+        return RunDirectory(root).latest_checkpoint(method, trial)
+    cycles = read_json(root / "state.json")["cycles"]
+    if not cycles:
+        raise FileNotFoundError(f"{root} has no trained cycle yet: run tavaal train {root} first")
+    checkpoint = root / cycles[-1]["checkpoint"]
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"{checkpoint} (cycle {cycles[-1]['cycle']}) is missing")
+    return checkpoint
+
+
+def workdir_classes(root: os.PathLike) -> Optional[List[str]]:
+    """The class names of a labeling-loop work directory in index order (output unit i of its
+    task model is class ``i``); None for a run directory."""
+    root = Path(root)
+    if not (root / "workdir.json").exists():
+        return None
+    return list(read_json(root / "state.json")["classes"])

@@ -14,13 +14,19 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
 import numpy as np
+
+from .artifacts import ArtifactError
+from .data.sources import ImageFolderSource, decode_workers
+from .distributed.cli import add_ray_arguments, select_with_ray, write_outputs_atomic
+from .loop.batches import taken_rows
+from .methods import EmbeddingRule, get_method, method_names
+from .scoring import Scorer, SelectionError, SourceError, open_source, select_from_pool
 
 __all__ = ["main", "build_parser", "read_ids", "write_outputs"]
 
@@ -34,13 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image folder (recursive), .npy/.npz array (FILE.npz:KEY), sharded pool directory "
                         "(pool.json), or dataset:NAME[:train|test]")
     p.add_argument("--budget", type=int, required=True, help="how many samples to select")
-    from .scoring.methods import method_names
-
     p.add_argument("--method", default=None, choices=method_names(),
                    help="selection method (default: the method the artifacts were trained for); entropy and the other "
                         "probability-based methods read the exported classifier graph, mcdropout needs --backend eager")
     p.add_argument("--subset", type=int, default=0,
                    help="score a seeded random subset of M unlabeled samples (the paper's subset method; 0 = all)")
+    p.add_argument("--include-workdir-samples", action="store_true",
+                   help="artifacts exported from a work directory: also score its labeled and pending samples "
+                        "(by default they are excluded, as tavaal select does)")
     p.add_argument("--labeled", type=Path, default=None,
                    help="labeled set: ids of pool samples (.txt one per line, .json list, .csv 'id' column, or an "
                         "integer .npy), excluded from the candidates; or a pool of labeled samples "
@@ -52,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bf16: autocast (torchscript/eager backends)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=None,
-                   help="DataLoader worker processes decoding images (default min(4, CPUs) for image folders)")
+                   help="DataLoader worker processes decoding images (default for image folders: CPU cores - 1, or $TAVAAL_DECODE_WORKERS)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads of the backend (default: torch's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=Path("selected.csv"), help="CSV to write (JSON beside it)")
@@ -63,9 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", default=None, help="member of an .npz pool (default X, else the first)")
     p.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the artifact files")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    from .distributed.cli import add_ray_arguments  # --ray ... (scale-out; does not import ray)
-
-    add_ray_arguments(p)
+    add_ray_arguments(p)  # --ray ... (scale-out; does not import ray)
     return p
 
 
@@ -147,10 +152,6 @@ def _fail(msg: str, code: int = 2) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
-    from .artifacts import ArtifactError
-    from .scoring import SourceError, Scorer, SelectionError, open_source, select_from_pool
-    from .data.sources import ImageFolderSource
-
     if args.budget < 1:
         return _fail(f"--budget must be >= 1, got {args.budget}")
     if args.subset < 0:
@@ -166,8 +167,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         method = args.method
         if method is None:
             src = scorer.manifest.get("source", {}).get("method")
+            if src in method_names():
+                src = get_method(src).selection_name  # lloss2 models select as lloss
             method = src if src in scorer.methods else scorer.methods[0]
+        method = get_method(method).selection_name
         scorer.check_method(method)
+        rule = get_method(method).rule
+        uses_centers = isinstance(rule, EmbeddingRule) and rule.uses_labeled
         pool = open_source(args.pool, image_shape=scorer.input_shape if len(scorer.input_shape) == 3 else None,
                          key=args.key)
         labeled, labeled_pool = None, None
@@ -177,27 +183,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if _is_id_file(args.labeled):
                 labeled = pool.rows_of(read_ids(args.labeled))
             else:
-                if method != "coreset":
-                    return _fail("--labeled with a pool of samples (not ids) is only used by --method coreset")
+                if not uses_centers:
+                    return _fail(f"--labeled with a pool of samples (not ids) is only used by methods with labeled "
+                                 f"centers (core-set), not --method {method}")
                 labeled_pool = open_source(args.labeled, image_shape=scorer.input_shape
                                          if len(scorer.input_shape) == 3 else None)
-        if method == "coreset" and labeled is None and labeled_pool is None:
-            print("note: coreset without --labeled: the first pick is random (seeded)", file=sys.stderr)
+        workdir = (scorer.manifest.get("source") or {}).get("workdir")
+        if args.labeled is None and workdir and not args.include_workdir_samples:
+            labeled = taken_rows(workdir, pool)  # an export of a work directory: not its labeled/pending samples
+            print(f"excluding {labeled.size} labeled or pending samples of the work directory {workdir} "
+                  "(--include-workdir-samples scores them too)", file=sys.stderr)
+        if uses_centers and labeled is None and labeled_pool is None:
+            print(f"note: {method} without --labeled: the first pick is random (seeded)", file=sys.stderr)
         workers = args.workers
         if workers is None:
-            workers = min(4, os.cpu_count() or 1) if isinstance(pool, ImageFolderSource) else 0
-        if method not in ("random",) and pool.kind == "inputs" and len(pool) > 0:
+            workers = decode_workers() if isinstance(pool, ImageFolderSource) else 0
+        if rule is not None and pool.kind == "inputs" and len(pool) > 0:
             # check the first sample before the long work (catches shape mismatches and unreadable arrays)
             first = pool.read_rows([0])
             scorer.check_sample_shape(tuple(first.shape[1:]), what=f"pool {args.pool}:")
             pool.skipped.clear()
         load_seconds = time.perf_counter() - started
         if args.ray:  # scale-out on Ray (tavaal.distributed); outputs written atomically below
-            from .distributed.cli import select_with_ray
-
             selection = select_with_ray(args, method, labeled, labeled_pool, backend)
         else:
-            selection = select_from_pool(scorer if method != "random" else scorer, pool, method, args.budget,
+            selection = select_from_pool(scorer, pool, method, args.budget,
                                          subset=args.subset, seed=args.seed, labeled=labeled,
                                          labeled_pool=labeled_pool, batch_size=args.batch_size, num_workers=workers,
                                          save_scores=args.save_scores, with_latents=args.with_latents,
@@ -212,8 +222,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
              "batch_size": args.batch_size, "workers": workers, "setup_s": round(load_seconds, 6),
              "source": scorer.manifest.get("source")}
     if args.ray:
-        from .distributed.cli import write_outputs_atomic
-
         json_path = write_outputs_atomic(write_outputs, selection, args.out, extra)
     else:
         json_path = write_outputs(selection, args.out, extra)

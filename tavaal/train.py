@@ -19,8 +19,13 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .config import METHODS, PRESETS, RunConfig, resolve_config
+from .config import PRESETS, RunConfig, resolve_config
+from .data.download import download_dataset
+from .experiment import Experiment, RunExistsError
+from .methods import method_names
+from .plots import metric_label, plot_accuracy, plot_selection_scatter
 from .rundir import RunDirectory, read_json
+from .stats import format_table, summarize, write_summary
 
 log = logging.getLogger("tavaal")
 
@@ -49,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "caltech101, folder, npz; segmentation: cityscapes, segfolder, segshapes")
     p.add_argument("--data-dir", help="folder (or file, for npz) holding the dataset's files")
     p.add_argument("--preset", choices=sorted(PRESETS), help="settings of the paper's Table 1 (flags override)")
-    p.add_argument("--method", help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--method", help=f"one of {', '.join(method_names())}")
     p.add_argument("--methods", help="comma-separated methods to compare, e.g. random,lloss,vaal,tavaal")
     p.add_argument("--trials", type=int)
     p.add_argument("--cycles", type=int, help="number of active-learning cycles (accuracy points)")
@@ -128,9 +133,6 @@ def print_row(record: Dict) -> None:
 def write_outputs(run_dir: RunDirectory, config: RunConfig, records: List[Dict], bundle, plots: bool = True) -> List[Path]:
     """summary.csv (tavaal.stats: mean accuracy per cycle, paired difference to random with
     95% intervals, AUBC) and the figures of a finished run; returns the written paths."""
-    from .plots import plot_accuracy, plot_selection_scatter
-    from .stats import summarize, write_summary
-
     written = [write_summary(run_dir.root / "summary.csv", summarize(records, methods=config.methods))]
     if not plots or not records:
         return written
@@ -155,16 +157,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from .experiment import Experiment, RunExistsError
-
     try:
         if args.resume and args.out and (Path(args.out) / "config.json").exists():
             config = RunConfig.from_dict(read_json(Path(args.out) / "config.json"))
         else:
             config = config_from_args(args)
         if args.download:
-            from .data.download import download_dataset
-
             download_dataset(config.dataset, config.data_dir, progress=not args.no_progress)
         out = Path(args.out or f"runs/{config.dataset}")
         print(f"tavaal: {config.dataset}, methods {','.join(config.methods)}, {config.trials} trial(s) x "
@@ -178,9 +176,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     written = write_outputs(experiment.run_dir, experiment.config, records, experiment.bundle, plots=not args.no_plots)
-    from .plots import metric_label
-    from .stats import format_table, summarize
-
     print("\n" + format_table(summarize(records, methods=experiment.config.methods), metric=metric_label(records))
           + "\n")
     print(f"done: {len(records)} cycle records in {experiment.run_dir.root / 'metrics.jsonl'}")

@@ -12,9 +12,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tavaal import ops
+from tavaal.methods import EmbeddingRule, get_method
+from tavaal.methods.badge import badge_embedding, badge_factors, badge_select
 from tavaal.ops.kmeanspp import draw_uniforms
-from tavaal.scoring.methods import EmbeddingMethod, get_method
-from tavaal.strategies.badge import badge_embedding, badge_factors, badge_select, select_badge
 
 ROUNDING = 1e-6  # relative: the op receives float32 probabilities
 
@@ -52,6 +53,13 @@ def brute_badge_check(g, picks, uniforms, tol=ROUNDING):
         mind = np.minimum(mind, ((g - g[p]) ** 2).sum(1))
 
 
+def seed_badge(probs, features, b, uniforms):
+    """BADGE's k-means++ seeding on the two factors with the given uniforms (what
+    :func:`badge_select` runs on the stored ``[a | f]`` rows)."""
+    a, f = badge_factors(probs, features)
+    return ops.kmeanspp(a, b, y=f, init="norm", uniforms=uniforms)[0]
+
+
 def make_case(n, k, f, seed):
     gen = torch.Generator().manual_seed(seed)
     features = torch.randn(n, f, generator=gen).relu().to(torch.float32).to(torch.float64)
@@ -66,7 +74,7 @@ def test_picks_match_brute_force_on_materialised_gradient_embeddings(n, k, f, se
     features, probs, g = make_case(n, k, f, seed)
     b = data.draw(st.integers(1, n))
     u = draw_uniforms(b, seed)
-    picks = select_badge(probs, features, b, uniforms=u).tolist()
+    picks = seed_badge(probs, features, b, u).tolist()
     assert len(set(picks)) == b
     brute_badge_check(g, picks, u.numpy())
 
@@ -88,14 +96,14 @@ def test_argmax_ties_use_the_lower_class():
 def test_selection_path_method_reproduces_the_direct_call():
     """badge on tavaal.scoring: stored [a | f] rows and uniforms from the selection's rng."""
     features, probs, _ = make_case(300, 4, 16, 2)
-    method = get_method("badge")
-    assert isinstance(method, EmbeddingMethod) and method.graph == "classifier" and not method.uses_labeled
+    method = get_method("badge").rule
+    assert isinstance(method, EmbeddingRule) and method.graph == "classifier" and not method.uses_labeled
     emb = method.embed({"probs": probs.float(), "feature": features.float(), "logits": probs.log().float()})
     assert emb.shape == (300, 4 + 16), "K + F numbers a row, not K * F"
     torch.testing.assert_close(emb, badge_embedding({"probs": probs, "feature": features}))
     picks, values = method.select(emb, 25, centers=None, rng=np.random.default_rng(7), metric="euclidean",
                                   num_classes=4)
-    want = select_badge(probs, features, 25, uniforms=torch.from_numpy(np.random.default_rng(7).random(25)))
+    want = seed_badge(probs, features, 25, torch.from_numpy(np.random.default_rng(7).random(25)))
     assert torch.equal(picks, want)
     assert values.dtype == torch.float32 and values.shape == (25,)
     assert torch.all(values[1:] <= values[:-1]), "the k-means potential never grows"
@@ -103,7 +111,7 @@ def test_selection_path_method_reproduces_the_direct_call():
 
 def test_clear_errors():
     p = torch.softmax(torch.randn(10, 3), 1)
-    with pytest.raises(ValueError, match="10 rows but features has 9"):
+    with pytest.raises(ValueError, match=r"probs has 10 rows but features has shape \(9, 4\)"):
         badge_factors(p, torch.randn(9, 4))
     with pytest.raises(ValueError, match="at least 2 classes"):
         badge_factors(torch.ones(10, 1), torch.randn(10, 4))
@@ -117,28 +125,20 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="no labeled centers"):
         badge_select(emb, 3, rng=np.random.default_rng(0), num_classes=3, centers=torch.tensor([1]))
     with pytest.raises(ValueError, match="b must be in"):
-        select_badge(p, torch.randn(10, 4), 11)
+        badge_select(emb, 11, rng=np.random.default_rng(0), num_classes=3)
 
 
-# ------------------------------------------------------------------ through the strategy
-def test_strategy_picks_match_brute_force_on_the_task_models_embeddings():
-    """BadgeStrategy (live model -> classifier graph -> [a | f] rows -> ops.kmeanspp) makes the
-    picks of the brute force on materialised gradient embeddings of the same model's outputs,
-    with the uniforms drawn from the strategy's rng."""
-    from tavaal.config import resolve_config
-    from tavaal.data import Pool, load_dataset
-    from tavaal.strategies import SelectionContext, get_strategy
-    from tavaal.training import build_task_models, predict, train_task_models
+# ------------------------------------------------------------------ on the live selection path
+def test_cycle_picks_match_brute_force_on_the_task_models_embeddings():
+    """A cycle's BADGE selection (live model -> classifier graph -> [a | f] rows ->
+    ops.kmeanspp) makes the picks of the brute force on materialised gradient embeddings of the
+    same model's outputs, with the uniforms drawn from the cycle's rng."""
+    from selection_oracles import select_live, trained_moons_learner
+    from tavaal.training import predict
 
-    torch.manual_seed(0)
-    data = load_dataset("moons", seed=0)
-    config = resolve_config("moons", {"epochs": 10, "subset": 0, "budget": 10})
-    pool = Pool.initial(len(data.train), 20, np.random.default_rng(0))
-    task = build_task_models(config, data.input_shape, data.num_classes, with_ranker=False)
-    train_task_models(task, data.train, pool.labeled, config, ranker_loss=None, seed=0)
+    data, config, pool, task = trained_moons_learner()
     candidates = np.sort(pool.unlabeled[:200])
-    context = SelectionContext(config=config, dataset=data.train, task=task, rng=np.random.default_rng(5))
-    picked = get_strategy("badge")(context).select(pool, 15, candidates)
+    picked = select_live(config, data, pool.labeled, "badge", 15, candidates, task, seed=5)
     task.eval()
     out = predict(data.train, candidates, backbone=task.backbone, outputs=("logits", "feature"))
     p = torch.softmax(out["logits"].double(), dim=1)

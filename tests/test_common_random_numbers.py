@@ -6,9 +6,10 @@ import torch
 
 from tavaal.config import resolve_config
 from tavaal.data import Pool
-from tavaal.experiment import Experiment, cycle_seed, learner_key, run_experiment
+from tavaal.cycle import cycle_seed
+from tavaal.experiment import Experiment, run_experiment
+from tavaal.methods import get_method
 from tavaal.rundir import RunDirectory
-from tavaal.strategies import get_strategy
 
 
 def config(**overrides):
@@ -32,7 +33,7 @@ def test_cycle_zero_is_trained_once_per_learner_and_shared(tmp_path):
             assert [r["shared_task"] for r in group] == [False] + [True] * (len(group) - 1)
         assert plain[0]["learner"] != ranked[0]["learner"]
     shared = sorted(p.name for p in (tmp_path / "run" / "shared" / "trial_0").iterdir())
-    assert shared == sorted({f"task_cycle00_{learner_key(config(), get_strategy(m))}.pt" for m in methods})
+    assert shared == sorted({f"task_cycle00_{get_method(m).training(config()).key}.pt" for m in methods})
 
 
 def test_cycle_seed_depends_on_trial_and_cycle_not_on_the_method():

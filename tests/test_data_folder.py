@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tavaal.data import (CorruptDatasetError, DatasetNotFoundError, FolderDataset,
-                         load_dataset)
+from tavaal.data import CorruptDatasetError, DatasetNotFoundError, SourceDataset, load_dataset
+from tavaal.data.sources import ImageFolderSource, find_unreadable
 from tavaal.data.defaults import IMAGENET_MEAN
 
 
@@ -36,16 +36,16 @@ def test_folder_seeded_split_lazy(tmp_path):
     assert len(b.train) + len(b.test) == 34
     assert len(b.test) == round(34 * 0.25)
     assert np.bincount(b.test_targets, minlength=3).tolist() == [2, 1, 5]  # largest remainder
-    assert isinstance(b.train, FolderDataset)
+    assert isinstance(b.train.view, SourceDataset) and isinstance(b.train.source, ImageFolderSource)
     x, y = b.train[0]
     assert x.shape == (3, 16, 16) and x.dtype == torch.float32 and isinstance(y, int)
     assert b.mean == IMAGENET_MEAN
     # same seed -> same split, files disjoint between train and test
     c = load_dataset("folder", data_dir=root, image_size=16, test_fraction=0.25, seed=3)
-    assert c.train.files == b.train.files
-    assert not set(b.train.files) & set(b.test.files)
+    assert c.train.source.ids == b.train.source.ids
+    assert not set(b.train.source.ids) & set(b.test.source.ids)
     d = load_dataset("folder", data_dir=root, image_size=16, test_fraction=0.25, seed=4)
-    assert d.test.files != b.test.files
+    assert d.test.source.ids != b.test.source.ids
     # augmentation: horizontal flip by default, optional random resized crop
     assert type(b.augment).__name__ == "RandomHorizontalFlip"
     e = load_dataset("folder", data_dir=root, image_size=16, augment="flip+rrc")
@@ -76,13 +76,13 @@ def test_folder_split_folders(tmp_path):
 def test_corrupt_image_raises_on_access(tmp_path):
     root = _tree(tmp_path / "imgs")
     b = load_dataset("folder", data_dir=root, image_size=8, test_fraction=0.0)
-    bad = [i for i, f in enumerate(b.train.files) if f.name == "broken.jpg"]
+    bad = [i for i, ident in enumerate(b.train.source.ids) if ident.endswith("broken.jpg")]
     assert len(bad) == 1
     with pytest.raises(CorruptDatasetError, match="broken.jpg: cannot decode image") as ei:
         b.train[bad[0]]
     assert ei.value.path == str(root / "class_1" / "broken.jpg")
-    report = b.train.check_images()
-    assert [p for p, _ in report] == [str(root / "class_1" / "broken.jpg")]
+    report = find_unreadable(b.train.source, workers=0, progress=False)
+    assert [ident for ident, _ in report] == ["class_1/broken.jpg"]
 
 
 def test_validate_lists_every_bad_file(tmp_path):

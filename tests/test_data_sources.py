@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from tavaal.data import load_dataset
+from tavaal.data import load_dataset, open_source
 from tavaal.data.sources import (ArraySource, DatasetSource, ImageFolderSource, SourceDataset, SourceError,
-                                 channel_stats, open_source, write_sharded_pool)
+                                 channel_stats, write_sharded_pool)
 
 
 @pytest.fixture()
@@ -41,7 +41,7 @@ def test_read_rows_in_any_order_with_repeats(uint8_pool):
 def test_dataset_view_normalises_and_labels_only_given_rows(uint8_pool):
     path, x = uint8_pool
     src = open_source(path)
-    ds = src.dataset(mean=[0.5, 0.4, 0.3], std=[0.2, 0.2, 0.25], targets=([7, 3], [1, 2]))
+    ds = SourceDataset(src, mean=[0.5, 0.4, 0.3], std=[0.2, 0.2, 0.25], targets=([7, 3], [1, 2]))
     assert len(ds) == 40 and isinstance(ds, SourceDataset)
     xb, yb = ds.get_batch([3, 5, 7])
     expect = (x[[3, 5, 7]] / 255.0 - np.array([0.5, 0.4, 0.3])[:, None, None]) / np.array([0.2, 0.2, 0.25])[:, None, None]
@@ -52,7 +52,7 @@ def test_dataset_view_normalises_and_labels_only_given_rows(uint8_pool):
     with pytest.raises(SourceError, match="distinct"):
         ds.set_targets(([1, 1], [0, 0]))
     with pytest.raises(SourceError, match="3 values"):
-        src.dataset(mean=[0.5, 0.5], std=[1, 1])
+        SourceDataset(src, mean=[0.5, 0.5], std=[1, 1])
 
 
 def test_training_through_the_view_reads_only_the_labeled_rows(uint8_pool):
@@ -70,7 +70,7 @@ def test_training_through_the_view_reads_only_the_labeled_rows(uint8_pool):
 
     src = Counting(path)
     labeled = np.array([1, 4, 9, 16, 25, 36])
-    ds = src.dataset(targets=(labeled, np.array([0, 1, 0, 1, 0, 1])))
+    ds = SourceDataset(src, targets=(labeled, np.array([0, 1, 0, 1, 0, 1])))
     config = resolve_config("digits", {"epochs": 1, "batch_size": 4, "width": 4, "arch": "resnet18-cifar"})
     task = build_task_models(config, (3, 4, 4), 2, with_ranker=True)
     train_task_models(task, ds, labeled, config, ranker_loss="ranking")
@@ -109,11 +109,12 @@ def test_image_folder_ids_are_relative_posix_paths(tmp_path):
     assert src.rows_of(["b/2.png", str(root / "a" / "1.png"), str(root.resolve() / "a/deep/3.png")]).tolist() == [3, 0, 2]
     with pytest.raises(SourceError, match="'c/9.png'"):
         src.rows_of(["c/9.png"])
-    ds = src.dataset()
+    ds = SourceDataset(src)
     x, _ = ds.get_batch([3, 0])
     assert x.shape == (2, 1, 4, 4) and torch.allclose(x, torch.full_like(x, 7 / 255))
+    strict = SourceDataset(src, on_unreadable="error")
     with pytest.raises(SourceError, match="a/broken.png"):
-        ds.get_batch([1])
+        strict.get_batch([1])
 
 
 def test_benchmark_datasets_are_row_sources():

@@ -46,5 +46,5 @@ def test_the_loop_walkthrough_labels_each_selected_batch_and_the_labeled_set_gro
     assert set(state["labels"]) == set(seed) | set(asked)         # exactly the labels given, nothing else
     with open(work / "to_label.csv", newline="") as f:
         assert [row["id"] for row in csv.DictReader(f)] == asked[-demo.LOOP_BUDGET:]
-    assert "\n$ head -4 work/to_label.csv\n  rank,id,score\n  0," in printed
+    assert "\n$ head -4 work/to_label.csv\n  rank,id,score,predicted,probability,r,d\n  0," in printed
     assert f"labeled {len(seed) + len(asked)} (20 held out" in printed and "out for labeling: 0" in printed

@@ -214,14 +214,15 @@ def test_svhn_download_then_load_dataset_reads_it(server, tmp_path):
     assert set(np.unique(bundle.train_targets)) <= set(range(10))
 
 
-def test_load_dataset_download_uses_the_documented_env_mirror_and_checksums(server, tmp_path, monkeypatch):
+def test_download_uses_the_documented_env_mirror_and_checksums(server, tmp_path, monkeypatch):
     sums = _publish_idx(server, "mnist", _idx_files(seed=3))
     (tmp_path / "sums.json").write_text(json.dumps(sums))
     monkeypatch.setenv(MIRROR_ENV, server.url)
     monkeypatch.setenv(CHECKSUMS_ENV, str(tmp_path / "sums.json"))
     data = tmp_path / "data"
 
-    bundle = load_dataset("mnist", data, download=True)
+    download_dataset("mnist", data, progress=False)
+    bundle = load_dataset("mnist", data)
 
     assert bundle.num_train == 12
     assert len(server.log) == 4
@@ -358,7 +359,7 @@ def test_existing_verified_dataset_is_not_downloaded_again(server, tmp_path):
     assert len(server.log) == 1
 
     download_dataset("cifar10", tmp_path, mirror=server.url, checksums=sums, progress=False)
-    load_dataset("cifar10", tmp_path, download=True)
+    load_dataset("cifar10", tmp_path)
 
     assert len(server.log) == 1
 
@@ -385,8 +386,8 @@ def test_missing_file_on_the_server_names_the_http_status(server, tmp_path):
 def test_datasets_without_a_download_are_refused(tmp_path):
     with pytest.raises(ValueError, match="no download available"):
         download_dataset("caltech101", tmp_path)
-    with pytest.raises(ValueError, match="--download is available for"):
-        load_dataset("moons", download=True)
+    with pytest.raises(ValueError, match="no download available"):
+        download_dataset("moons", tmp_path)
 
 
 # ----------------------------------------------------------------------------- the command line

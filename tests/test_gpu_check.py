@@ -1,7 +1,9 @@
-"""scripts/gpu_check.py (``make gpu-check``) runs once on a borrowed GPU machine: its logic is
-specified here, without a GPU -- steps that overrun are killed (never hang), a failing step
-does not stop the next, the report says what was measured, what failed and which goals were
-met, and the dry run exercises every step on the CPU."""
+"""scripts/gpu_check.py (``python3 scripts/gpu_check.py --out DIR``) runs once on a short lease
+of a bare GPU machine: its logic is specified here, without a GPU -- the steps' caps fit the
+lease, steps that overrun are killed (never hang) and keep what they wrote, a failing step does
+not stop the next, every step leaves its log and result file under DIR as it ends, the report
+says what was measured, what failed and which goals were met, and the dry run exercises every
+step on the CPU."""
 import importlib.util
 import json
 import pathlib
@@ -44,19 +46,41 @@ def test_failures_and_missing_programs_are_recorded_not_raised(gc, tmp_path):
     assert gc.capture([str(tmp_path / "nothing")]).startswith("(")
 
 
-def test_junit_counts(gc, tmp_path):
-    xml = tmp_path / "r.xml"
-    xml.write_text(
-        '<testsuites><testsuite>'
-        '<testcase classname="tests.gpu.test_a" name="ok"/>'
-        '<testcase classname="tests.gpu.test_a" name="bad"><failure message="x"/></testcase>'
-        '<testcase classname="tests.gpu.test_b" name="err"><error message="y"/></testcase>'
-        '<testcase classname="tests.gpu.test_b" name="skip"><skipped message="z"/></testcase>'
-        '</testsuite></testsuites>')
-    c = gc.junit_counts(xml)
+def test_the_caps_fit_one_short_lease_in_order_of_value(gc):
+    assert sum(gc.CAPS.values()) <= 7 * 60
+    names = list(gc.CAPS)
+    assert names[:2] == ["environment", "build"] and names[-1] == "sanitize-racecheck"
+    assert names.index("sanitize-memcheck") < names.index("gpu-tests") < names.index("bench-kcenter")
+
+
+def test_stream_counts(gc, tmp_path):
+    stream = tmp_path / "t.jsonl"
+    stream.write_text(
+        '{"nodeid": "tests/gpu/test_a.py::ok", "outcome": "passed"}\n'
+        '{"nodeid": "tests/gpu/test_a.py::bad", "outcome": "failed"}\n'
+        '{"nodeid": "tests/gpu/test_b.py::err", "outcome": "error"}\n'
+        '{"nodeid": "tests/gpu/test_b.py::skip", "outcome": "skipped"}\n'
+        '{"nodeid": "tests/gpu/test_b.py::torn", "outc')  # a line cut by the kill
+    c = gc.stream_counts(stream)
     assert (c["passed"], c["failed"], c["errors"], c["skipped"]) == (1, 1, 1, 1)
-    assert c["failures"] == ["tests.gpu.test_a::bad", "tests.gpu.test_b::err"]
-    assert gc.junit_counts(tmp_path / "missing.xml") == {}
+    assert c["failures"] == ["tests/gpu/test_a.py::bad", "tests/gpu/test_b.py::err"]
+    assert gc.stream_counts(tmp_path / "missing.jsonl") == {}
+
+
+def test_a_test_run_cut_at_its_cap_keeps_its_counts(gc, tmp_path):
+    (tmp_path / "test_slow.py").write_text(
+        "import time\n"
+        "def test_fast():\n    assert True\n"
+        "def test_fails():\n    assert False\n"
+        "def test_hangs():\n    time.sleep(300)\n")
+    stream = tmp_path / "stream.jsonl"
+    env = dict(PATH="/usr/bin:/bin", PYTHONPATH=str(ROOT / "scripts"), TAVAAL_TEST_STREAM=str(stream))
+    step = gc.run_step(gc.Step("gpu-tests"), [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+                                              "pytest_stream", "--rootdir", str(tmp_path), str(tmp_path / "test_slow.py")],
+                       timeout=20, env=env, workdir=tmp_path / "steps")
+    assert step.status == "timeout"
+    c = gc.stream_counts(stream)
+    assert (c["passed"], c["failed"]) == (1, 1), stream.read_text() if stream.exists() else pathlib.Path(step.log).read_text()
 
 
 def test_sanitizer_summary(gc, tmp_path):
@@ -73,16 +97,18 @@ def _bench(name, ours, base, goal_met=None, **extra):
 
 def test_goals_are_judged_from_the_records(gc):
     benches = {
-        "kcenter": {"records": [_bench("kcenter fp32 1000000x512 b=1000", 0.8, 3.0, True, ms_per_pick=0.8),
+        "kcenter": {"records": [_bench("kcenter fp32 1000000x512 b=1000", 0.8, 3.0, True, ms_per_pick=0.8,
+                                       hbm_floor_ms_per_pick=0.43),
                                 _bench("kcenter bf16 1000000x512 b=1000", 0.5, 2.0)]},
         "pool_scoring": {"records": [_bench("pool scoring fp32 n=50000", 2.0, 12.0, False),
                                      _bench("pool scoring bf16 n=50000", 1.0, 12.0, True)]},
     }
     goals = gc.judge_goals(benches)
-    assert goals[0]["met"] is True and goals[0]["measured"].startswith("0.800 s")
+    assert goals[0]["met"] is True and goals[0]["measured"] == "0.800 s (0.800 ms/pick), HBM floor 0.430 ms/pick"
     assert goals[1]["met"] is True and goals[1]["measured"].startswith("12.0x (pool scoring bf16")
+    assert goals[2]["met"] is None and goals[2]["measured"] == "not in this check"
     goals = gc.judge_goals({})
-    assert [g["measured"] for g in goals] == ["not measured", "not measured"]
+    assert [g["measured"] for g in goals] == ["not measured", "not measured", "not in this check"]
     assert all(g["met"] is None for g in goals)
 
 
@@ -96,15 +122,17 @@ def test_report_shows_steps_ratios_failures_and_goals(gc, tmp_path):
              gc.Step("bench-kcenter", "timeout", 150.0, "killed after 150 s", log=str(log))]
     benches = {"kcenter": {"records": [_bench("kcenter fp32 1000000x512 b=1000", 1.5, 3.0, False, ms_per_pick=1.5)],
                            "errors": [{"where": "bf16", "traceback": "..."}]}}
-    info = {"date": "2026-01-01-0000", "gpu": "name, memory.total\nNVIDIA H200, 143771 MiB", "torch": "2.13.0",
-            "torch_cuda": "12.8", "elapsed": 400.0, "budget": 470}
+    info = {"date": "2026-01-01", "gpu_name": "NVIDIA H200", "capability": "9.0", "sms": 132, "torch": "2.11.0",
+            "torch_cuda": "12.8", "elapsed": 400.0, "budget": 420, "missing_packages": ["torchvision"],
+            "tools": {"nvcc": "/usr/local/cuda/bin/nvcc", "make": None}}
     path = tmp_path / "gpu-x.md"
     gc.write_report(path, info, steps, benches, dry_run=False)
     text = path.read_text()
-    assert "NVIDIA H200" in text and "DRY RUN" not in text
+    assert "NVIDIA H200 (sm 9.0, 132 SMs" in text and "DRY RUN" not in text
+    assert "optional packages missing: torchvision" in text and "make MISSING" in text
     assert "| k-center 1M x 512 fp32, b = 1000: <= 1 s on an H200 | 1.500 s (1.500 ms/pick) | **NO** |" in text
     assert "| pool scoring (CIFAR-sized): >= 10x the reference loop | not measured | not judged |" in text
-    assert "| bench-kcenter | timeout | 150.0 | killed after 150 s |" in text
+    assert "| bench-kcenter | timeout | 150.0 | 40 | killed after 150 s |" in text
     assert "| kcenter fp32 1000000x512 b=1000 | 1.500 s | 3.000 s | the baseline | 2.00x |" in text
     assert "kcenter: error in bf16" in text
     assert "| topb | not measured |" in text
@@ -115,22 +143,39 @@ def test_report_shows_steps_ratios_failures_and_goals(gc, tmp_path):
     assert raw["goals"][0]["met"] is False and raw["steps"][4]["status"] == "timeout"
 
 
+def test_every_step_leaves_its_result_file_and_the_report_lists_it(gc, tmp_path):
+    """Only the environment runs (a second or two); the rest are skipped, yet each step has its
+    result file and a line in the report, which is where --out says."""
+    rest = [name for name in gc.CAPS if name != "environment"]
+    assert gc.main(["--out", str(tmp_path / "out"), "--dry-run", "--skip", ",".join(rest)]) == 0
+    for name in gc.CAPS:
+        rec = json.loads((tmp_path / "out" / "steps" / f"{name}.json").read_text())
+        assert rec["status"] == ("ok" if name == "environment" else "skipped"), name
+    reports = list((tmp_path / "out").glob("gpu-*-dryrun.md"))
+    assert len(reports) == 1
+    text = reports[0].read_text()
+    assert "| environment | ok |" in text and "| sanitize-racecheck | skipped |" in text
+    with pytest.raises(SystemExit):
+        gc.main(["--out", str(tmp_path / "x"), "--skip", "no-such-step"])
+
+
 @pytest.mark.slow
 def test_dry_run_exercises_every_step_and_writes_the_report(tmp_path):
     import subprocess
 
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu_check.py"), "--dry-run", "--out",
-                          str(tmp_path / "results"), "--work", str(tmp_path / "work"), "--budget", "900"],
+                          str(tmp_path / "results"), "--budget", "900"],
                          capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stdout + out.stderr
     reports = list((tmp_path / "results").glob("gpu-*-dryrun.md"))
     assert len(reports) == 1
     text = reports[0].read_text()
     assert "DRY RUN" in text
-    for step in ("build", "sanitize-memcheck", "sanitize-racecheck", "gpu-tests", "bench-kcenter", "bench-topb",
-                 "bench-score_ops", "bench-pool_scoring"):
+    for step in ("environment", "build", "sanitize-cases", "sanitize-memcheck", "sanitize-racecheck", "gpu-tests",
+                 "bench-kcenter", "bench-topb", "bench-score_ops", "bench-pool_scoring"):
         assert f"| {step} | ok |" in text, step
+        assert (tmp_path / "results" / "steps" / f"{step}.json").exists(), step
     raw = json.loads(reports[0].with_suffix(".json").read_text())
     assert {"kcenter", "topb", "score_ops", "pool_scoring"} <= set(raw["benchmarks"])
     assert all(b["records"] and not b["errors"] for b in raw["benchmarks"].values())
-    assert "0 failure(s)" in (tmp_path / "work" / "sanitize-memcheck.log").read_text()
+    assert "0 failure(s)" in (tmp_path / "results" / "steps" / "sanitize-memcheck.log").read_text()

@@ -57,11 +57,13 @@ def simulation(digits, tmp_path_factory):
     root = tmp_path_factory.mktemp("sim")
     images, targets = digits["images"], digits["targets"]
     # the loop normalises a uint8 pool with statistics computed at init: the simulation gets the same
+    # and the settings the loop resolves (the default recipe under TINY) for INITIAL labels of 10 classes
     probe = Workdir.init(root / "probe", digits["root"] / "pool.npy",
-                         write_labels_csv(root / "p.csv", [("0", "0"), ("1", "1")]), holdout=0)
+                         write_labels_csv(root / "p.csv", [(str(r), str(targets[r])) for r in range(INITIAL)]),
+                         holdout=0, overrides=TINY)
     np.savez(root / "digits.npz", X=images[:N, None], y=targets[:N], X_test=images[N:, None], y_test=targets[N:])
-    config = resolve_config(None, dict(TINY, dataset="npz", data_dir=str(root / "digits.npz"), methods=["tavaal"],
-                                       cycles=CYCLES, initial=INITIAL, budget=BUDGET, trials=1,
+    config = resolve_config(None, dict(probe.config.to_dict(), dataset="npz", data_dir=str(root / "digits.npz"),
+                                       methods=["tavaal"], cycles=CYCLES, initial=INITIAL, budget=BUDGET, trials=1,
                                        dataset_options={"mean": probe.meta["mean"], "std": probe.meta["std"]}))
     run_experiment(config, root / "run", progress=False)
     trial = root / "run" / "tavaal" / "trial_0"
@@ -113,7 +115,7 @@ def test_select_refusals_leave_the_work_directory_unchanged(digits, tmp_path, ca
     wd = Workdir.init(tmp_path / "wd", digits["root"] / "pool.npy", seed, holdout=0, overrides=TINY)
     wd.train()
     before = fingerprint(wd.root)
-    for args, message in ((["--budget", str(N)], "larger than the 270 samples left"),
+    for args, message in ((["--budget", str(N)], "exceeds the 270 samples left to label"),
                           (["--budget", "0"], "positive"),
                           (["--budget", "20", "--subset", "10"], "smaller than --budget"),
                           (["--budget", "5", "--method", "vaal"], "run tavaal train WORKDIR --method vaal")):
@@ -201,7 +203,8 @@ def test_select_runs_any_method_the_trained_models_support(digits, tmp_path, met
 def test_select_on_ray_picks_what_one_process_picks_from_the_same_artifacts(digits, tmp_path, ray_cluster):
     """--ray exports the cycle once (TorchScript) and scores on actors; the single-process
     selection from the same artifacts is the reference (same candidates, same graphs)."""
-    from tavaal.scoring import Scorer, candidate_rows, open_source, select_from_pool
+    from tavaal.data.candidates import draw_candidates
+    from tavaal.scoring import Scorer, open_source, select_from_pool
 
     truth = {str(r): str(t) for r, t in enumerate(digits["targets"][:N])}
     wd = Workdir.init(tmp_path / "wd", digits["root"] / "pool.npy",
@@ -214,7 +217,7 @@ def test_select_on_ray_picks_what_one_process_picks_from_the_same_artifacts(digi
                                  open_source(digits["root"] / "pool.npy"), "tavaal", 10, subset=100,
                                  seed=record["seed"], labeled=np.arange(30))
     assert batch.ids == [str(r) for r in reference.rows]
-    assert set(int(i) for i in batch.ids) <= set(candidate_rows(N, np.arange(30), 100,
+    assert set(int(i) for i in batch.ids) <= set(draw_candidates(N, np.arange(30), 100,
                                                                  np.random.default_rng(record["seed"])).tolist())
 
 

@@ -17,7 +17,6 @@ from PIL import Image
 from tavaal import cli
 from tavaal.data.readers.segshapes import SEGSHAPES_CLASSES, write_segfolder_layout
 from tavaal.loop import LoopError, Workdir
-from tavaal.loop.masks import MaskWorkdir
 
 from loop_fixtures import fingerprint
 
@@ -83,7 +82,7 @@ def test_init_with_masks_stores_them_and_fixes_task_classes_and_holdout(scenes, 
     meta = json.loads((wd / "workdir.json").read_text())
     assert meta["task"] == "segmentation" and meta["segmentation"]["crop_size"] == [24, 48]
     assert meta["input_shape"] == [3, 32, 64] and len(meta["holdout"]) == 2
-    assert isinstance(Workdir(wd), MaskWorkdir)
+    assert Workdir(wd).task.name == "segmentation"
     state = Workdir(wd).state()
     assert state["classes"] == list(SEGSHAPES_CLASSES)
     seed_ids = sorted(p.stem for p in (scenes / "seed").iterdir())
@@ -159,7 +158,7 @@ def test_init_refuses_bad_masks_and_creates_nothing(scenes, tmp_path, kind):
         shutil.copytree(scenes / "seed", folder)
     make(scenes, folder)
     with pytest.raises(LoopError) as info:
-        MaskWorkdir.init(tmp_path / "wd", scenes / "data" / "images", folder, classes=list(SEGSHAPES_CLASSES))
+        Workdir.init(tmp_path / "wd", scenes / "data" / "images", masks=folder, classes=list(SEGSHAPES_CLASSES))
     assert message in str(info.value)
     assert not (tmp_path / "wd").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".wd")]
     assert _init(scenes, tmp_path / "wd", folder) == 2  # the CLI: exit 2, still nothing
@@ -171,7 +170,7 @@ def test_init_lists_the_first_20_offending_masks_and_a_count(scenes, tmp_path):
     for k in range(25):
         _write(folder / f"orphan_{k:02d}.png", np.zeros((32, 64), np.uint8), "L")
     with pytest.raises(LoopError) as info:
-        MaskWorkdir.init(tmp_path / "wd", scenes / "data" / "images", folder, classes=list(SEGSHAPES_CLASSES))
+        Workdir.init(tmp_path / "wd", scenes / "data" / "images", masks=folder, classes=list(SEGSHAPES_CLASSES))
     assert len(info.value.problems) == 25 and "... and 5 more (25 in all)" in str(info.value)
     assert "orphan_19.png" in str(info.value) and "orphan_20.png" not in str(info.value)
 
@@ -179,9 +178,9 @@ def test_init_lists_the_first_20_offending_masks_and_a_count(scenes, tmp_path):
 def test_init_needs_the_class_list_and_refuses_badge(scenes, tmp_path):
     images = scenes / "data" / "images"
     with pytest.raises(LoopError, match="--classes is required with --masks"):
-        MaskWorkdir.init(tmp_path / "wd", images, scenes / "seed")
+        Workdir.init(tmp_path / "wd", images, masks=scenes / "seed")
     with pytest.raises(LoopError, match="badge"):
-        MaskWorkdir.init(tmp_path / "wd", images, scenes / "seed", classes=list(SEGSHAPES_CLASSES), method="badge")
+        Workdir.init(tmp_path / "wd", images, masks=scenes / "seed", classes=list(SEGSHAPES_CLASSES), method="badge")
     assert not (tmp_path / "wd").exists()
     assert cli.main(["init", str(tmp_path / "wd"), "--pool", str(images), "--masks", str(scenes / "seed"),
                      "--labels", "x.csv", "--classes", "a,b"]) == 2  # labels or masks, not both
@@ -274,3 +273,14 @@ def test_mask_targets_are_read_per_labeled_row_and_unlabeled_rows_are_all_ignore
     assert (y[1] == 255).all()
     with pytest.raises(ValueError, match=r"labels \(classification\) or masks"):
         CycleData(source, [1], [0], 6, masks=masks[:1])
+
+
+def test_a_dry_run_select_returns_the_predicted_mask_of_each_pick_and_writes_nothing(loop):
+    wd, _ = loop
+    before = fingerprint(wd)
+    batch = Workdir(wd).select(3, dry_run=True)
+    assert batch.dry_run and batch.files == {} and fingerprint(wd) == before
+    assert len(batch.masks) == 3 and batch.explanation == {}
+    k = len(Workdir(wd).state()["classes"])
+    for mask in batch.masks:
+        assert mask.dtype == np.uint8 and mask.shape == (32, 64) and int(mask.max()) < k

@@ -44,22 +44,31 @@ def test_init_writes_a_versioned_work_directory_with_the_labels_and_classes(work
 def test_init_refuses_bad_labels_with_every_offending_line_and_writes_nothing(tmp_path, png_pool):
     pool, ids, truth = png_pool
     labels = write_labels_csv(tmp_path / "bad.csv", [(ids[0], "1"), ("missing.png", "2"), (ids[1], "3"),
-                                                     (ids[1], "4"), ("other.png", "5")])
+                                                     ("other.png", "5")])
     with pytest.raises(LoopError) as info:
         Workdir.init(tmp_path / "wd", pool, labels)
     text = str(info.value)
     assert "line 3: id 'missing.png' is not in the pool" in text
-    assert "line 5: id 'img_0001.png' labeled '4' but '3' in line 4" in text
-    assert "line 6: id 'other.png'" in text and len(info.value.problems) == 3
+    assert "line 5: id 'other.png'" in text and len(info.value.problems) == 2
     assert not (tmp_path / "wd").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".wd")] == []  # no half-made directory
+
+
+def test_init_refuses_disagreeing_answers_for_one_sample_naming_both_lines(tmp_path, png_pool):
+    pool, ids, truth = png_pool
+    labels = write_labels_csv(tmp_path / "bad.csv", [(ids[0], "1"), (ids[1], "3"), (ids[1], "4")])
+    with pytest.raises(LoopError) as info:
+        Workdir.init(tmp_path / "wd", pool, labels)
+    assert "img_0001.png: '3' (line 3), '4' (line 4)" in str(info.value) and "--on-disagreement" in str(info.value)
+    assert not (tmp_path / "wd").exists()
 
 
 def test_init_with_classes_rejects_unknown_labels_and_warns_on_empty_classes(tmp_path, png_pool, caplog):
     pool, ids, truth = png_pool
     labels = write_labels_csv(tmp_path / "l.csv", [(ids[0], "cat"), (ids[1], "dog"), (ids[2], "emu")])
-    with pytest.raises(LoopError, match="unknown class 'emu'"):
+    with pytest.raises(LoopError, match="unknown class 'emu'") as info:
         Workdir.init(tmp_path / "wd", pool, labels, classes=["cat", "dog", "bird"])
+    assert "name it in --classes" in str(info.value) and "--add-classes" not in str(info.value)  # a hint of init
     labels = write_labels_csv(tmp_path / "l.csv", [(ids[0], "cat"), (ids[1], "dog")])
     wd = Workdir.init(tmp_path / "wd", pool, labels, classes=["cat", "dog", "bird"], holdout=0)
     assert wd.state()["classes"] == ["cat", "dog", "bird"]

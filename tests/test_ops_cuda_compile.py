@@ -4,7 +4,9 @@ The kernels (csrc/cuda/*.cu) include no torch header, so `nvcc -c` checks them a
 exists (for sm_80 and sm_90, warnings as errors, no register spills, every kernel instantiated,
 the launchers link against kernels.h); the thin registration files (csrc/cuda/*.cpp) need
 torch's CUDA headers, so they get a syntax check against the installed torch headers plus the
-CUDA toolkit headers (CPU torch lacks one generated CMake header, replaced by an empty stub).
+CUDA toolkit headers (CPU torch lacks one generated CMake header, replaced by an empty stub);
+score_gemm.cpp (the cuBLAS GEMMs) needs cublas_v2.h, found next to nvcc or in the nvidia-cublas
+wheel a CUDA torch installs (or $CUBLAS_INCLUDE), and is skipped where neither exists.
 """
 import glob
 import os
@@ -77,9 +79,11 @@ def test_nvcc_compiles_kernel_without_warnings_or_register_spills(source, arch, 
 KERNELS = {
     # rewritten for issue 9: the fused per-pick update + block argmax, the tiled initial pass,
     # native-dtype finiteness check, cosine normalisation; per-warp top-b histograms
-    "kcenter_kernel.cu": ["update_argmax_kernel", "init_kernel", "count_nonfinite_kernel", "normalize_kernel",
-                          "argmax_final", "argmax_partial", "first_kernel"],
+    "kcenter_kernel.cu": ["update_argmax_kernel", "update_argmax_vec_kernel", "init_kernel", "count_nonfinite_kernel",
+                          "norms_kernel", "argmax_final", "argmax_partial", "first_kernel"],
     "topb_kernel.cu": ["hist_kernel", "count_kernel", "gather_kernel", "pick_digit_kernel", "decode_kernel"],
+    "kmeanspp_kernel.cu": ["update_kernel", "level_kernel", "select_kernel", "norms_kernel", "first_kernel",
+                           "init_kernel"],
 }
 
 
@@ -91,10 +95,16 @@ def test_every_kernel_is_instantiated_for_every_feature_dtype(name, compiled):
     compiled = "\n".join(ln for ln in out.stderr.splitlines() if "Compiling entry function" in ln)
     for kernel in KERNELS[name]:
         assert kernel in compiled, f"{kernel} missing from {name}"
-    if name == "kcenter_kernel.cu":  # fp32, fp16 (__half), bf16 (__nv_bfloat16) instantiations
-        for kernel in ("update_argmax_kernel", "init_kernel", "count_nonfinite_kernel", "normalize_kernel"):
+    if name == "kcenter_kernel.cu":  # fp32, fp16 (__half), bf16 (__nv_bfloat16); x (Euclidean, cosine)
+        # the 16-byte-load update: fp32 (both metrics), fp16 and bf16 (Euclidean)
+        for kernel, count in (("update_argmax_kernel", 6), ("update_argmax_vec_kernel", 4), ("init_kernel", 6),
+                              ("first_kernel", 6), ("count_nonfinite_kernel", 3), ("norms_kernel", 3)):
             insts = [ln for ln in compiled.splitlines() if kernel in ln]
-            assert len(insts) == 3, insts
+            assert len(insts) == count, insts
+    if name == "kmeanspp_kernel.cu":  # fp32, fp64, fp16, bf16
+        for kernel in ("update_kernel", "norms_kernel"):
+            insts = [ln for ln in compiled.splitlines() if kernel in ln]
+            assert len(insts) == 4, insts
 
 
 @pytest.mark.nvcc
@@ -109,16 +119,20 @@ def test_launchers_link_against_the_declared_interface(tmp_path, compiled):
     main = tmp_path / "main.cpp"
     main.write_text(
         '#include "cuda/kernels.h"\n'
+        '#include "cuda/kmeanspp_kernel.h"\n'
         "using namespace tavaal::cuda;\n"
         "int main(int argc, char**) {\n"
         "  if (argc > 5) {  // never runs: only the symbols matter\n"
         "    Status s = topb_count(nullptr, nullptr, 0, nullptr, nullptr);\n"
         "    s = topb_select(nullptr, nullptr, 0, 1, false, nullptr, nullptr, nullptr, nullptr);\n"
         "    s = kcenter_count_nonfinite(nullptr, Elem::F16, 0, 0, nullptr, nullptr);\n"
-        "    s = kcenter_normalize(nullptr, Elem::BF16, 0, 0, nullptr, nullptr, nullptr);\n"
-        "    s = kcenter_run(nullptr, Elem::F32, 0, 0, nullptr, 0, 0, 0, nullptr, nullptr, nullptr, nullptr,\n"
-        "                    nullptr, nullptr, nullptr);\n"
-        "    return s.code + static_cast<int>(topb_workspace_bytes(1) + kcenter_partial_count(1));\n"
+        "    s = kcenter_row_norms(nullptr, Elem::BF16, 0, 0, nullptr, nullptr, nullptr);\n"
+        "    s = kcenter_run(nullptr, Elem::F32, nullptr, 0, 0, nullptr, 0, 0, 0, nullptr, nullptr, nullptr,\n"
+        "                    nullptr, nullptr, nullptr, nullptr);\n"
+        "    s = kmeanspp_run(nullptr, nullptr, KmppElem::F64, 0, 0, 0, 0, 0, nullptr, 0, false, nullptr, nullptr,\n"
+        "                     nullptr, nullptr);\n"
+        "    return s.code + static_cast<int>(topb_workspace_bytes(1) + kcenter_partial_count(1) +\n"
+        "                                     kmeanspp_workspace_bytes(1));\n"
         "  }\n"
         "  return 0;\n"
         "}\n"
@@ -133,6 +147,18 @@ def test_launchers_link_against_the_declared_interface(tmp_path, compiled):
 CUDA_CPP_FILES = sorted(glob.glob(str(ROOT / "csrc" / "cuda" / "*.cpp")))
 
 
+def _cublas_include():
+    """The directory holding cublas_v2.h: $CUBLAS_INCLUDE, next to nvcc, or the nvidia-cublas
+    wheel's (site-packages/nvidia/cublas/include); None where there is none."""
+    import importlib.util
+
+    cands = [os.environ.get("CUBLAS_INCLUDE", ""), _cuda_include() or ""]
+    spec = importlib.util.find_spec("nvidia")
+    for base in (spec.submodule_search_locations or []) if spec else []:
+        cands.append(os.path.join(base, "cublas", "include"))
+    return next((c for c in cands if c and (pathlib.Path(c) / "cublas_v2.h").exists()), None)
+
+
 @pytest.mark.nvcc
 @pytest.mark.parametrize("source", CUDA_CPP_FILES, ids=lambda p: pathlib.Path(p).name)
 def test_cuda_registration_files_parse_against_torch_headers(source, tmp_path):
@@ -142,8 +168,14 @@ def test_cuda_registration_files_parse_against_torch_headers(source, tmp_path):
     stub = tmp_path / "c10" / "cuda" / "impl"
     stub.mkdir(parents=True)
     (stub / "cuda_cmake_macros.h").write_text("#pragma once\n")
-    cmd = ["g++", "-std=c++20", "-fsyntax-only", f"-I{tmp_path}"]
-    cmd += [f"-I{p}" for p in cpp_ext.include_paths()]
+    cmd = ["g++", "-std=c++20", "-fsyntax-only", "-Wall", "-Werror", f"-I{tmp_path}"]
+    if pathlib.Path(source).name == "score_gemm.cpp":  # torch-free: the cuBLAS and CUDA headers only
+        cublas = _cublas_include()
+        if cublas is None:
+            pytest.skip("cublas_v2.h not found (no CUDA toolkit cuBLAS, no nvidia-cublas wheel, no $CUBLAS_INCLUDE)")
+        cmd += [f"-I{cublas}"]
+    else:
+        cmd += [f"-isystem{p}" for p in cpp_ext.include_paths()]
     cmd += [f"-I{inc}", f"-I{ROOT / 'csrc'}", source]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr

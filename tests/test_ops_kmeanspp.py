@@ -8,7 +8,12 @@ pick t = the smallest i with cumsum(w)_i > u_t * sum(w).
   potentials must be identical, boundary hits and ties included.
 * On real-valued data the op is simulated step by step along its own picks: each pick must be
   the brute-force pick unless the target u_t * T lies within rounding (1e-9 T) of the
-  boundary between the two.
+  boundary between the two. (Above 65,536 points the op forms its sums in a tree of 256-way
+  nodes, not in one running sum: the same picks up to that rounding.)
+* The backends share one arithmetic contract (csrc/kmeanspp_common.h): the C++ CPU and CUDA
+  kernels compute the same bits (16-lane float64 dot products, the same sums in the same
+  order), so their picks are identical; the pure-torch reference forms distances with torch's
+  own sums, so it agrees with them up to rounding at a near-tie.
 """
 import os
 import subprocess
@@ -276,6 +281,32 @@ def test_backends_agree_on_a_larger_pool():
     torch.testing.assert_close(out["cpp"][1], out["reference"][1], rtol=1e-12, atol=0)
 
 
+def test_a_pool_above_the_root_fan_out_samples_through_the_tree():
+    """70,000 integer points: 274 leaves, so the sums go through a level of two 256-way nodes
+    above the leaves. Integer coordinates make every distance exact in every backend, so the
+    backends' tree descents -- and the brute force's plain running sum, exact here too -- give
+    the same picks and potentials bit for bit."""
+    x = make_points(70_000, 3, "integer", 12)
+    u = draw_uniforms(25, 6)
+    want_idx, want_pot = brute_kmeanspp(embed(x), u, "uniform")
+    for name in BACKENDS:
+        with use_backend(name):
+            idx, pot = ops.kmeanspp(x, 25, uniforms=u)
+        assert idx.tolist() == want_idx, name
+        assert pot.tolist() == want_pot, name
+
+
+def test_the_tree_descent_agrees_between_backends_on_real_values():
+    x = make_points(70_000, 6, "clustered", 13)
+    out = {}
+    for name in BACKENDS:
+        with use_backend(name):
+            out[name] = ops.kmeanspp(x, 30, seed=7)
+    check_along(embed(x), out["cpp"][0], out["cpp"][1], draw_uniforms(30, 7), "uniform")
+    assert torch.equal(out["cpp"][0], out["reference"][0])
+    torch.testing.assert_close(out["cpp"][1], out["reference"][1], rtol=1e-12, atol=0)
+
+
 def test_memory_is_linear_no_materialised_embeddings():
     """N = 200k, 10 x 64 outer products: materialised they would be 512 MB (fp32); an N x b
     matrix 160 MB. The op must stay within ~40 MB."""
@@ -395,11 +426,14 @@ print("OK")
 
 @pytest.mark.gpu
 def test_cuda_matches_cpu():
+    """The CPU and CUDA kernels share the lane layout and the order of every sum: the same
+    picks on every kind of data (near-ties included); the potentials to 1e-12 (the CPU
+    compiler may contract the outer-product mode's multiply-add differently)."""
     for kind, dtype, outer in [("clustered", torch.float32, True), ("gaussian", torch.float32, False),
                                ("integer", torch.bfloat16, True), ("gaussian", torch.float16, False),
                                ("duplicates", torch.float32, True)]:
-        x = make_points(20_000, 10, kind, 7, dtype)
-        y = make_points(20_000, 48, kind, 8, dtype) if outer else None
+        x = make_points(70_000, 10, kind, 7, dtype)
+        y = make_points(70_000, 48, kind, 8, dtype) if outer else None
         for init in ("uniform", "norm"):
             cpu = ops.kmeanspp(x, 200, y=y, init=init, seed=2)
             gpu = ops.kmeanspp(x.cuda(), 200, y=None if y is None else y.cuda(), init=init, seed=2)

@@ -1,5 +1,6 @@
-"""python -m tavaal.score: pools, methods, identical selection to the in-process strategies,
---subset, --save-scores, corrupt images and every bad input (exit code 2 before work)."""
+"""python -m tavaal.score: pools, methods, the selection an independent oracle computes from the
+run's eager models, --subset, --save-scores, corrupt images and every bad input (exit code 2
+before work)."""
 from __future__ import annotations
 
 import json
@@ -10,12 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from tavaal.checkpoint import load_cycle_models, run_config
+from selection_oracles import (discriminator_scores, entropy, greedy_kcenter, highest, lowest, predicted_loss,
+                               probabilities)
+from tavaal.checkpoint import load_cycle_models
 from tavaal.data import Pool
+from tavaal.data.candidates import draw_candidates
 from tavaal.rundir import RunDirectory
 from tavaal.score import main as score_main
-from tavaal.scoring import Scorer, SelectionError, candidate_rows, open_source, select_from_pool
-from tavaal.strategies import SelectionContext, get_strategy
+from tavaal.scoring import Scorer, SelectionError, open_source, select_from_pool
+from tavaal.training import predict
 
 from score_fixtures import (artifacts, digits_bundle, digits_run, labeled_rows, moons_bundle, moons_run, pool_npy,
                                 scratch)
@@ -25,17 +29,25 @@ def _run(run):
     return moons_run() if run == "moons" else digits_run()
 
 
-def strategy_select(run, method, budget, candidates, labeled, seed=0):
-    """The in-process strategy's pick on the same models, dataset and candidates."""
-    run_dir = _run(run)
-    trained = "tavaal" if method in ("random", "entropy_on_tavaal") else method
-    method = "entropy" if method == "entropy_on_tavaal" else method
-    models = load_cycle_models(RunDirectory(run_dir).latest_checkpoint(trained, 0))
-    bundle = digits_bundle() if run == "digits" else moons_bundle()
-    ctx = SelectionContext(config=run_config(run_dir), dataset=bundle.train, task=models.task,
-                           adversarial=models.adversarial, rng=np.random.default_rng(seed))
-    pool = Pool(len(bundle.train), labeled)
-    return get_strategy(method)(ctx).select(pool, budget, candidates)
+def oracle_select(run, method, budget, candidates, labeled, seed=0, trained=None):
+    """What ``method`` must pick among ``candidates``, computed independently (plain torch /
+    numpy, not tavaal.scoring) from the eager models of the run's ``trained`` checkpoint on the
+    un-augmented training set."""
+    models = load_cycle_models(RunDirectory(_run(run)).latest_checkpoint(trained or method, 0))
+    dataset = (digits_bundle() if run == "digits" else moons_bundle()).train
+    if method in ("tavaal", "vaal"):
+        return lowest(candidates, discriminator_scores(dataset, candidates, models.task, models.adversarial), budget)
+    if method == "lloss":
+        return highest(candidates, predicted_loss(dataset, candidates, models.task), budget)
+    if method == "entropy":
+        return highest(candidates, entropy(probabilities(dataset, candidates, models.task)), budget)
+    if method == "coreset":
+        feats = predict(dataset, np.concatenate([candidates, labeled]), backbone=models.task.backbone.eval(),
+                        outputs=("feature",))["feature"]
+        return np.asarray(candidates)[greedy_kcenter(feats[:len(candidates)], feats[len(candidates):], budget)]
+    if method == "random":
+        return np.asarray(candidates)[np.random.default_rng(seed).choice(len(candidates), budget, replace=False)]
+    raise AssertionError(f"no oracle for {method}")
 
 
 def _cli(argv, capsys):
@@ -51,10 +63,10 @@ def _selected(csv_path):
 
 # ----------------------------------------------------------------- identical selection
 @pytest.mark.parametrize("backend", ["onnx", "torchscript", "eager"])
-def test_same_selection_as_strategy_digits(backend):
+def test_same_selection_as_the_oracle_digits(backend):
     labeled = labeled_rows("digits")
     n = len(digits_bundle().train)
-    expected = strategy_select("digits", "tavaal", 25, Pool(n, labeled).unlabeled, labeled)
+    expected = oracle_select("digits", "tavaal", 25, Pool(n, labeled).unlabeled, labeled)
     scorer = Scorer.from_artifacts(artifacts("digits", "tavaal", "dynamo"), backend=backend)
     sel = select_from_pool(scorer, open_source(pool_npy("digits")), "tavaal", 25, labeled=labeled, batch_size=100)
     np.testing.assert_array_equal(sel.rows, expected)
@@ -67,8 +79,8 @@ def test_same_selection_with_subset():
     labeled = labeled_rows("digits")
     n = len(digits_bundle().train)
     cands = Pool(n, labeled).random_subset(300, np.random.default_rng(7))
-    np.testing.assert_array_equal(candidate_rows(n, np.sort(labeled), 300, np.random.default_rng(7)), cands)
-    expected = strategy_select("digits", "tavaal", 20, cands, labeled)
+    np.testing.assert_array_equal(draw_candidates(n, np.sort(labeled), 300, np.random.default_rng(7)), cands)
+    expected = oracle_select("digits", "tavaal", 20, cands, labeled)
     scorer = Scorer.from_artifacts(artifacts("digits", "tavaal", "dynamo"))
     sel = select_from_pool(scorer, open_source(pool_npy("digits")), "tavaal", 20, labeled=labeled, subset=300, seed=7)
     np.testing.assert_array_equal(sel.rows, expected)
@@ -76,19 +88,19 @@ def test_same_selection_with_subset():
 
 
 @pytest.mark.parametrize("method", ["vaal", "lloss", "coreset", "tavaal"])
-def test_same_selection_as_strategy_moons(method):
+def test_same_selection_as_the_oracle_moons(method):
     labeled = labeled_rows("moons", method)
     n = len(moons_bundle().train)
-    expected = strategy_select("moons", method, 12, Pool(n, labeled).unlabeled, labeled)
+    expected = oracle_select("moons", method, 12, Pool(n, labeled).unlabeled, labeled)
     scorer = Scorer.from_artifacts(artifacts("moons", method))
     sel = select_from_pool(scorer, open_source(pool_npy("moons")), method, 12, labeled=labeled, batch_size=64)
     np.testing.assert_array_equal(sel.rows, expected)
 
 
-def test_entropy_from_the_exported_classifier_matches_the_strategy(capsys):
+def test_entropy_from_the_exported_classifier_matches_the_oracle(capsys):
     labeled = labeled_rows("moons")
     n = len(moons_bundle().train)
-    expected = strategy_select("moons", "entropy_on_tavaal", 12, Pool(n, labeled).unlabeled, labeled)
+    expected = oracle_select("moons", "entropy", 12, Pool(n, labeled).unlabeled, labeled, trained="tavaal")
     sel = select_from_pool(Scorer.from_artifacts(artifacts("moons", "tavaal")), open_source(pool_npy("moons")),
                            "entropy", 12, labeled=labeled, batch_size=64)
     np.testing.assert_array_equal(sel.rows, expected)
@@ -122,10 +134,10 @@ def test_live_models_scorer_runs_the_exported_graphs():
     torch.testing.assert_close(live.prepare(raw), onnx.prepare(raw))  # uint8 rows are normalised alike
 
 
-def test_random_matches_random_strategy():
+def test_random_is_the_seeded_uniform_draw():
     labeled = labeled_rows("moons")
     n = len(moons_bundle().train)
-    expected = strategy_select("moons", "random", 9, Pool(n, labeled).unlabeled, labeled, seed=3)
+    expected = oracle_select("moons", "random", 9, Pool(n, labeled).unlabeled, labeled, seed=3, trained="tavaal")
     sel = select_from_pool(None, open_source(pool_npy("moons")), "random", 9, labeled=labeled, seed=3)
     np.testing.assert_array_equal(sel.rows, expected)
 
@@ -255,7 +267,7 @@ def test_cli_subset_and_save_scores(capsys):
     assert code == 0, err
     ids, data = _selected(out)
     n = 1438
-    cands = candidate_rows(n, np.sort(labeled), 400, np.random.default_rng(11))
+    cands = draw_candidates(n, np.sort(labeled), 400, np.random.default_rng(11))
     assert data["summary"]["candidates"] == 400 and set(ids) <= set(cands.tolist())
     scores = np.load(scores_path, mmap_mode="r")
     assert scores.shape == (n,)

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from tavaal.data import load_dataset
+from tavaal.data.defaults import IMAGENET_MEAN, IMAGENET_STD
 from tavaal.data.errors import CorruptDatasetError, DatasetNotFoundError
 from tavaal.data.readers.cityscapes import CITYSCAPES_CLASSES, LABEL_TO_TRAIN_ID, cityscapes_lookup
 from tavaal.data.readers.segshapes import (SEGSHAPES_CLASSES, SEGSHAPES_TO_LABEL_ID, generate_street_scenes,
@@ -61,6 +62,17 @@ def test_cityscapes_image_size_resizes_images_bilinear_and_masks_nearest(citysca
     assert set(mask.unique().tolist()) <= set(full.unique().tolist())  # nearest: no new label values
 
 
+@pytest.mark.parametrize("name", ["cityscapes", "segfolder"])
+def test_image_folder_statistics_are_imagenet_or_given_never_computed(cityscapes_root, tmp_path, name):
+    root = cityscapes_root if name == "cityscapes" else write_segfolder_layout(tmp_path / "sf", num_images=4)
+    bundle = load_dataset(name, root, crop_size=None)
+    assert (tuple(bundle.mean), tuple(bundle.std)) == (tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))
+    given = load_dataset(name, root, crop_size=None, normalization="computed", mean=(0.5,) * 3, std=(0.25,) * 3)
+    assert (tuple(given.mean), tuple(given.std)) == ((0.5,) * 3, (0.25,) * 3)
+    with pytest.raises(ValueError, match=f"{name}: normalization='computed' would decode every image; pass mean="):
+        load_dataset(name, root, normalization="computed")
+
+
 def test_missing_cityscapes_tree_says_what_to_download(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="gtFine_trainvaltest.zip"):
         load_dataset("cityscapes", tmp_path)
@@ -95,11 +107,11 @@ def test_segfolder_reads_images_with_same_stem_masks_and_class_list(tmp_path):
     assert (len(bundle.train), len(bundle.test)) == (8, 2)
     assert bundle.classes == SEGSHAPES_CLASSES and bundle.num_classes == 6
     images, labels = generate_street_scenes(10, 24, 40, 0)
-    name = bundle.train.images[0].stem
-    i = int(name.split("_")[1])
+    name = bundle.train.source.ids[0]
+    i = int(name.split("_")[1].split(".")[0])
     x, mask = bundle.train[0]
     np.testing.assert_array_equal(mask.numpy(), labels[i].astype(np.int64))
-    raw, _ = bundle.train.raw(0)
+    raw = bundle.train.source.read_rows([0])[0]
     np.testing.assert_array_equal(raw.numpy(), images[i])  # lossless PNG round trip
 
 

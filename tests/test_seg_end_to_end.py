@@ -19,7 +19,8 @@ from tavaal.data import Pool, load_dataset
 from tavaal.experiment import run_experiment
 from tavaal.rundir import RunDirectory
 from tavaal.scoring import Scorer, open_source, select_from_pool
-from tavaal.strategies import SelectionContext, get_strategy
+
+from selection_oracles import select_live
 
 from test_cpp_scorer import scorer_exe  # noqa: F401  (fixture: builds export/ with CMake, reused)
 
@@ -73,10 +74,9 @@ def test_exported_segmentation_artifacts_select_the_same_images(workdir, method)
     models = load_cycle_models(RunDirectory(run).latest_checkpoint(method, 0))
     labeled = np.array(json.loads((run / method / "trial_0" / "labeled_cycle_01.json").read_text()))
     bundle = load_dataset("segshapes", **OPTIONS)
-    context = SelectionContext(config=run_config(run), dataset=bundle.train, task=models.task,
-                               adversarial=models.adversarial, rng=np.random.default_rng(0))
     pool = Pool(len(bundle.train), labeled)
-    expected = get_strategy(method)(context).select(pool, 5, pool.unlabeled)
+    expected = select_live(run_config(run), bundle, labeled, method, 5, pool.unlabeled, models.task,
+                           models.adversarial)  # what the simulated cycle selects with the live models
     for backend in ("onnx", "torchscript"):
         scorer = Scorer.from_artifacts(art, backend=backend)
         selection = select_from_pool(scorer, open_source("dataset:segshapes:train", **OPTIONS), method, 5,

@@ -134,9 +134,9 @@ def test_ranking_and_margin_losses_take_dense_per_image_losses_unchanged():
 # ------------------------------------------------------------- dense selection scores
 @pytest.mark.parametrize("name, key", [("entropy", "logits"), ("margin", "probs"), ("leastconf", "probs")])
 def test_uncertainty_score_of_a_segmentation_is_the_mean_of_its_pixel_scores(name, key):
-    from tavaal.scoring.methods import get_method
+    from tavaal.methods import get_method
 
-    score = get_method(name).score
+    score = get_method(name).rule.score
     logits = torch.randn(3, 4, 5, 6)
     out = {"logits": logits, "probs": torch.softmax(logits, dim=1)}
     per_pixel = torch.stack([score({k: v[:, :, i, j] for k, v in out.items()}) for i in range(5) for j in range(6)],
@@ -146,14 +146,14 @@ def test_uncertainty_score_of_a_segmentation_is_the_mean_of_its_pixel_scores(nam
 
 
 def test_entropy_of_uniform_pixels_is_log_k():
-    from tavaal.scoring.methods import get_method
+    from tavaal.methods import get_method
 
     uniform = torch.zeros(1, 4, 2, 2)
-    assert get_method("entropy").score({"logits": uniform}).item() == pytest.approx(math.log(4))
+    assert get_method("entropy").rule.score({"logits": uniform}).item() == pytest.approx(math.log(4))
 
 
 def test_bald_score_of_a_segmentation_is_its_mean_pixel_bald():
-    from tavaal.scoring.methods import bald_scores
+    from tavaal.methods.mcdropout import bald_scores
 
     probs = torch.softmax(torch.randn(5, 2, 3, 4, 4), dim=2)  # (T, N, K, H, W)
     per_pixel = torch.stack([bald_scores(probs[..., i, j]) for i in range(4) for j in range(4)], dim=1)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tavaal import cycle as cycle_module
+from tavaal import experiment as experiment_module
 from tavaal.config import resolve_config
 from tavaal.cycle import CycleData, train_cycle
 from tavaal.data import load_dataset
@@ -17,6 +18,7 @@ TINY = {"trials": 1, "cycles": 2, "steps": 20, "wae_iterations": 6}
 def test_every_simulated_cycle_trains_and_selects_through_the_loop_functions(tmp_path, monkeypatch):
     calls = {"train": [], "select": []}
     real_train, real_select = cycle_module.train_cycle, cycle_module.select_batch
+    assert (experiment_module.train_cycle, experiment_module.select_batch) == (real_train, real_select)
 
     def train_spy(data, config, method, **kwargs):
         calls["train"].append((method, kwargs["cycle"], kwargs["train_task"]))
@@ -26,8 +28,8 @@ def test_every_simulated_cycle_trains_and_selects_through_the_loop_functions(tmp
         calls["select"].append((kwargs["method"], budget))
         return real_select(models, source, budget, **kwargs)
 
-    monkeypatch.setattr(cycle_module, "train_cycle", train_spy)
-    monkeypatch.setattr(cycle_module, "select_batch", select_spy)
+    monkeypatch.setattr(experiment_module, "train_cycle", train_spy)
+    monkeypatch.setattr(experiment_module, "select_batch", select_spy)
     config = resolve_config("moons", dict(TINY, methods=["entropy", "tavaal", "random"]))
     records = run_experiment(config, tmp_path / "run", progress=False)
     assert len(records) == 6

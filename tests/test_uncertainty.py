@@ -10,9 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tavaal.scoring.methods import ScoreMethod, get_method
-from tavaal.strategies.uncertainty import (least_confidence_scores, margin_scores, select_least_confidence,
-                                           select_margin)
+from tavaal import ops
+from tavaal.methods import ScoreRule, get_method
+from tavaal.methods.leastconf import least_confidence_scores
+from tavaal.methods.margin import margin_scores
 
 
 def numpy_margin(p):
@@ -28,6 +29,13 @@ def ranked(scores, b, smallest):
     """Positions of the b best scores, ties -> lower position (stable sort)."""
     key = scores if smallest else -scores
     return np.argsort(key, kind="stable")[:b]
+
+
+def rule_picks(name, p, b):
+    """Positions the method's rule ranks first in one batch: its score of the classifier
+    outputs, then ``ops.topb`` in its direction (the selection path's running top-b)."""
+    rule = get_method(name).rule
+    return ops.topb(rule.score({"probs": p}), b, largest=rule.largest)[1]
 
 
 def make_probs(n, k, seed, ties):
@@ -49,8 +57,8 @@ def test_picks_match_an_independent_ranking(n, k, seed, ties, data):
     lc = least_confidence_scores(p)
     np.testing.assert_allclose(m.numpy(), numpy_margin(p.numpy()), rtol=0, atol=1e-6)
     np.testing.assert_allclose(lc.numpy(), numpy_least_confidence(p.numpy()), rtol=0, atol=1e-6)
-    assert select_margin(p, b).tolist() == ranked(m.numpy().astype(np.float64), b, smallest=True).tolist()
-    assert select_least_confidence(p, b).tolist() == ranked(lc.numpy().astype(np.float64), b, smallest=False).tolist()
+    assert rule_picks("margin", p, b).tolist() == ranked(m.numpy().astype(np.float64), b, smallest=True).tolist()
+    assert rule_picks("leastconf", p, b).tolist() == ranked(lc.numpy().astype(np.float64), b, smallest=False).tolist()
 
 
 def test_hand_worked_example():
@@ -59,15 +67,15 @@ def test_hand_worked_example():
                       [0.9, 0.05, 0.05],  # margin 0.85, lc 0.1
                       [0.2, 0.3, 0.5],    # margin 0.2, lc 0.5 (ties row 0)
                       [0.34, 0.33, 0.33]])  # margin 0.01, lc 0.66
-    assert select_margin(p, 5).tolist() == [1, 4, 0, 3, 2]
-    assert select_least_confidence(p, 5).tolist() == [4, 1, 0, 3, 2]
+    assert rule_picks("margin", p, 5).tolist() == [1, 4, 0, 3, 2]
+    assert rule_picks("leastconf", p, 5).tolist() == [4, 1, 0, 3, 2]
 
 
 def test_margin_and_entropy_can_disagree():
     """Two rows with the same top-2 gap but different tails: margin ties them (lower row first)."""
     p = torch.tensor([[0.5, 0.3, 0.1, 0.1], [0.5, 0.3, 0.2, 0.0]])
     assert margin_scores(p)[0] == margin_scores(p)[1]
-    assert select_margin(p, 1).tolist() == [0]
+    assert rule_picks("margin", p, 1).tolist() == [0]
 
 
 def test_clear_errors():
@@ -80,47 +88,38 @@ def test_clear_errors():
     with pytest.raises(TypeError, match="torch.Tensor"):
         margin_scores(np.ones((5, 3)))
     with pytest.raises(ValueError, match="b must be in"):
-        select_margin(torch.softmax(torch.randn(5, 3), 1), 6)
+        rule_picks("margin", torch.softmax(torch.randn(5, 3), 1), 6)
 
 
 def test_registered_on_the_single_selection_path():
     p = make_probs(50, 4, 0, ties=True)
     out = {"probs": p, "logits": p.log(), "feature": torch.randn(50, 8)}
-    margin, leastconf = get_method("margin"), get_method("leastconf")
-    assert isinstance(margin, ScoreMethod) and isinstance(leastconf, ScoreMethod)
+    margin, leastconf = get_method("margin").rule, get_method("leastconf").rule
+    assert isinstance(margin, ScoreRule) and isinstance(leastconf, ScoreRule)
     assert margin.graph == leastconf.graph == "classifier"
     assert margin.largest is False and leastconf.largest is True
     assert torch.equal(margin.score(out), margin_scores(p))
     assert torch.equal(leastconf.score(out), least_confidence_scores(p))
 
 
-# ------------------------------------------------------------------ through the strategies
+# ------------------------------------------------------------------ on the live selection path
 @pytest.fixture(scope="module")
 def trained():
-    from tavaal.config import resolve_config
-    from tavaal.data import Pool, load_dataset
-    from tavaal.training import build_task_models, train_task_models
+    from selection_oracles import trained_moons_learner
 
-    torch.manual_seed(0)
-    data = load_dataset("moons", seed=0)
-    config = resolve_config("moons", {"epochs": 10, "subset": 0, "budget": 10})
-    pool = Pool.initial(len(data.train), 20, np.random.default_rng(0))
-    task = build_task_models(config, data.input_shape, data.num_classes, with_ranker=False)
-    train_task_models(task, data.train, pool.labeled, config, ranker_loss=None, seed=0)
-    return data, config, pool, task
+    return trained_moons_learner()
 
 
 @pytest.mark.parametrize("name", ["margin", "leastconf"])
-def test_strategy_selects_what_the_independent_ranking_selects(trained, name):
-    """The strategy (live model -> classifier graph -> streamed top-b) picks the rows an
+def test_cycle_selects_what_the_independent_ranking_selects(trained, name):
+    """A cycle's selection (live model -> classifier graph -> streamed top-b) picks the rows an
     independent float64 ranking of the task model's softmax picks."""
-    from tavaal.strategies import SelectionContext, get_strategy
+    from selection_oracles import select_live
     from tavaal.training import predict
 
     data, config, pool, task = trained
     candidates = np.sort(pool.unlabeled[:150])
-    context = SelectionContext(config=config, dataset=data.train, task=task, rng=np.random.default_rng(0))
-    picked = get_strategy(name)(context).select(pool, 12, candidates)
+    picked = select_live(config, data, pool.labeled, name, 12, candidates, task)
     task.eval()
     logits = predict(data.train, candidates, backbone=task.backbone, outputs=("logits",))["logits"]
     p = torch.softmax(logits.double(), dim=1).numpy()

@@ -10,7 +10,8 @@ import torch
 from tavaal.checkpoint import load_cycle_models, save_cycle_models
 from tavaal.config import resolve_config
 from tavaal.cycle import CycleData, select_batch, train_cycle
-from tavaal.data.sources import ArraySource, open_source
+from tavaal.data import open_source
+from tavaal.data.sources import ArraySource
 from tavaal.export import export_models
 from tavaal.models import TappedClassifier, build_user_model, load_initial_weights, resolve_model
 from tavaal.scoring import Scorer, select_from_pool

@@ -22,3 +22,21 @@ class TwoTapNet(nn.Module):
 
 def two_tap_net(num_classes: int = 10, in_channels: int = 1, width: int = 8, dropout: float = 0.0) -> TwoTapNet:
     return TwoTapNet(num_classes, in_channels, width, dropout)
+
+
+def rgb_two_tap_net(num_classes: int = 10) -> TwoTapNet:
+    """:class:`TwoTapNet` for 3-channel (RGB) images."""
+    return TwoTapNet(num_classes, in_channels=3)
+
+
+class DictOutputNet(TwoTapNet):
+    """:class:`TwoTapNet` whose forward returns ``{"logits": ..., "embedding": ...}`` (as many
+    detection/segmentation-style models do)."""
+
+    def forward(self, x):
+        x = self.pool(self.block2(self.block1(self.stem(x)))).flatten(1)
+        return {"logits": self.head(self.drop(x)), "embedding": x}
+
+
+def dict_output_net(num_classes: int = 10) -> DictOutputNet:
+    return DictOutputNet(num_classes)

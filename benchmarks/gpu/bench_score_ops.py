@@ -48,6 +48,13 @@ def main():
             res.add(record(f"score_topb {precision} n={n} d=64 5x512 b={b}", "seconds", t, t_eager,
                            "chunked eager fp32 + topk", picks_shared_with_eager=agree, peak_extra_bytes=extra,
                            n_sized_buffer_bytes=4 * n))
+        # the L2-sized default chunks against the former fixed 131,072 rows (ours / that = the gain)
+        for precision in ("bf16", "fp32"):
+            t_l2 = median_time(lambda p=precision: ops.score_topb(mu, r, D, b, precision=p), dev, rounds=3)
+            t_fixed = median_time(lambda p=precision: ops.score_topb(mu, r, D, b, precision=p, chunk_size=131072),
+                                  dev, rounds=3)
+            res.add(record(f"score_topb {precision} L2-sized chunks vs 131072 rows", "seconds", t_l2, t_fixed,
+                           "chunk_size=131072 (the former default)"))
     except Exception:
         res.error("score_topb")
 

@@ -4,9 +4,12 @@
 // float64 sum per leaf of 256 rows. Each pick costs one pass over the points: the leaves are
 // distributed over threads with at::parallel_for (each leaf is updated and summed by one
 // thread, in index order), so the values -- and the picks -- do not depend on the number of
-// threads. Sampling is then a sequential scan over the leaf sums and one leaf.
-// Dot products: float64 FMA over 2 x 8 lanes (AVX-512; a scalar loop with 8 lanes elsewhere), a fixed
-// reduction; the same routine for every row, so the values do not depend on the thread.
+// threads. The upper levels of the sampling tree are then summed (each node its <= 256
+// children in order) and the pick descends the tree (csrc/kmeanspp_common.h).
+// Dot products: the 16-lane layout of the k-center distances, in float64 -- lane l sums the
+// dims k = l (mod 16) in increasing k with one fma each, then reduce16's pairwise lane sums --
+// as AVX-512 (2 x 8 lanes) or a scalar loop with the same operations, and as the CUDA kernel
+// (one half-warp per row), so CPU and CUDA compute the same bits and give the same picks.
 // Memory: 17 bytes per point + 8 per leaf; no N x b (or N x N) matrix.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -39,7 +42,14 @@ inline double to_d<float>(float v) {
   return static_cast<double>(v);
 }
 
-inline double reduce8(const double* a) { return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7])); }
+// distance.h's reduce16 in float64: l + 8, then l + 4, l + 2, l + 1
+inline double reduce16(const double* a) {
+  double s8[8], s4[4], s2[2];
+  for (int l = 0; l < 8; ++l) s8[l] = a[l] + a[l + 8];
+  for (int l = 0; l < 4; ++l) s4[l] = s8[l] + s8[l + 4];
+  for (int l = 0; l < 2; ++l) s2[l] = s4[l] + s4[l + 2];
+  return s2[0] + s2[1];
+}
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 // 8 elements (the first `cnt` of them; the rest 0) upcast to float64 lanes
@@ -64,7 +74,8 @@ inline __m512d load8d<c10::BFloat16>(const c10::BFloat16* p, int cnt) {
   return _mm512_cvtps_pd(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
 }
 
-// sum_k u_k v_k (sqdiff: sum_k (u_k - v_k)^2) in float64: two 8-lane FMA chains, fixed reduction
+// sum_k u_k v_k (sqdiff: sum_k (u_k - v_k)^2) in float64, 16 lanes: a0 holds lanes 0..7
+// (dims k = 0..7 mod 16), a1 lanes 8..15; masked-off tail elements add fma(0, 0, acc) = acc
 template <bool kDiff, typename T>
 inline double accumulate(const T* u, const T* v, int64_t n) {
   __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
@@ -80,26 +91,33 @@ inline double accumulate(const T* u, const T* v, int64_t n) {
     a0 = term(load8d<T>(u + k, 8), load8d<T>(v + k, 8), a0);
     a1 = term(load8d<T>(u + k + 8, 8), load8d<T>(v + k + 8, 8), a1);
   }
-  for (; k < n; k += 8) {
-    const int cnt = static_cast<int>(n - k < 8 ? n - k : 8);
-    a0 = term(load8d<T>(u + k, cnt), load8d<T>(v + k, cnt), a0);
+  if (k < n) {
+    const int c0 = static_cast<int>(n - k < 8 ? n - k : 8), c1 = static_cast<int>(n - k - c0);
+    a0 = term(load8d<T>(u + k, c0), load8d<T>(v + k, c0), a0);
+    if (c1 > 0) a1 = term(load8d<T>(u + k + 8, c1), load8d<T>(v + k + 8, c1), a1);
   }
-  alignas(64) double lanes[8];
-  _mm512_store_pd(lanes, _mm512_add_pd(a0, a1));
-  return reduce8(lanes);
+  alignas(64) double lanes[16];
+  _mm512_store_pd(lanes, a0);
+  _mm512_store_pd(lanes + 8, a1);
+  return reduce16(lanes);
 }
 #else
 template <bool kDiff, typename T>
 inline double accumulate(const T* u, const T* v, int64_t n) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (int64_t k = 0; k < n; k += 8) {
-    const int64_t cnt = n - k < 8 ? n - k : 8;
+  double acc[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t k = 0; k < n; k += 16) {
+    const int64_t cnt = n - k < 16 ? n - k : 16;
     for (int64_t l = 0; l < cnt; ++l) {
       const double x = to_d(u[k + l]), y = to_d(v[k + l]);
-      acc[l] += kDiff ? (x - y) * (x - y) : x * y;
+      if (kDiff) {
+        const double d = x - y;
+        acc[l] = std::fma(d, d, acc[l]);
+      } else {
+        acc[l] = std::fma(x, y, acc[l]);
+      }
     }
   }
-  return reduce8(acc);
+  return reduce16(acc);
 }
 #endif
 
@@ -133,7 +151,11 @@ std::tuple<at::Tensor, at::Tensor> kmeanspp_impl(const at::Tensor& xt, const T* 
   auto rowy = [&](int64_t i) { return Y + i * ldy; };
 
   std::vector<double> m(N, std::numeric_limits<double>::infinity()), s;
-  std::vector<double> leaf(nleaf, 0.0);
+  // the sampling tree: level[0] = the leaf sums, ..., level.back() = {the total}
+  std::vector<std::vector<double>> level(1, std::vector<double>(nleaf, 0.0));
+  while (level.back().size() > 1)
+    level.emplace_back((level.back().size() + kKmppFan - 1) / kKmppFan, 0.0);
+  std::vector<double>& leaf = level[0];
   std::vector<uint8_t> picked(N, 0);
   if (outer || init_norm) {
     s.assign(N, 0.0);
@@ -175,9 +197,18 @@ std::tuple<at::Tensor, at::Tensor> kmeanspp_impl(const at::Tensor& xt, const T* 
         leaf[l] = r;
       }
     });
-    double total = 0.0;
-    for (int64_t l = 0; l < nleaf; ++l) total += leaf[l];
-    return total;
+    // the upper levels: node j of level h + 1 = its <= kKmppFan children of level h, in order
+    for (size_t h = 1; h < level.size(); ++h) {
+      const std::vector<double>& child = level[h - 1];
+      std::vector<double>& parent = level[h];
+      const int64_t nc = static_cast<int64_t>(child.size());
+      for (int64_t j = 0; j < static_cast<int64_t>(parent.size()); ++j) {
+        double acc = 0.0;
+        for (int64_t k = j * kKmppFan; k < std::min(nc, (j + 1) * kKmppFan); ++k) acc += child[k];
+        parent[j] = acc;
+      }
+    }
+    return level.back()[0];
   };
 
   // the first pick
@@ -199,25 +230,35 @@ std::tuple<at::Tensor, at::Tensor> kmeanspp_impl(const at::Tensor& xt, const T* 
     p = -1;
     if (total > 0.0) {
       const double target = u * total;
+      // descend: at each level the first child whose running sum r (from 0, in order) has
+      // prefix + r > target; the prefix grows by the running sum before it
       double prefix = 0.0;
-      for (int64_t l = 0; l < nleaf && p < 0; ++l) {
-        const double next = prefix + leaf[l];
-        if (next > target) {
-          double r = 0.0;
-          const int64_t e = std::min(N, (l + 1) * kKmppLeaf);
-          for (int64_t i = l * kKmppLeaf; i < e; ++i) {
-            r += m[i];
-            if (prefix + r > target) {
-              p = i;
-              break;
-            }
+      int64_t node = 0;
+      bool ok = true;
+      for (int64_t h = static_cast<int64_t>(level.size()) - 2; h >= -1 && ok; --h) {
+        const int64_t fan = h >= 0 ? kKmppFan : kKmppLeaf;  // children per node (rows per leaf)
+        const int64_t first = node * fan;
+        const int64_t size = h >= 0 ? static_cast<int64_t>(level[h].size()) : N;
+        const double* v = h >= 0 ? level[h].data() : m.data();
+        ok = false;
+        double r = 0.0;
+        for (int64_t k = first; k < std::min(size, first + fan); ++k) {
+          const double next = r + v[k];
+          if (prefix + next > target) {
+            node = k;
+            prefix = prefix + r;
+            ok = true;
+            break;
           }
+          r = next;
         }
-        prefix = next;
       }
-      if (p < 0)  // u * total rounded up to total: the last point of positive weight
+      if (ok) {
+        p = node;
+      } else {  // u * total rounded up past a subtree: the last point of positive weight
         for (int64_t i = N - 1; i >= 0 && p < 0; --i)
           if (m[i] > 0.0) p = i;
+      }
     }
     if (p < 0) {  // every unpicked point coincides with a pick: uniform over the unpicked
       const int64_t rest = N - (t + 1);

@@ -23,8 +23,11 @@ struct Status {
 
 // ---- top-b over fp32 scores -------------------------------------------------------------
 // Exact selection by radix select over 64-bit keys (order-preserving value bits << 32 | index),
-// 8 histogram passes of 8 bits (per-warp aggregated shared-memory histograms), then a
-// compaction of the b keys <= the b-th key and a cub radix sort of those b keys. Ties -> lower
+// up to 8 histogram passes of 8 bits (per-warp aggregated shared-memory histograms, a
+// block-wide scan picks each digit); the passes stop once a digit's bin holds exactly the keys
+// still needed -- for distinct values after at most the 4 value-bit passes, the index bits are
+// read only to break ties -- then a compaction of the b selected keys and a cub radix sort of
+// those b keys. Ties -> lower
 // index; NaN worst (after +-inf); -0.0 == +0.0. n < 2^32 - 1; b <= kTopbMaxB (cub sorts with
 // int item counts; the caller takes an exact sort-based path above that).
 constexpr int64_t kTopbMaxB = 2147483647;
@@ -45,20 +48,24 @@ Status topb_select(const float* scores, const uint8_t* mask, int64_t n, int64_t 
 // Rows holding NaN or +-inf, counted on the stored values (no copy): *count (device int64,
 // zeroed by the launcher).
 Status kcenter_count_nonfinite(const void* features, Elem elem, int64_t n, int64_t d, int64_t* count, void* stream);
-// Cosine metric: out (n x d fp32) = x / ||x|| with the CPU kernel's operations (squared norm
-// by the 16 lanes, correctly rounded sqrt and divisions); counts[0] <- rows with a zero
-// squared norm, counts[1] <- rows whose squared norm overflows (device int64[2], zeroed here).
-Status kcenter_normalize(const void* features, Elem elem, int64_t n, int64_t d, float* out, int64_t* counts,
+// Cosine metric: norms[i] = ||x_i|| with the CPU kernel's operations (squared norm by the 16
+// lanes, correctly rounded sqrt; kcenter_run then divides each coordinate by its row's norm
+// where it reads it, as the CPU's normalised copy holds: no N x D copy here);
+// counts[0] <- rows with a zero squared norm, counts[1] <- rows whose squared norm overflows
+// (device int64[2], zeroed here).
+Status kcenter_row_norms(const void* features, Elem elem, int64_t n, int64_t d, float* norms, int64_t* counts,
                          void* stream);
-// features: N x D of `elem`; centers: L int64 (may be 0 -> `first` is picks[0]).
+// features: N x D of `elem`; norms: N floats from kcenter_row_norms (cosine metric) or nullptr
+// (Euclidean); centers: L int64 (may be 0 -> `first` is picks[0]).
 // Scratch: min_d2 float[N], is_center uint8[N] (zeroed by the caller), partial buffers of
-// kcenter_partial_count(N) (float + int64 each). Outputs picks int64[b], radii2 float[b]
+// kcenter_partial_count(N) (float + int64 each; the per-pick kernel uses at most that many
+// blocks, fewer when fewer fit on the GPU at once). Outputs picks int64[b], radii2 float[b]
 // (squared covering radius after each pick). Synchronises the stream twice (after the
 // initial centers and at the end) so a fault is reported by this op, with its phase.
 int64_t kcenter_partial_count(int64_t n);
-Status kcenter_run(const void* features, Elem elem, int64_t n, int64_t d, const int64_t* centers, int64_t L,
-                   int64_t first, int64_t b, float* min_d2, uint8_t* is_center, float* part_val, int64_t* part_idx,
-                   int64_t* picks, float* radii2, void* stream);
+Status kcenter_run(const void* features, Elem elem, const float* norms, int64_t n, int64_t d, const int64_t* centers,
+                   int64_t L, int64_t first, int64_t b, float* min_d2, uint8_t* is_center, float* part_val,
+                   int64_t* part_idx, int64_t* picks, float* radii2, void* stream);
 
 }  // namespace cuda
 }  // namespace tavaal

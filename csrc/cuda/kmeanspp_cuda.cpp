@@ -27,12 +27,12 @@ std::tuple<at::Tensor, at::Tensor> kmeanspp_cuda(const at::Tensor& x, const c10:
                               : st == at::kDouble ? cuda::KmppElem::F64
                               : st == at::kHalf   ? cuda::KmppElem::F16
                                                   : cuda::KmppElem::BF16;
-  cuda::kmeanspp_run(x.data_ptr(), outer ? y->data_ptr() : nullptr, elem, n, x.size(1), outer ? y->size(1) : 0,
-                     x.stride(0), outer ? y->stride(0) : 0,
-                     uniforms.data_ptr<double>(), b, init_norm, ws.data_ptr(), picks.data_ptr<int64_t>(),
-                     potential.data_ptr<double>(), c10::cuda::getCurrentCUDAStream(x.device().index()).stream());
-  const cudaError_t err = cudaGetLastError();
-  TORCH_CHECK(err == cudaSuccess, "tavaal::kmeanspp: CUDA error: ", cudaGetErrorString(err));
+  const cuda::Status status = cuda::kmeanspp_run(
+      x.data_ptr(), outer ? y->data_ptr() : nullptr, elem, n, x.size(1), outer ? y->size(1) : 0, x.stride(0),
+      outer ? y->stride(0) : 0, uniforms.data_ptr<double>(), b, init_norm, ws.data_ptr(), picks.data_ptr<int64_t>(),
+      potential.data_ptr<double>(), c10::cuda::getCurrentCUDAStream(x.device().index()).stream());
+  TORCH_CHECK(status.ok(), "tavaal::kmeanspp: CUDA error in phase '", status.phase, "': ",
+              cudaGetErrorString(static_cast<cudaError_t>(status.code)));
   return {picks, potential};
 }
 

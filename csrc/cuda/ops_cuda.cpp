@@ -2,7 +2,6 @@
 // csrc/cuda/*.cu (declared in kernels.h, free of torch headers). Every launcher reports its
 // status; a failure raises here, naming the op and the phase.
 #include <ATen/ATen.h>
-#include <ATen/Context.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -13,6 +12,7 @@
 #include "../score_common.h"
 #include "../topb_common.h"
 #include "kernels.h"
+#include "score_gemm.h"
 
 namespace tavaal {
 namespace {
@@ -120,12 +120,12 @@ std::tuple<at::Tensor, at::Tensor> kcenter_greedy_cuda(const at::Tensor& feature
   const int64_t n_bad = bad.item<int64_t>();
   TORCH_CHECK_VALUE(n_bad == 0, "tavaal::kcenter_greedy: features contain NaN or inf in ", n_bad,
                     " row(s); k-center needs finite features");
-  at::Tensor f = features;
-  if (metric == "cosine") {  // the CPU kernel's operations: same normalised bits
-    f = at::empty({n, d}, opt.dtype(at::kFloat));
+  at::Tensor norms;  // cosine: N row norms; the kernels divide on the fly (no N x D copy)
+  if (metric == "cosine") {
+    norms = at::empty({n}, opt.dtype(at::kFloat));
     at::Tensor counts = at::empty({2}, opt.dtype(at::kLong));
-    check_status("kcenter_greedy", cuda::kcenter_normalize(features.data_ptr(), elem_of(features), n, d,
-                                                           f.data_ptr<float>(), counts.data_ptr<int64_t>(), st));
+    check_status("kcenter_greedy", cuda::kcenter_row_norms(features.data_ptr(), elem_of(features), n, d,
+                                                           norms.data_ptr<float>(), counts.data_ptr<int64_t>(), st));
     at::Tensor c = counts.cpu();
     cosine_check_norms(c.data_ptr<int64_t>()[0], c.data_ptr<int64_t>()[1]);
   }
@@ -136,85 +136,106 @@ std::tuple<at::Tensor, at::Tensor> kcenter_greedy_cuda(const at::Tensor& feature
   at::Tensor pi = at::empty({parts}, opt.dtype(at::kLong));
   at::Tensor picks = at::empty({b}, opt.dtype(at::kLong));
   at::Tensor radii = at::empty({b}, opt.dtype(at::kFloat));
+  const float* np = norms.defined() ? norms.data_ptr<float>() : nullptr;
   check_status("kcenter_greedy",
-               cuda::kcenter_run(f.data_ptr(), elem_of(f), n, d, cidx.data_ptr<int64_t>(), cidx.numel(), first, b,
-                                 min_d2.data_ptr<float>(), is_center.data_ptr<uint8_t>(), pv.data_ptr<float>(),
-                                 pi.data_ptr<int64_t>(), picks.data_ptr<int64_t>(), radii.data_ptr<float>(), st));
+               cuda::kcenter_run(features.data_ptr(), elem_of(features), np, n, d, cidx.data_ptr<int64_t>(),
+                                 cidx.numel(), first, b, min_d2.data_ptr<float>(), is_center.data_ptr<uint8_t>(),
+                                 pv.data_ptr<float>(), pi.data_ptr<int64_t>(), picks.data_ptr<int64_t>(),
+                                 radii.data_ptr<float>(), st));
   finish_radii(radii, metric);
   return {picks, radii};
 }
 
-// Full fp32 (no TF32) and fp32 accumulation of bf16 GEMMs (no reduced-precision cuBLAS
-// reductions) for the duration of the op, restored afterwards. The flags are process-global:
-// a matmul running concurrently on another host thread sees them too.
-class CublasFullPrecision {
- public:
-  CublasFullPrecision()
-      : tf32_(at::globalContext().allowTF32CuBLAS()), bf16_(at::globalContext().allowBF16ReductionCuBLAS()) {
-    at::globalContext().setAllowTF32CuBLAS(false);
-    at::globalContext().setAllowBF16ReductionCuBLAS(false, false);
+// Rows per scoring chunk: the chunk's input and output activations of the widest layer (in
+// the compute dtype) take at most half the L2 cache, so each GEMM's operands stay in L2
+// between the layers (a fixed row count would need 2 GiB per activation for a 4096-wide
+// layer); at least kMinChunkRows (per-chunk overheads), at most kMaxChunkRows, a multiple of 256.
+constexpr int64_t kMinChunkRows = 2048, kMaxChunkRows = int64_t(1) << 17;
+int64_t score_chunk_rows(int64_t maxw, int64_t elem_bytes, int device) {
+  int l2 = 0;
+  if (cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device) != cudaSuccess || l2 <= 0) {
+    (void)cudaGetLastError();  // clear it: an unknown L2 size falls back to 40 MB
+    l2 = 40 << 20;
   }
-  ~CublasFullPrecision() {
-    at::globalContext().setAllowTF32CuBLAS(tf32_);
-    at::globalContext().setAllowBF16ReductionCuBLAS(
-        bf16_ == at::CuBLASReductionOption::AllowReducedPrecisionWithSplitK,
-        bf16_ != at::CuBLASReductionOption::DisallowReducedPrecisionDisallowSplitK);
-  }
-  CublasFullPrecision(const CublasFullPrecision&) = delete;
-  CublasFullPrecision& operator=(const CublasFullPrecision&) = delete;
+  const int64_t rows = static_cast<int64_t>(l2) / 2 / (2 * maxw * elem_bytes);
+  return std::clamp<int64_t>(rows / 256 * 256, kMinChunkRows, kMaxChunkRows);
+}
 
- private:
-  bool tf32_;
-  at::CuBLASReductionOption bf16_;
-};
-
-// Streaming fused scoring: chunks of rows go through the MLP as cuBLAS GEMMs (tensor cores
-// for bf16), the sigmoid probabilities of a chunk land in a candidate buffer behind the
-// running top-b, and the radix select keeps the b best of (running, chunk). Positions in the
-// buffer are ordered like the global indices (the running entries, kept in (value, index)
-// order, all precede the chunk and have lower indices), so the select's (value, position)
-// order is the (value, index) order. Memory: O(chunk x width + b); no N-sized buffer unless
-// return_scores.
+// Streaming fused scoring: chunks of rows go through the MLP as cuBLAS GEMMs with explicit
+// fp32 accumulation (csrc/cuda/score_gemm.h: tensor cores for bf16, never TF32 for fp32,
+// whatever torch's global matmul settings; nothing global is changed), bias preloaded into the
+// output, ReLU in place. The sigmoid probabilities of a chunk land in a candidate buffer
+// behind the running top-b, and the radix select keeps the b best of (running, chunk);
+// once the running top-b is full, a chunk whose best probability cannot beat the running b-th
+// (ties lose: the chunk's indices are higher) skips the select. Positions in the buffer are
+// ordered like the global indices (the running entries, kept in (value, index) order, all
+// precede the chunk and have lower indices), so the select's (value, position) order is the
+// (value, index) order. Memory: O(chunk x width + b); no N-sized buffer unless return_scores.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> score_topb_cuda(const at::Tensor& mu, const at::Tensor& r,
                                                                at::TensorList weights, at::TensorList biases,
                                                                int64_t b, bool largest, c10::string_view precision_sv,
                                                                int64_t chunk_size, bool return_scores) {
   const std::string precision(precision_sv);
   const c10::cuda::CUDAGuard guard(mu.device());
-  score_check(mu, r, weights, biases, b, precision);
+  const int64_t maxw = score_check(mu, r, weights, biases, b, precision);
   TORCH_CHECK_VALUE(b <= cuda::kTopbMaxB, "tavaal::score_topb: CUDA supports b <= 2^31-1, got ", b);
-  const int64_t n = mu.size(0);
+  const int64_t n = mu.size(0), d = mu.size(1);
+  const bool with_r = r.numel() > 0;
   const int L = static_cast<int>(weights.size());
-  const auto dt = precision == "bf16" ? at::kBFloat16 : at::kFloat;
-  const CublasFullPrecision full_precision;
+  const bool bf16 = precision == "bf16";
+  const auto dt = bf16 ? at::kBFloat16 : at::kFloat;
+  const cuda::GemmElem gemm_elem = bf16 ? cuda::GemmElem::BF16 : cuda::GemmElem::F32;
+  const int device = mu.device().index();
   std::vector<at::Tensor> ws, bs;
   for (int l = 0; l < L; ++l) {
     ws.push_back(weights[l].detach().to(dt).contiguous());
     bs.push_back(biases[l].detach().to(dt).contiguous());
   }
   // (b + C < 2^32: the select's positions are 32-bit)
-  const int64_t C = std::min<int64_t>({n, chunk_size > 0 ? chunk_size : (int64_t(1) << 17), int64_t(1) << 30});
+  const int64_t C = std::min<int64_t>(
+      n, chunk_size > 0 ? std::min<int64_t>(chunk_size, int64_t(1) << 30) : score_chunk_rows(maxw, bf16 ? 2 : 4, device));
   const auto opt = mu.options();
+  const int64_t in0 = d + (with_r ? 1 : 0);
+  const bool stage_input = with_r || bf16;  // else the GEMM reads mu's rows in place
+  at::Tensor inbuf = stage_input ? at::empty({C * in0}, opt.dtype(dt)) : at::Tensor();
+  at::Tensor act[2] = {at::empty({C * maxw}, opt.dtype(dt)), at::empty({C * maxw}, opt.dtype(dt))};
   at::Tensor cand_v = at::empty({b + C}, opt.dtype(at::kFloat));
   at::Tensor cand_i = at::empty({b + C}, opt.dtype(at::kLong));
   at::Tensor nan_total = at::zeros({}, opt.dtype(at::kLong));
   at::Tensor scores = return_scores ? at::empty({n}, opt.dtype(at::kFloat)) : at::empty({0}, opt.dtype(at::kFloat));
+  void* st = stream_of(mu);
   at::Tensor out_v, out_pos;
   int64_t kept = 0;  // running entries at the front of the buffer
   for (int64_t s = 0; s < n; s += C) {
     const int64_t rows = std::min(C, n - s);
     at::Tensor h = mu.narrow(0, s, rows);
-    if (r.numel()) h = at::cat({h, r.narrow(0, s, rows).unsqueeze(1)}, 1);  // any stride of r
-    h = h.to(dt);
+    if (stage_input) {
+      at::Tensor x = inbuf.narrow(0, 0, rows * in0).view({rows, in0});
+      x.narrow(1, 0, d).copy_(h);
+      if (with_r) x.select(1, d).copy_(r.narrow(0, s, rows));  // any stride of r
+      h = x;
+    }
     for (int l = 0; l < L; ++l) {
-      h = at::linear(h, ws[l], bs[l]);
-      if (l + 1 < L) h.relu_();
+      const int64_t out_w = ws[l].size(0);
+      at::Tensor out = act[l & 1].narrow(0, 0, rows * out_w).view({rows, out_w});
+      out.copy_(bs[l].expand({rows, out_w}));
+      const cuda::Status gs = cuda::linear_fp32_accumulate(gemm_elem, h.data_ptr(), ws[l].data_ptr(), out.data_ptr(),
+                                                           rows, h.size(1), out_w, device, st);
+      TORCH_CHECK(gs.ok(), "tavaal::score_topb: CUDA error in phase '", gs.phase, "' (layer ", l, "): ",
+                  cuda::gemm_status_text(gs.code));
+      if (l + 1 < L) out.relu_();
+      h = out;
     }
     at::Tensor p = cand_v.narrow(0, kept, rows);
     p.copy_(h.select(1, 0));  // logits, upcast to fp32
     p.sigmoid_();
     nan_total.add_(at::isnan(p).sum());
     if (return_scores) scores.narrow(0, s, rows).copy_(p);
+    if (kept == b) {  // a full running top-b: skip the select unless the chunk can enter it
+      const at::Tensor worst = cand_v.select(0, b - 1);
+      const bool enters = largest ? at::gt(p.max(), worst).item<bool>() : at::lt(p.min(), worst).item<bool>();
+      if (!enters) continue;  // (a NaN chunk is counted above and raises below)
+    }
     cand_i.narrow(0, kept, rows).copy_(at::arange(s, s + rows, opt.dtype(at::kLong)));
     const int64_t m = kept + rows, keep = std::min(b, m);
     std::tie(out_v, out_pos) = radix_topb(cand_v.narrow(0, 0, m), nullptr, keep, largest);

@@ -18,8 +18,9 @@ constexpr uint64_t kExcluded = ~uint64_t(0);
 
 struct SelectState {
   uint64_t prefix;  // digits fixed so far
-  uint64_t pmask;   // which bits of the prefix are fixed
+  uint64_t pmask;   // which bits of the prefix are fixed (the top bits)
   int64_t need;     // how many keys with this prefix still have to be taken
+  int done;         // every key with this prefix is taken: the remaining passes are skipped
 };
 
 // order-preserving key: smaller key = better candidate; NaN after every number
@@ -32,7 +33,9 @@ __device__ __forceinline__ uint64_t make_key(float v, int64_t i, bool largest) {
     const uint32_t bits = __float_as_uint(v);
     ord = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);  // ascending in v
     if (largest) ord = ~ord;
-    if (ord == 0xFFFFFFFFu) ord = 0xFFFFFFFEu;  // keep 0xFFFFFFFF for NaN (only -inf maps here)
+    // No number reaches 0xFFFFFFFF, which stays NaN's: ascending, +inf maps to 0xFF800000
+    // (the largest), and with `largest` -inf maps to ~0x007FFFFF = 0xFF800000 too; 0xFFFFFFFF
+    // would need the bit pattern 0xFFFFFFFF (ascending) or 0x7FFFFFFF (largest), both NaNs.
   }
   return (static_cast<uint64_t>(ord) << 32) | static_cast<uint64_t>(i);
 }
@@ -65,6 +68,7 @@ __global__ void init_state_kernel(SelectState* st, unsigned int* hist, int64_t b
   st->prefix = 0;
   st->pmask = 0;
   st->need = b;
+  st->done = 0;
   *counter = 0;
   for (int d = 0; d < 256; ++d) hist[d] = 0;
 }
@@ -72,6 +76,7 @@ __global__ void init_state_kernel(SelectState* st, unsigned int* hist, int64_t b
 __global__ void hist_kernel(const float* s, const uint8_t* mask, int64_t n, bool largest, int shift,
                             const SelectState* st, unsigned int* hist) {
   __shared__ unsigned int sh[256];
+  if (st->done) return;  // (uniform over the grid)
   for (int d = threadIdx.x; d < 256; d += blockDim.x) sh[d] = 0;
   __syncthreads();
   const uint64_t prefix = st->prefix, pmask = st->pmask;
@@ -93,27 +98,48 @@ __global__ void hist_kernel(const float* s, const uint8_t* mask, int64_t n, bool
     if (sh[d]) atomicAdd(&hist[d], sh[d]);
 }
 
-// one thread: choose the digit holding the need-th key, fix it, clear the histogram
-__global__ void pick_digit_kernel(SelectState* st, unsigned int* hist, int shift) {
-  int64_t need = st->need, cum = 0;
-  int d = 0;
-  for (; d < 256; ++d) {
-    if (cum + hist[d] >= need) break;
-    cum += hist[d];
+// One block of 256 threads (one per digit): an inclusive block-wide scan of the histogram
+// (integer counts: exact), the digit d whose range (cum_{d-1}, cum_d] holds the need-th key is
+// fixed; when its bin holds exactly the keys still needed, every key with the new prefix is
+// taken and the remaining (value or index) passes are skipped. Clears the histogram.
+constexpr int kDigitThreads = 256;
+__global__ void __launch_bounds__(kDigitThreads) pick_digit_kernel(SelectState* st, unsigned int* hist, int shift) {
+  __shared__ unsigned long long cum[kDigitThreads];
+  __shared__ int chosen;
+  const int d = threadIdx.x;
+  if (st->done) return;  // (uniform over the block)
+  const unsigned long long h = hist[d];
+  cum[d] = h;
+  if (d == 0) chosen = 255;  // (cannot stay so when b <= #candidates)
+  __syncthreads();
+  for (int o = 1; o < kDigitThreads; o <<= 1) {
+    const unsigned long long add = d >= o ? cum[d - o] : 0ull;
+    __syncthreads();
+    cum[d] += add;
+    __syncthreads();
   }
-  if (d == 256) d = 255;  // cannot happen when b <= #candidates
-  st->prefix |= static_cast<uint64_t>(d) << shift;
-  st->pmask |= uint64_t(0xFF) << shift;
-  st->need = need - cum;
-  for (int k = 0; k < 256; ++k) hist[k] = 0;
+  const unsigned long long need = static_cast<unsigned long long>(st->need);
+  const unsigned long long before = cum[d] - h;
+  if (before < need && need <= cum[d]) chosen = d;  // exactly one digit
+  __syncthreads();
+  hist[d] = 0;
+  if (d == chosen) {
+    const unsigned long long left = need - before;
+    st->prefix |= static_cast<uint64_t>(d) << shift;
+    st->pmask |= uint64_t(0xFF) << shift;
+    st->need = static_cast<int64_t>(left);
+    st->done = left == h ? 1 : 0;
+  }
 }
 
 __global__ void gather_kernel(const float* s, const uint8_t* mask, int64_t n, bool largest, const SelectState* st,
                               unsigned int* counter, uint64_t* out, int64_t b) {
-  const uint64_t thr = st->prefix;  // the b-th smallest key: exactly b keys are <= thr
+  // exactly b keys have (k & pmask) <= prefix: the b-th smallest key's fixed top bits (all 64
+  // after 8 passes; fewer when a pass took a whole bin)
+  const uint64_t thr = st->prefix, pmask = st->pmask;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const uint64_t k = key_at(s, mask, i, largest);
-    if (k <= thr && k != kExcluded) {
+    if ((k & pmask) <= thr && k != kExcluded) {
       const unsigned int pos = atomicAdd(counter, 1u);
       if (pos < b) out[pos] = k;
     }
@@ -156,7 +182,8 @@ size_t topb_workspace_bytes(int64_t b) {
 
 Status topb_count(const float* scores, const uint8_t* mask, int64_t n, int64_t* counts, void* stream) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-  cudaMemsetAsync(counts, 0, 2 * sizeof(int64_t), st);
+  const cudaError_t z = cudaMemsetAsync(counts, 0, 2 * sizeof(int64_t), st);
+  if (z != cudaSuccess) return Status{static_cast<int>(z), "zeroing the top-b counts"};
   count_kernel<<<grid_for(n), kThreads, 0, st>>>(scores, mask, n, counts);
   return launched("top-b count");
 }
@@ -182,7 +209,7 @@ Status topb_select(const float* scores, const uint8_t* mask, int64_t n, int64_t 
   const int grid = grid_for(n);
   for (int shift = 56; shift >= 0; shift -= 8) {
     hist_kernel<<<grid, kThreads, 0, st>>>(scores, mask, n, largest, shift, state, hist);
-    pick_digit_kernel<<<1, 1, 0, st>>>(state, hist, shift);
+    pick_digit_kernel<<<1, kDigitThreads, 0, st>>>(state, hist, shift);
   }
   gather_kernel<<<grid, kThreads, 0, st>>>(scores, mask, n, largest, state, counter, keys, b);
   Status s = launched("top-b radix select");

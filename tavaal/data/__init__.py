@@ -6,26 +6,27 @@ labeled / unlabeled indices (the label state); ``open_source(path)`` gives the r
 (:mod:`.sources`) that training, selection and scoring read."""
 
 from .bundle import ArrayDataset, DatasetBundle
-from .defaults import compute_stats
 from .errors import (BudgetExceededError, CorruptDatasetError, DataError,
                      DatasetNotFoundError, PoolIndexError)
-from .pool import Pool, check_budget
-from .readers.folder import FolderDataset
-from .readers.segfolder import SegmentationDataset
+from .candidates import check_budget, draw_candidates
+from .imagefiles import IMAGE_EXTENSIONS, MASK_EXTENSIONS, decode_image, identity_lookup, read_mask
+from .pool import Pool
 from .seg_transforms import PairedCompose, PairedRandomCrop, PairedRandomHorizontalFlip
-from .sources import (ArraySource, DatasetSource, ImageFolderSource, RowSource, ShardedSource, SourceDataset,
-                      SourceError, channel_stats, open_source)
+from .open import dataset_source, open_source
+from .sources import (ArraySource, DatasetSource, ImageFolderSource, MaskSourceDataset, RowSource, ShardedSource,
+                      SourceDataset, SourceError, channel_stats)
 from .registry import ALIASES, DATASETS, DatasetSpec, available_datasets, get_spec, load_dataset
 from .transforms import (Augmented, Compose, Normalize, RandomCropWithPadding,
                          RandomHorizontalFlip, RandomResizedCrop, Resize)
 
 __all__ = [
     "load_dataset", "DatasetBundle", "DatasetSpec", "DATASETS", "ALIASES", "available_datasets",
-    "get_spec", "Pool", "check_budget", "ArrayDataset", "FolderDataset", "compute_stats",
+    "get_spec", "Pool", "check_budget", "ArrayDataset",
     "DataError", "DatasetNotFoundError", "CorruptDatasetError", "PoolIndexError",
     "BudgetExceededError", "Augmented", "Compose", "Normalize", "RandomCropWithPadding",
     "RandomHorizontalFlip", "RandomResizedCrop", "Resize",
     "open_source", "RowSource", "ArraySource", "ShardedSource", "ImageFolderSource", "DatasetSource",
-    "SourceDataset", "SourceError", "channel_stats",
-    "SegmentationDataset", "PairedCompose", "PairedRandomCrop", "PairedRandomHorizontalFlip",
+    "SourceDataset", "MaskSourceDataset", "SourceError", "channel_stats", "dataset_source",
+    "PairedCompose", "PairedRandomCrop", "PairedRandomHorizontalFlip",
+    "draw_candidates", "IMAGE_EXTENSIONS", "MASK_EXTENSIONS", "decode_image", "read_mask", "identity_lookup",
 ]

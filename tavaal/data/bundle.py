@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .normalization import uint8_scale_shift
+from .sources.dataset import DatasetSource
 from .transforms import Augmented
 
 __all__ = ["DatasetBundle", "ArrayDataset"]
@@ -30,13 +32,7 @@ class ArrayDataset(Dataset):
         self.targets = np.asarray(targets, dtype=np.int64)
         self._uint8 = data.dtype == torch.uint8
         if self._uint8:
-            c = data.shape[1]
-            m = torch.tensor(mean if mean is not None else [0.0] * c, dtype=torch.float32)
-            s = torch.tensor(std if std is not None else [1.0] * c, dtype=torch.float32)
-            shape = (-1,) + (1,) * (data.dim() - 2)
-            # x/255 - mean) / std == x * a + b
-            self._a = (1.0 / (255.0 * s)).view(shape)
-            self._b = (-m / s).view(shape)
+            self._a, self._b = uint8_scale_shift(mean, std, tuple(data.shape[1:]))
         elif data.dtype != torch.float32:
             raise TypeError(f"data must be uint8 or float32, got {data.dtype}")
 
@@ -112,16 +108,12 @@ class DatasetBundle:
     @property
     def train_source(self):
         """The training split as a :class:`tavaal.data.sources.DatasetSource` (row ids = indices)."""
-        from .sources import DatasetSource
-
-        return DatasetSource(self.name, "train", dataset=self.train)
+        return DatasetSource(self.train, name=self.name, split="train")
 
     @property
     def test_source(self):
         """The test split as a :class:`tavaal.data.sources.DatasetSource`."""
-        from .sources import DatasetSource
-
-        return DatasetSource(self.name, "test", dataset=self.test)
+        return DatasetSource(self.test, name=self.name, split="test")
 
     def augmented_train(self, generator: torch.Generator | None = None) -> Dataset:
         """The training set with ``augment`` applied per item (plain ``train`` if None)."""

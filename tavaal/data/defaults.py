@@ -21,13 +21,14 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .sources.stats import channel_stats
 from .transforms import (Compose, RandomCropWithPadding, RandomHorizontalFlip,
                          RandomResizedCrop, normalized_fill)
 
 __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD", "SVHN_MEAN", "SVHN_STD",
     "FASHIONMNIST_MEAN", "FASHIONMNIST_STD", "MNIST_MEAN", "MNIST_STD",
-    "IMAGENET_MEAN", "IMAGENET_STD", "compute_stats", "resolve_stats", "build_augment",
+    "IMAGENET_MEAN", "IMAGENET_STD", "resolve_stats", "build_augment",
 ]
 
 # The TA-VAAL / Learning-Loss code normalises CIFAR-10 *and* CIFAR-100 with these.
@@ -48,40 +49,14 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 NORMALIZATIONS = ("default", "computed", "none")
 
 
-def compute_stats(data: torch.Tensor | np.ndarray, scale: float = 1.0,
-                  chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel (N,C,H,W) or per-feature (N,D) mean and population std of
-    ``data * scale``, accumulated in float64 by chunks (no full float copy of uint8 data).
-    A zero std is replaced by 1."""
-    t = torch.as_tensor(data)
-    if t.dim() < 2:
-        raise ValueError(f"need (N, C, ...) or (N, D) data, got shape {tuple(t.shape)}")
-    n = t.shape[0]
-    c = t.shape[1]
-    s1 = torch.zeros(c, dtype=torch.float64)
-    s2 = torch.zeros(c, dtype=torch.float64)
-    count = 0
-    for i in range(0, n, chunk):
-        x = t[i:i + chunk].to(torch.float64).mul_(scale)
-        x = x.transpose(0, 1).reshape(c, -1)
-        s1 += x.sum(1)
-        s2 += (x * x).sum(1)
-        count += x.shape[1]
-    if count == 0:
-        raise ValueError("cannot compute statistics of an empty training set")
-    mean = s1 / count
-    var = (s2 / count - mean * mean).clamp_min(0)
-    std = var.sqrt()
-    std[std < 1e-12] = 1.0
-    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
-
-
-def resolve_stats(normalization: str, data, scale: float,
+def resolve_stats(normalization: str, data,
                   default: tuple[Sequence[float], Sequence[float]] | None,
                   mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                   channels: int | None = None, name: str = "dataset"
                   ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Resolve the ``normalization`` / ``mean`` / ``std`` options into (mean, std) tuples."""
+    """Resolve the ``normalization`` / ``mean`` / ``std`` options into (mean, std) tuples;
+    computed statistics are :func:`~tavaal.data.sources.channel_stats` of ``data`` (uint8 data
+    on the 0..1 scale)."""
     if (mean is None) != (std is None):
         raise ValueError(f"{name}: give both mean= and std=, or neither")
     if mean is not None:
@@ -102,7 +77,7 @@ def resolve_stats(normalization: str, data, scale: float,
         return (0.0,) * c, (1.0,) * c
     if normalization == "default" and default is not None:
         return tuple(default[0]), tuple(default[1])
-    return compute_stats(data, scale)
+    return channel_stats(data)
 
 
 AUGMENTS = ("default", "none", "crop", "flip", "crop+flip", "rrc", "flip+rrc")

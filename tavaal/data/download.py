@@ -38,7 +38,6 @@ import http.client
 import json
 import logging
 import os
-import shutil
 import tarfile
 import tempfile
 import urllib.error
@@ -49,6 +48,7 @@ from typing import Mapping, Sequence
 
 from .errors import DataError
 from .readers._common import data_root
+from .registry import get_spec
 
 __all__ = ["DownloadError", "ChecksumError", "Resource", "DOWNLOADS", "MIRROR_ENV", "CHECKSUMS_ENV",
            "downloadable", "download_dataset", "md5sum"]
@@ -363,8 +363,6 @@ def download_dataset(name: str, data_dir: str | os.PathLike | None = None, *, mi
     (unreachable / HTTP error / interrupted: partial data kept for resuming) and
     :class:`ChecksumError` (mismatch: the file deleted, nothing installed).
     """
-    from .registry import get_spec  # local: the registry imports this module
-
     canonical = get_spec(name).name
     dataset = _FILES_OF.get(canonical, canonical)
     if dataset not in DOWNLOADS:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import BudgetExceededError, PoolIndexError
 
-__all__ = ["Pool", "check_budget", "as_rng"]
+__all__ = ["Pool", "as_rng"]
 
 _SHOW = 10  # offending indices quoted in an error message
 
@@ -219,17 +219,3 @@ class Pool:
 
     def __repr__(self) -> str:
         return f"Pool(num_samples={self._n}, labeled={self.num_labeled}, unlabeled={self.num_unlabeled})"
-
-
-def check_budget(budget: int, available: int, what: str = "unlabeled samples left") -> int:
-    """Validate a per-cycle budget against what is available; return it as an int.
-
-    Raises ValueError when ``budget`` is not a positive int and
-    :class:`BudgetExceededError` (a ValueError) when it exceeds ``available``."""
-    if isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget < 1:
-        raise ValueError(f"budget must be a positive int, got {budget!r}")
-    if budget > available:
-        raise BudgetExceededError(
-            f"budget of {budget} exceeds the {available} {what}; lower the budget or the "
-            "number of cycles")
-    return int(budget)

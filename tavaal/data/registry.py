@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .bundle import DatasetBundle
-from .errors import DatasetNotFoundError
 from .defaults import (CIFAR10_MEAN, CIFAR10_STD, FASHIONMNIST_MEAN, FASHIONMNIST_STD,
                        IMAGENET_MEAN, IMAGENET_STD, MNIST_MEAN, MNIST_STD, SVHN_MEAN, SVHN_STD)
 from .readers import cifar, cityscapes, folder, idx, npz, segfolder, segshapes, svhn, toy
@@ -119,34 +118,21 @@ def get_spec(name: str) -> DatasetSpec:
     return DATASETS[_canonical(name)]
 
 
-def load_dataset(name: str, data_dir=None, seed: int = 0, download: bool = False, **options) -> DatasetBundle:
+def load_dataset(name: str, data_dir=None, seed: int = 0, **options) -> DatasetBundle:
     """Load data set ``name`` (see ``DATASETS``; aliases such as ``cifar10im`` accepted).
 
     ``data_dir``: the folder holding the files (default ``$TAVAAL_DATA_DIR`` or ``./data``;
     for ``folder`` the image root, for ``npz`` the file). ``seed`` fixes every random choice
     made while building the data set (splits, imbalance sampling, moons), not augmentation.
-    ``download``: when the files are missing, fetch them first (CIFAR-10/100, SVHN, MNIST,
-    Fashion-MNIST; see :func:`tavaal.data.download.download_dataset`); ValueError for other
-    data sets. ``options`` are the loader's keyword options (``DATASETS[name].options``);
-    unknown ones raise ValueError."""
+    Missing files raise :class:`DatasetNotFoundError` (fetch them first with
+    :func:`tavaal.data.download.download_dataset`). ``options`` are the loader's keyword options
+    (``DATASETS[name].options``); unknown ones raise ValueError."""
     spec = get_spec(name)
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise ValueError(f"{spec.name}: unknown option(s) {', '.join(unknown)}; valid options: "
                          f"{', '.join(sorted(spec.options))}")
-    if download:
-        from .download import download_dataset, downloadable
-
-        if not downloadable(spec.name):
-            raise ValueError(f"{spec.name}: --download is available for cifar10, cifar10-imb, cifar100, "
-                             "svhn, mnist and fashionmnist only")
-        try:
-            bundle = spec.loader(data_dir, int(seed), **options)
-        except DatasetNotFoundError:
-            download_dataset(spec.name, data_dir)
-            bundle = spec.loader(data_dir, int(seed), **options)
-    else:
-        bundle = spec.loader(data_dir, int(seed), **options)
+    bundle = spec.loader(data_dir, int(seed), **options)
     bundle.info.setdefault("seed", int(seed))
     bundle.info.setdefault("options", dict(options))
     return bundle

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import IGNORE_INDEX
-from .transforms import Generator, _as_tuple, _RandomTransform
+from .transforms import Generator, as_tuple, RandomTransform
 
 __all__ = ["PairedCompose", "PairedRandomCrop", "PairedRandomHorizontalFlip", "is_paired"]
 
@@ -65,7 +65,7 @@ class PairedCompose:
         return f"PairedCompose([{', '.join(repr(t) for t in self.transforms)}])"
 
 
-class PairedRandomHorizontalFlip(_RandomTransform):
+class PairedRandomHorizontalFlip(RandomTransform):
     """Mirror image and mask along the width with probability ``p`` (one draw per sample)."""
 
     paired = True
@@ -93,7 +93,7 @@ class PairedRandomHorizontalFlip(_RandomTransform):
         return f"PairedRandomHorizontalFlip(p={self.p})"
 
 
-class PairedRandomCrop(_RandomTransform):
+class PairedRandomCrop(RandomTransform):
     """Crop ``size`` = (h, w) at the same uniformly random position of image and mask.
 
     A side shorter than the crop is first padded symmetrically (image with ``fill``, one value
@@ -109,7 +109,7 @@ class PairedRandomCrop(_RandomTransform):
         self.size = (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size)
         if len(self.size) != 2 or min(self.size) < 1:
             raise ValueError(f"crop size must be a positive int or (h, w), got {size}")
-        self.fill = _as_tuple(fill)
+        self.fill = as_tuple(fill)
         self.ignore_index = int(ignore_index)
 
     def _pad(self, x: torch.Tensor, mask: torch.Tensor):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
@@ -29,7 +28,6 @@ __all__ = [
     "RandomHorizontalFlip",
     "RandomResizedCrop",
     "Resize",
-    "pil_to_tensor",
     "Augmented",
     "normalized_fill",
 ]
@@ -37,7 +35,8 @@ __all__ = [
 Generator = torch.Generator | None
 
 
-def _as_tuple(v: float | Sequence[float]) -> tuple[float, ...]:
+def as_tuple(v: float | Sequence[float]) -> tuple[float, ...]:
+    """A scalar or a sequence as a tuple of floats (per-channel constants)."""
     if isinstance(v, (int, float)):
         return (float(v),)
     return tuple(float(x) for x in v)
@@ -46,7 +45,7 @@ def _as_tuple(v: float | Sequence[float]) -> tuple[float, ...]:
 def normalized_fill(mean: Sequence[float], std: Sequence[float], raw: float = 0.0) -> tuple[float, ...]:
     """Per-channel value that a raw pixel ``raw`` (default 0 = black) takes after
     ``(raw - mean) / std``; the fill that reproduces zero-padding *before* Normalize."""
-    return tuple((raw - m) / s for m, s in zip(_as_tuple(mean), _as_tuple(std)))
+    return tuple((raw - m) / s for m, s in zip(as_tuple(mean), as_tuple(std)))
 
 
 def _check_image(x: torch.Tensor, name: str) -> None:
@@ -72,7 +71,7 @@ class Compose:
 
 
 def _call(t: Callable, x, generator: Generator):
-    if generator is not None and isinstance(t, (_RandomTransform, Compose)):
+    if generator is not None and isinstance(t, (RandomTransform, Compose)):
         return t(x, generator=generator)
     return t(x)
 
@@ -81,8 +80,8 @@ class Normalize:
     """``(x - mean) / std`` per channel (dim -3 of an image) or per feature (vectors)."""
 
     def __init__(self, mean: Sequence[float] | float, std: Sequence[float] | float):
-        self.mean = _as_tuple(mean)
-        self.std = _as_tuple(std)
+        self.mean = as_tuple(mean)
+        self.std = as_tuple(std)
         if len(self.mean) != len(self.std):
             raise ValueError(f"mean has {len(self.mean)} entries but std has {len(self.std)}")
         if any(s <= 0 for s in self.std):
@@ -100,7 +99,10 @@ class Normalize:
         return f"Normalize(mean={self.mean}, std={self.std})"
 
 
-class _RandomTransform:
+class RandomTransform:
+    """Base of the random augmentations: draws come from the call-time generator, else the
+    constructor's, else torch's global RNG (the paired transforms build on it too)."""
+
     def __init__(self, generator: Generator = None):
         self.generator = generator
 
@@ -114,7 +116,7 @@ class _RandomTransform:
         return torch.randint(0, high, (n,), generator=self._gen(generator))
 
 
-class RandomCropWithPadding(_RandomTransform):
+class RandomCropWithPadding(RandomTransform):
     """Pad by ``padding`` pixels on every side with ``fill``, then crop ``size`` at a uniformly
     random position (the CIFAR recipe: 32x32 crop of the 4-px zero-padded 40x40 image).
 
@@ -131,7 +133,7 @@ class RandomCropWithPadding(_RandomTransform):
         if padding < 0:
             raise ValueError(f"padding must be >= 0, got {padding}")
         self.padding = int(padding)
-        self.fill = _as_tuple(fill)
+        self.fill = as_tuple(fill)
 
     def __call__(self, x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         _check_image(x, "RandomCropWithPadding")
@@ -165,7 +167,7 @@ class RandomCropWithPadding(_RandomTransform):
         return f"RandomCropWithPadding(size={self.size}, padding={self.padding}, fill={self.fill})"
 
 
-class RandomHorizontalFlip(_RandomTransform):
+class RandomHorizontalFlip(RandomTransform):
     """Mirror the last (width) axis with probability ``p``."""
 
     def __init__(self, p: float = 0.5, generator: Generator = None):
@@ -188,7 +190,7 @@ class RandomHorizontalFlip(_RandomTransform):
         return f"RandomHorizontalFlip(p={self.p})"
 
 
-class RandomResizedCrop(_RandomTransform):
+class RandomResizedCrop(RandomTransform):
     """torchvision-style random resized crop on a tensor: a region with area fraction in
     ``scale`` and aspect ratio in ``ratio`` is cropped and resized (bilinear) to ``size``
     (default: the input size)."""
@@ -262,15 +264,6 @@ class Resize:
 
     def __repr__(self) -> str:
         return f"Resize(size={self.size}, interpolation={self.interpolation!r})"
-
-
-def pil_to_tensor(img, scale: bool = True) -> torch.Tensor:
-    """PIL image -> ``(C, H, W)`` tensor; float32 in [0, 1] if ``scale`` else uint8."""
-    arr = np.asarray(img, dtype=np.uint8)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
-    return t.float().div_(255.0) if scale else t
 
 
 class Augmented(Dataset):

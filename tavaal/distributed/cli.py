@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
+
+from ..methods import EmbeddingRule, get_method
+from ..scoring import Selection, SelectionError, check_pool_kind, checked_budget, checked_rows, open_source
+from .cluster import parse_ray_spec, ray_session
+from .ray_kcenter import RayKCenter
+from .ray_pool import ScorerSpec, ray_select_from_pool
 
 __all__ = ["add_ray_arguments", "select_with_ray", "write_outputs_atomic"]
 
@@ -45,15 +52,12 @@ def select_with_ray(args, method: str, labeled, labeled_pool, backend: str):
 
     Bad requests raise ``SelectionError``/``ValueError`` (exit code 2 in the CLI); a failed
     cluster run exits with code 1 and nothing written."""
-    from ..scoring import SelectionError
-    from .cluster import parse_ray_spec, ray_session
-    from .ray_pool import ScorerSpec, ray_select_from_pool
-
     spec = parse_ray_spec(args.ray)
     if args.ray_actors is not None and args.ray_actors < 1:
         raise SelectionError(f"--ray-actors must be >= 1, got {args.ray_actors}")
-    if method == "random":
-        raise SelectionError("--method random does not score anything: run it without --ray")
+    rule = get_method(method).rule
+    if rule is None:
+        raise SelectionError(f"--method {method} does not score anything: run it without --ray")
     if labeled_pool is not None:
         raise SelectionError("--labeled with a pool of samples is not supported with --ray (give labeled ids)")
     scorer_spec = ScorerSpec(str(Path(args.artifacts).resolve()), backend, args.precision, args.device,
@@ -68,8 +72,8 @@ def select_with_ray(args, method: str, labeled, labeled_pool, backend: str):
         raise _fail_run("--ray needs ray: pip install 'tavaal[ray]'") from None
     try:
         with ray_session(spec):
-            if method == "coreset":
-                return _coreset_with_ray(args, scorer_spec, pool_path, labeled, pool_kwargs)
+            if isinstance(rule, EmbeddingRule) and rule.graph == "features" and rule.uses_labeled:
+                return _coreset_with_ray(args, method, scorer_spec, pool_path, labeled, pool_kwargs)
             return ray_select_from_pool(
                 scorer_spec, pool_path, method, args.budget, labeled=labeled, subset=args.subset, seed=args.seed,
                 batch_size=args.batch_size, with_latents=args.with_latents, num_actors=args.ray_actors,
@@ -85,38 +89,28 @@ def select_with_ray(args, method: str, labeled, labeled_pool, backend: str):
         raise
 
 
-def _coreset_with_ray(args, scorer_spec, pool_path, labeled, pool_kwargs):
+def _coreset_with_ray(args, method, scorer_spec, pool_path, labeled, pool_kwargs):
     """Exact distributed greedy k-center on a ``features`` pool: the same picks as the
-    single-process coreset (labeled rows as centers, else the seeded first pick)."""
-    from ..scoring import Selection, SelectionError, open_source
-    from ..scoring.pipeline import _labeled_rows
-    from .ray_kcenter import RayKCenter
-
+    single-process core-set (labeled rows as centers, else the seeded first pick)."""
     t0 = time.perf_counter()
     pool = open_source(pool_path, **pool_kwargs)
     if pool.kind != "features":
-        raise SelectionError("--ray with --method coreset needs a features pool (kind 'features': precomputed "
+        raise SelectionError(f"--ray with --method {method} needs a features pool (kind 'features': precomputed "
                              "penultimate features, e.g. written with tavaal.scoring.write_sharded_pool)")
     if args.subset:
         raise SelectionError("--subset is not supported by the distributed coreset")
     scorer = scorer_spec.build()
-    f = scorer.manifest.get("feature_dim")
-    if tuple(pool.sample_shape) != (f,):
-        raise SelectionError(f"the features pool has features of shape {list(pool.sample_shape)} but the artifacts' "
-                             f"feature size is {f}")
+    check_pool_kind(scorer, pool, get_method(method))
     n = len(pool)
-    lab = _labeled_rows(labeled, n)
-    if n - lab.size < args.budget:
-        raise SelectionError(f"the pool has {n - lab.size} candidate samples but --budget is {args.budget}")
+    lab = checked_rows(labeled, n)
+    checked_budget(args.budget, n - lab.size, f"candidate samples (of {n}, {lab.size} labeled)")
     first = None if lab.size else int(np.random.default_rng(args.seed).integers(n))
-    import torch
-
     with RayKCenter(pool_path, num_shards=args.ray_actors, cpus_per_actor=args.ray_cpus_per_actor,
                     gpus_per_actor=args.ray_gpus_per_actor, max_restarts=args.ray_max_restarts) as kc:
         run = kc.greedy(args.budget, centers=torch.from_numpy(lab) if lab.size else None, first=first)
     rows = run.indices.numpy()
     total = time.perf_counter() - t0
-    sel = Selection("coreset", args.budget, rows, pool.ids_of(rows), run.radii.numpy(), n, n - lab.size, n - lab.size,
+    sel = Selection(method, args.budget, rows, pool.ids_of(rows), run.radii.numpy(), n, n - lab.size, n - lab.size,
                     [], {"load": 0.0, "inference": 0.0, "selection": run.seconds, "total": total}, {}, None,
                     scorer.backend, scorer.precision)
     sel.ray = run  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ non-center point of the shard farthest from all centers, ties to the lowest glob
 driver (:mod:`tavaal.distributed.ray_kcenter`) takes the max over shards with the same rule,
 which is exactly one step of the plain greedy (``tavaal.ops.kcenter_greedy``).
 
-Distances are those of the reference op (:func:`tavaal.ops.reference._sq_dists`: fp32 from
+Distances are those of the reference op (:func:`tavaal.ops.reference.sq_dists`: fp32 from
 the stored fp32/fp16/bf16 values, computed from differences), so the min-distances are
 bit-identical to the single-process reference whatever order the centers arrive in.
 
@@ -27,7 +27,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from ..ops.reference import _sq_dists
+from ..ops.reference import sq_dists
 
 Tensor = torch.Tensor
 
@@ -191,7 +191,7 @@ class ShardKCenter:
             rows = rows[cand]
         for s in range(0, rows.numel(), _ROW_BLOCK):
             r = rows[s : s + _ROW_BLOCK]
-            d2 = _sq_dists(self.x[r], q).min(dim=1).values
+            d2 = sq_dists(self.x[r], q).min(dim=1).values
             self.min_d2[r] = torch.minimum(self.min_d2[r], d2)
         self.distances_computed += int(rows.numel()) * k
         return active
@@ -224,7 +224,7 @@ class ShardKCenter:
             xs = self.x[s : s + _ROW_BLOCK]
             best = torch.full((xs.shape[0],), float("inf"))
             for t in range(0, c.shape[0], _CENTER_BLOCK):
-                best = torch.minimum(best, _sq_dists(xs, c[t : t + _CENTER_BLOCK]).min(dim=1).values)
+                best = torch.minimum(best, sq_dists(xs, c[t : t + _CENTER_BLOCK]).min(dim=1).values)
             worst = max(worst, float(best.max()))
         return worst
 

@@ -40,8 +40,10 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
-from .cluster import kill_actors
+from .. import ops
+from .cluster import cluster_cpus, kill_actors, require_ray
 from .kcenter_state import ShardKCenter, to_radius
+from .ray_pool import wait_scheduled
 from .shards import FeatureShard, load_feature_shard, plan_feature_shards
 
 log = logging.getLogger(__name__)
@@ -87,8 +89,6 @@ class KCenterWorker:
     def local_greedy(self, b: int, centers: Tensor, center_ids: Tensor) -> Tuple[Tensor, Tensor]:
         """Round 1 of the composable core-set: greedy on this shard, ``centers`` (working rows)
         as initial centers; returns (global ids, working rows) of up to ``b`` picks."""
-        from .. import ops
-
         st = self.state
         x = st.x[st.pos]  # working rows in global-id order
         local = torch.as_tensor(center_ids, dtype=torch.long) - st.offset
@@ -155,8 +155,6 @@ class RayKCenter:
     def __init__(self, source, num_shards: Optional[int] = None, metric: str = "euclidean",
                  cpus_per_actor: float = 1, gpus_per_actor: float = 0, max_restarts: int = 3,
                  group_size: int = 2048, _crash_once: Optional[Tuple[int, str, int]] = None):
-        from .cluster import cluster_cpus, require_ray
-
         ray = require_ray()
         if not ray.is_initialized():
             raise RuntimeError("Ray is not initialised: use tavaal.distributed.ray_session(...) or ray.init()")
@@ -174,8 +172,6 @@ class RayKCenter:
         self._remote = ray.remote(KCenterWorker)
         self._crash = _crash_once
         self.actors = [self._spawn(k, initial=True) for k in range(len(self.shards))]
-        from .ray_pool import wait_scheduled
-
         try:
             wait_scheduled([a.ping.remote() for a in self.actors], len(self.actors), cpus_per_actor, gpus_per_actor)
         except BaseException:
@@ -320,8 +316,6 @@ class RayKCenter:
         """Two-round composable core-set (4-approximation; see the module doc). ``radii`` are
         the greedy radii on the union of the local picks; ``covering_radius`` is measured on
         the full pool."""
-        from .. import ops
-
         cidx, first_i = self._validate(b, centers, first)
         t0 = time.perf_counter()
         init_ids = cidx if cidx.numel() else torch.tensor([first_i])

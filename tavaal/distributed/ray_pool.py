@@ -35,7 +35,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .cluster import kill_actors
+from ..data.candidates import draw_candidates, unlabeled_rows
+from ..methods import ScoreRule, get_method, selection_names
+from ..scoring import (Scorer, SelectionError, check_pool_kind, checked_budget, checked_rows, merge_selections,
+                       open_source, select_from_pool)
+from .cluster import cluster_cpus, kill_actors, require_ray
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +78,6 @@ class ScorerSpec:
     verify: bool = False  # the driver verifies the sha256 once
 
     def build(self, threads: Optional[int] = None, method: Optional[str] = None):
-        from ..scoring import Scorer
-
         return Scorer.from_artifacts(self.artifacts, backend=self.backend, precision=self.precision,
                                      device=self.device, threads=threads, verify=self.verify, method=method)
 
@@ -96,8 +98,6 @@ def plan_units(n: int, labeled: np.ndarray, batch_size: int, rows_per_unit: int,
                indices: Optional[np.ndarray] = None) -> List[WorkUnit]:
     """Cut the candidates (``indices``, else every row not in ``labeled``) into units of
     ``rows_per_unit`` candidates (rounded up to a multiple of ``batch_size``)."""
-    from ..scoring.pipeline import _unlabeled_rows
-
     per = max(batch_size, -(-int(rows_per_unit) // batch_size) * batch_size)
     units: List[WorkUnit] = []
     if indices is not None:
@@ -109,8 +109,8 @@ def plan_units(n: int, labeled: np.ndarray, batch_size: int, rows_per_unit: int,
     n_cand = n - labeled.size
     for k, a in enumerate(range(0, n_cand, per)):
         b = min(n_cand, a + per)
-        start = int(_unlabeled_rows(np.asarray([a]), labeled)[0])
-        stop = int(_unlabeled_rows(np.asarray([b - 1]), labeled)[0]) + 1
+        start = int(unlabeled_rows(np.asarray([a]), labeled)[0])
+        stop = int(unlabeled_rows(np.asarray([b - 1]), labeled)[0]) + 1
         units.append(WorkUnit(k, start, stop, b - a))
     return units
 
@@ -122,8 +122,6 @@ class PoolScoringWorker:
     def __init__(self, spec: ScorerSpec, pool_path: str, pool_kwargs: dict, method: str, threads: int = 1,
                  crash_once: Optional[tuple] = None):
         torch.set_num_threads(max(1, int(threads)))
-        from ..scoring import open_source
-
         self.scorer = spec.build(threads=max(1, int(threads)), method=method)
         self.pool = open_source(pool_path, **pool_kwargs)
         self.method = method
@@ -135,8 +133,6 @@ class PoolScoringWorker:
 
     def score_unit(self, unit: WorkUnit, budget: int, labeled: np.ndarray, batch_size: int, with_latents: bool,
                    prefetch_depth: int = 2):
-        from ..scoring import select_from_pool
-
         if self._crash_once is not None:  # test hook: die (once) when given this unit
             marker, at_unit = self._crash_once
             if unit.index == at_unit and not os.path.exists(marker):
@@ -178,8 +174,6 @@ class RayPoolScorer:
     def __init__(self, spec: ScorerSpec, pool_path: str, method: str, *, num_actors: Optional[int] = None,
                  cpus_per_actor: float = 1, gpus_per_actor: float = 0, max_restarts: int = 3,
                  pool_kwargs: Optional[dict] = None, _crash_once: Optional[tuple] = None):
-        from .cluster import cluster_cpus, require_ray
-
         ray = require_ray()
         if not ray.is_initialized():
             raise RuntimeError("Ray is not initialised: use tavaal.distributed.ray_session(...) or ray.init()")
@@ -310,14 +304,7 @@ def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: 
     including actor start-up; ``selection.ray`` (an attribute added here) holds a
     :class:`RayRunInfo`.
     """
-    from ..scoring import SelectionError, candidate_rows, merge_selections, open_source
-    from ..scoring.methods import get_method
-    from ..scoring.pipeline import _check_pool_kind, _labeled_rows
-
     t0 = time.perf_counter()
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise SelectionError(f"budget must be a positive int, got {budget!r}")
-    budget = int(budget)
     scorer = ScorerSpec(spec.artifacts, spec.backend, spec.precision, "cpu", spec.verify).build()
     try:
         scorer.check_method(method)
@@ -330,13 +317,11 @@ def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: 
     n = len(pool)
     if n == 0:
         raise SelectionError(f"the pool {pool.path} is empty: nothing to select from")
-    _check_pool_kind(scorer, pool, get_method(method))
-    lab = _labeled_rows(labeled, n)
-    indices = candidate_rows(n, lab, int(subset), np.random.default_rng(seed)) if subset else None
+    check_pool_kind(scorer, pool, get_method(method))
+    lab = checked_rows(labeled, n)
+    indices = draw_candidates(n, lab, int(subset), np.random.default_rng(seed)) if subset else None
     n_cand = indices.size if indices is not None else n - lab.size
-    if n_cand < budget:
-        raise SelectionError(f"the pool has {n_cand} candidate samples (of {n}, {lab.size} labeled) but --budget is "
-                             f"{budget}: lower the budget or give a larger pool")
+    budget = checked_budget(budget, n_cand, f"candidate samples (of {n}, {lab.size} labeled)")
     worker_spec = ScorerSpec(spec.artifacts, spec.backend, spec.precision, spec.device, verify=False)
     with RayPoolScorer(worker_spec, str(pool_path), method, num_actors=num_actors, cpus_per_actor=cpus_per_actor,
                        gpus_per_actor=gpus_per_actor, max_restarts=max_restarts, pool_kwargs=pool_kwargs,
@@ -361,16 +346,12 @@ def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: 
 
 def _mergeable(method: str) -> bool:
     """Score-based, deterministic methods: their per-shard top-b merge exactly."""
-    from ..scoring.methods import ScoreMethod, get_method
-
     try:
-        m = get_method(method)
+        rule = get_method(method).rule
     except ValueError:
         return False
-    return isinstance(m, ScoreMethod) and not m.stochastic
+    return isinstance(rule, ScoreRule) and not rule.stochastic
 
 
 def _mergeable_names():
-    from ..scoring.methods import method_names
-
-    return [n for n in method_names() if _mergeable(n)]
+    return [n for n in selection_names() if _mergeable(n)]

@@ -8,12 +8,15 @@ an actor touches whole memory-mapped files.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
 import torch
+
+from ..data.open import open_source
 
 Tensor = torch.Tensor
 
@@ -57,8 +60,6 @@ def plan_ranges(n: int, parts: int, boundaries: Optional[Sequence[int]] = None) 
 
 def pool_shard_bounds(path: str) -> List[int]:
     """Cumulative row ends of the shards of a sharded pool (from its ``pool.json``)."""
-    import json
-
     meta_path = os.path.join(path, "pool.json")
     with open(meta_path) as f:
         meta = json.load(f)
@@ -102,8 +103,6 @@ def load_feature_shard(shard: FeatureShard, batch_size: int = 65536) -> Tensor:
 
             ref = ray.get(ref)
         return ref.contiguous()
-    from ..data.sources import open_source
-
     pool = open_source(shard.path)
     parts = []
     for _ids, batch in pool.iter_batches(batch_size, start=shard.start, stop=shard.stop):

@@ -10,22 +10,48 @@ for arrays and sharded pools, the row number as a decimal string.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..data.sources import ImageFolderSource, RowSource, SourceError, channel_stats, open_source
+from ..data.open import open_source
+from ..data.sources import (ImageFolderSource, ImageShapeChoice, RowSource, SourceError, channel_stats,
+                            choose_image_shape, find_unreadable)
 
-__all__ = ["open_pool_spec", "rows_for_ids", "pool_stats", "SourceError", "is_image_folder"]
+__all__ = ["open_pool_spec", "rows_for_ids", "pool_stats", "SourceError", "is_image_folder", "image_shape_choice",
+           "unreadable_files"]
 
 
-def open_pool_spec(spec: Dict) -> RowSource:
-    """Open the pool a work directory was initialised with (``spec``: path, key, image_shape).
-    Raises :class:`SourceError` with a clear message if it cannot be opened."""
+def open_pool_spec(spec: Dict, exclude: Iterable[str] = ()) -> RowSource:
+    """Open the pool a work directory was initialised with (``spec``: path, key, image_shape)
+    without the image files ``exclude`` (ids of unreadable files; rows are numbered over the
+    rest). Raises :class:`SourceError` with a clear message if it cannot be opened."""
     image_shape = spec.get("image_shape")
-    source = open_source(spec["path"], image_shape=tuple(image_shape) if image_shape else None, key=spec.get("key"))
+    image_shape = tuple(image_shape) if image_shape else None
+    source = open_source(spec["path"], image_shape=image_shape, key=spec.get("key"))
     if source.kind != "inputs":
         raise SourceError(f"pool {spec['path']} holds {source.kind}, not samples: the loop trains on the samples "
                           "themselves (give an image folder, a .npy/.npz of inputs or a sharded pool of inputs)")
+    exclude = list(exclude)
+    if exclude and is_image_folder(source):
+        source = ImageFolderSource(spec["path"], source.sample_shape, exclude=exclude)
     return source
+
+
+def image_shape_choice(source: RowSource, image_shape: Optional[Sequence[int]]) -> Optional[ImageShapeChoice]:
+    """How the images of an image-folder pool are decoded (the choice its source made: the most
+    common channels and size of a seeded sample of headers, or ``image_shape``); None for other
+    pools."""
+    if not is_image_folder(source):
+        return None
+    return choose_image_shape(source.files, image_shape)
+
+
+def unreadable_files(source: RowSource, rows: Optional[Sequence[int]] = None, *, progress: bool = False,
+                     workers: Optional[int] = None) -> List[Tuple[str, str]]:
+    """``[(id, reason)]`` of the image files of ``source`` (or of ``rows``) that cannot be
+    decoded; always empty for array and sharded pools."""
+    if not is_image_folder(source):
+        return []
+    return find_unreadable(source, rows, workers=workers, progress=progress)
 
 
 def is_image_folder(source: RowSource) -> bool:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Iterable, List, Optional, Sequence
 
+from ..data.labelfiles import LabelEntry
 from .errors import LoopError
-from .labels import LabelEntry
 
 __all__ = ["infer_classes", "parse_classes", "natural_order"]
 

@@ -9,7 +9,9 @@ Layout (``WORKDIR/``)::
     pool_ids.txt        the pool's ids at init, one per line (image folders; the pool-change rule)
     <method>/trial_0/checkpoint_cycle_<c>.pt   the models of train cycle c (tavaal.experiment's format)
     batches/batch_<k>/to_label.csv, label_studio_tasks.json   each selected batch
-    to_label.csv, label_studio_tasks.json      copies of the newest batch
+    to_label.csv, label_studio_tasks.json      copies of the newest batch (never replaced while the batch
+                        they hold has pending samples; state.json's "to_label_batch" says which batch)
+    unreadable.csv      image files that cannot be decoded (id, reason), excluded from the pool
     .lock               held (flock) while a command changes the directory
 
 Every file is written to a temporary name in the same folder and renamed into place
@@ -28,27 +30,57 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator
 
-from ..rundir import FILE_MODE, _atomic_write_bytes, read_json, write_json
+from ..rundir import FILE_MODE, atomic_write_bytes, read_json, write_json
 from .errors import LoopError
 
 __all__ = ["WORKDIR_FORMAT", "STATE_FORMAT", "VERSION", "WorkdirFiles", "check_new_workdir", "create_workdir",
-           "empty_state", "write_text", "write_json"]
+           "empty_state", "write_text", "write_bytes", "write_json", "WORKDIR_JSON", "CONFIG_JSON", "STATE_JSON", "LABELS_CSV",
+           "POOL_IDS_TXT", "TO_LABEL_CSV", "LABEL_STUDIO_TASKS_JSON", "MASKS_DIR", "BATCHES_DIR", "UNREADABLE_CSV", "SCORES_CSV", "ADVICE_DIR", "ADVICE_JSON",
+           "LOCK_FILE"]
 
 WORKDIR_FORMAT = "tavaal-workdir"
 STATE_FORMAT = "tavaal-workdir-state"
 VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 
+# The names of the files of a work directory (the one place they are spelled).
+WORKDIR_JSON = "workdir.json"
+CONFIG_JSON = "config.json"
+STATE_JSON = "state.json"
+LABELS_CSV = "labels.csv"
+POOL_IDS_TXT = "pool_ids.txt"
+TO_LABEL_CSV = "to_label.csv"
+"""The batch for the annotators (in each batch folder, and a copy of the newest at the top)."""
+LABEL_STUDIO_TASKS_JSON = "label_studio_tasks.json"
+"""The batch as a Label Studio import file (next to each ``to_label.csv``)."""
+MASKS_DIR = "masks"
+"""Folder holding the merged masks of a segmentation work directory (class-index PNGs)."""
+BATCHES_DIR = "batches"
+UNREADABLE_CSV = "unreadable.csv"
+"""Image files of the pool that cannot be decoded (id, reason): excluded from the pool."""
+SCORES_CSV = "scores.csv"
+"""``select --save-scores``: the score of every scored sample (in the batch folder)."""
+ADVICE_DIR = "advice"
+"""What ``tavaal advise`` writes (advice.json, CSV, plot)."""
+ADVICE_JSON = "advice.json"
+"""The last advice (in ``ADVICE_DIR``); its ``summary`` is the line ``tavaal status`` shows."""
+LOCK_FILE = ".lock"
+
 
 def write_text(path: Path, text: str) -> None:
     """Atomic text write (see the module docstring)."""
-    _atomic_write_bytes(Path(path), text.encode("utf-8"))
+    atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Atomic binary write (see the module docstring)."""
+    atomic_write_bytes(Path(path), data)
 
 
 def check_new_workdir(root: Path) -> None:
     """Raise :class:`LoopError` unless ``root`` can become a new work directory (absent or empty)."""
     root = Path(root)
-    if (root / "workdir.json").exists():
+    if (root / WORKDIR_JSON).exists():
         raise LoopError(f"{root} is already a tavaal work directory: continue with tavaal train {root} "
                         "(or choose another directory)")
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
@@ -67,7 +99,7 @@ def create_workdir(root: Path) -> Iterator["WorkdirFiles"]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.init-", dir=parent))
     try:
         yield WorkdirFiles(tmp)
-        (tmp / ".lock").touch()
+        (tmp / LOCK_FILE).touch()
         os.chmod(tmp, FILE_MODE | ((FILE_MODE & 0o444) >> 2))  # mkdtemp made it 0700: the umask's mode
         if root.exists():
             root.rmdir()  # empty (check_new_workdir)
@@ -92,26 +124,52 @@ class WorkdirFiles:
     # paths
     @property
     def meta_path(self) -> Path:
-        return self.root / "workdir.json"
+        return self.root / WORKDIR_JSON
 
     @property
     def state_path(self) -> Path:
-        return self.root / "state.json"
+        return self.root / STATE_JSON
 
     @property
     def config_path(self) -> Path:
-        return self.root / "config.json"
+        return self.root / CONFIG_JSON
 
     @property
     def pool_ids_path(self) -> Path:
-        return self.root / "pool_ids.txt"
+        return self.root / POOL_IDS_TXT
 
     @property
     def labels_path(self) -> Path:
-        return self.root / "labels.csv"
+        return self.root / LABELS_CSV
+
+    @property
+    def to_label_path(self) -> Path:
+        """The top-level copy of the newest batch's ``to_label.csv``."""
+        return self.root / TO_LABEL_CSV
+
+    @property
+    def label_studio_path(self) -> Path:
+        """The top-level copy of the newest batch's Label Studio tasks."""
+        return self.root / LABEL_STUDIO_TASKS_JSON
+
+    @property
+    def unreadable_path(self) -> Path:
+        return self.root / UNREADABLE_CSV
+
+    @property
+    def masks_dir(self) -> Path:
+        return self.root / MASKS_DIR
+
+    @property
+    def advice_dir(self) -> Path:
+        return self.root / ADVICE_DIR
+
+    @property
+    def advice_path(self) -> Path:
+        return self.root / ADVICE_DIR / ADVICE_JSON
 
     def batch_dir(self, batch: int) -> Path:
-        return self.root / "batches" / f"batch_{batch:02d}"
+        return self.root / BATCHES_DIR / f"batch_{batch:02d}"
 
     def checkpoint_path(self, method: str, cycle: int) -> Path:
         return self.root / method / "trial_0" / f"checkpoint_cycle_{cycle:02d}.pt"
@@ -159,7 +217,7 @@ class WorkdirFiles:
         """Exclusive lock on the work directory for one changing command; LoopError if another
         command (another process or thread) holds it."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

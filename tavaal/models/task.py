@@ -300,17 +300,19 @@ class TappedClassifier(nn.Module):
             Ranker reads (``stages``), in order; at least one.
         feature_layer: name of the submodule whose output, flattened to (B, F), is ``feature``
             (what core-set and BADGE use); None: the input of the last ``nn.Linear``.
+        output_key: for a module whose forward returns a dict, the key of the logits.
 
     Attributes ``stage_channels`` (dim 1 of each tapped output), ``feature_dim`` and
     ``num_classes`` are probed with one forward pass of a zero batch in eval mode.
     The state dict is the wrapped module's, under ``module.``.
 
     Raises ValueError naming the available submodules when a tap or the feature layer does
-    not exist, or when the probe gives outputs of an unusable shape.
+    not exist, when the probe gives outputs of an unusable shape, and when a dict output has no
+    ``output_key`` (naming its keys) or not that key.
     """
 
     def __init__(self, module: nn.Module, input_shape: Sequence[int], taps: Sequence[str],
-                 feature_layer: str | None = None):
+                 feature_layer: str | None = None, output_key: str | None = None):
         super().__init__()
         taps = [str(t) for t in taps]
         if not taps:
@@ -325,6 +327,7 @@ class TappedClassifier(nn.Module):
         self.module = module
         self.taps = taps
         self.feature_layer = feature_layer
+        self.output_key = output_key
         self.input_shape = tuple(int(s) for s in input_shape)
         self._captured: dict = {}
         for i, name in enumerate(taps):
@@ -361,6 +364,12 @@ class TappedClassifier(nn.Module):
         self._captured = {}
         try:
             logits = self.module(x)
+            if isinstance(logits, dict):
+                if self.output_key is None or self.output_key not in logits:
+                    raise ValueError(f"the model's forward returns a dict with keys {sorted(logits)}: give the key "
+                                     "of the logits (--output-key / output_key="
+                                     + ("...)" if self.output_key is None else f"; {self.output_key!r} is not one)"))
+                logits = logits[self.output_key]
             if isinstance(logits, (tuple, list)):
                 logits = logits[0]
             stages = [self._captured[i] for i in range(len(self.taps))]
@@ -464,7 +473,7 @@ def build_user_model(spec: dict, input_shape: Sequence[int], *, load_weights: bo
         raise ValueError(f"{spec['factory']} returned a {type(module).__name__}, not an nn.Module")
     if load_weights and spec.get("weights"):
         load_initial_weights(module, spec["weights"])
-    return TappedClassifier(module, input_shape, spec["taps"], spec.get("feature_layer"))
+    return TappedClassifier(module, input_shape, spec["taps"], spec.get("feature_layer"), spec.get("output_key"))
 
 
 def load_initial_weights(module: nn.Module, path, *, strict_shapes: bool = False) -> dict:

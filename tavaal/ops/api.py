@@ -39,7 +39,7 @@ def _load() -> bool:
     if _state["loaded"] is None:
         with _lock:
             if _state["loaded"] is None:
-                from . import build
+                from . import build  # (lazily: importing tavaal.ops stays cheap until an op runs)
 
                 loaded, error, origin = build.load()
                 _state["error"], _state["origin"] = error, origin
@@ -75,7 +75,7 @@ def backend() -> str:
     return "cpp+cuda" if _cuda_built() else "cpp"
 
 
-def _use_ext(device: torch.device) -> bool:
+def use_extension(device: torch.device) -> bool:
     """Whether the extension serves tensors on ``device`` (warns once when it is missing)."""
     if _forced_reference():
         return False
@@ -112,7 +112,8 @@ def _check_tensor(name: str, t, ndim: int, dtypes=_FLOATS) -> None:
         raise ValueError(f"{name} must be contiguous (got strides {t.stride()}); pass {name}.contiguous()")
 
 
-def _check_int(name: str, v) -> int:
+def check_int(name: str, v) -> int:
+    """``v`` as an int (a Python int, or a one-element integer tensor); TypeError otherwise."""
     if isinstance(v, bool) or not isinstance(v, int):
         if isinstance(v, torch.Tensor) and v.numel() == 1 and not v.dtype.is_floating_point:
             return int(v)
@@ -120,7 +121,8 @@ def _check_int(name: str, v) -> int:
     return int(v)
 
 
-def _same_device(name: str, t: Tensor, ref_name: str, ref: Tensor) -> None:
+def check_same_device(name: str, t: Tensor, ref_name: str, ref: Tensor) -> None:
+    """ValueError naming both tensors when ``t`` is not on ``ref``'s device."""
     if t.device != ref.device:
         raise ValueError(f"{name} is on {t.device} but {ref_name} is on {ref.device}; move it with .to({ref_name}.device)")
 
@@ -130,7 +132,7 @@ def _selector(name: str, sel: Tensor, n: int, ref: Tensor, ref_name: str) -> Ten
     [0, n); return the mask as is or the indices as int64 (both on ``ref``'s device)."""
     if not isinstance(sel, torch.Tensor):
         raise TypeError(f"{name} must be a bool mask or an integer index tensor, got {type(sel).__name__}")
-    _same_device(name, sel, ref_name, ref)
+    check_same_device(name, sel, ref_name, ref)
     if sel.dim() != 1:
         raise ValueError(f"{name} must be 1-D, got shape {tuple(sel.shape)}")
     if sel.dtype == torch.bool:
@@ -174,7 +176,7 @@ def topb(
         ``(values, indices)``: ``values`` of ``scores.dtype``, ``indices`` int64, both (b,).
     """
     _check_tensor("scores", scores, 1)
-    b = _check_int("b", b)
+    b = check_int("b", b)
     if nan_policy not in ("raise", "worst"):
         raise ValueError(f"nan_policy must be 'raise' or 'worst', got {nan_policy!r}")
     n = scores.shape[0]
@@ -186,7 +188,7 @@ def topb(
         if b > m:
             raise ValueError(f"b={b} exceeds the number of candidates in mask ({m})")
     nan_worst = nan_policy == "worst"
-    if _use_ext(scores.device):
+    if use_extension(scores.device):
         return torch.ops.tavaal.topb(scores, b, bool(largest), cand, nan_worst)
     return reference.topb(scores, b, largest=bool(largest), mask=cand, nan_worst=nan_worst)
 
@@ -229,7 +231,7 @@ def kcenter_greedy(
         (fp32, (b,); Euclidean distance, not squared; 0 when no point remains).
     """
     _check_tensor("features", features, 2, (torch.float32, torch.float16, torch.bfloat16))
-    b = _check_int("b", b)
+    b = check_int("b", b)
     if metric not in ("euclidean", "cosine"):
         raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
     n = features.shape[0]
@@ -241,13 +243,13 @@ def kcenter_greedy(
             raise ValueError("first is only used when there are no initial centers; pass first=None")
         first_i = 0
     else:
-        first_i = 0 if first is None else _check_int("first", first)
+        first_i = 0 if first is None else check_int("first", first)
         if not 0 <= first_i < n:
             raise ValueError(f"first must lie in [0, {n}), got {first_i}")
     avail = n - cidx.numel()
     if b < 1 or b > avail:
         raise ValueError(f"b must be in [1, {avail}] (N={n} minus {cidx.numel()} initial centers), got {b}")
-    if _use_ext(features.device):
+    if use_extension(features.device):
         return torch.ops.tavaal.kcenter_greedy(features, b, cidx, first_i, metric)
     if not bool(torch.isfinite(features).all()):
         bad = int((~torch.isfinite(features)).any(dim=1).sum())
@@ -306,10 +308,10 @@ def score_topb(
         (value, index) -- plus ``scores`` when ``return_scores``.
     """
     _check_tensor("mu", mu, 2)
-    b = _check_int("b", b)
+    b = check_int("b", b)
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
-    chunk_size = _check_int("chunk_size", chunk_size)
+    chunk_size = check_int("chunk_size", chunk_size)
     if chunk_size < 0:
         raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
     n = mu.shape[0]
@@ -325,7 +327,7 @@ def score_topb(
             raise ValueError("the discriminator is rank-conditioned (TA-VAAL): pass r")
         if not isinstance(r, torch.Tensor):
             raise TypeError(f"r must be a torch.Tensor, got {type(r).__name__}")
-        _same_device("r", r, "mu", mu)
+        check_same_device("r", r, "mu", mu)
         if r.dim() == 2 and r.shape[1] == 1:
             r = r.reshape(-1)
         if r.dim() != 1 or r.shape[0] != n:
@@ -338,7 +340,7 @@ def score_topb(
     if b < 1 or b > n:
         raise ValueError(f"b must be in [1, {n}] (the number of latents), got {b}")
     mu32 = mu.to(torch.float32)
-    if _use_ext(mu.device):
+    if use_extension(mu.device):
         v, i, s = torch.ops.tavaal.score_topb(mu32, r, ws, bs, b, bool(largest), precision, int(chunk_size), bool(return_scores))
         return (v, i, s) if return_scores else (v, i)
     v, i, s = reference.score_topb(

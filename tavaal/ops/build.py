@@ -4,7 +4,11 @@ Every ordinary install gives the compiled ops. On first use, :func:`load` tries 
 
 1. ``TAVAAL_NO_EXT=1``: no compiled ops (``tavaal.ops`` uses the pure-torch reference, with
    one warning);
-2. ``import tavaal._C``: the extension compiled at install time by ``setup.py`` when torch was
+2. ``import tavaal._C`` -- unless ``TAVAAL_JIT=1``, or the module is older than one of the
+   sources it would be built from (:func:`extension_is_stale`: an edited checkout whose
+   ``make install`` has not been rerun, or a second git worktree of an editable install): then
+   the current sources are JIT-built instead (step 3), with one warning, so stale kernels never
+   run unnoticed;: the extension compiled at install time by ``setup.py`` when torch was
    importable then (``make install``, ``pip install --no-build-isolation ...``);
 3. otherwise (plain ``pip install .``: build isolation hides torch from ``setup.py``) a
    just-in-time build with :func:`torch.utils.cpp_extension.load` of the C++/CUDA sources the
@@ -22,6 +26,8 @@ Environment (shared with ``setup.py``, which imports this file by path):
 
 * ``TAVAAL_EXT_CACHE``: cache directory (default ``$XDG_CACHE_HOME/tavaal/ext`` or
   ``~/.cache/tavaal/ext``).
+* ``TAVAAL_JIT=1``: do not import ``tavaal._C``; use the JIT build of the sources found by
+  :func:`source_dir`.
 * ``TAVAAL_NATIVE=0``: no ``-march=native`` (default on: AVX-512 kernels where the CPU has it).
 * ``TAVAAL_NO_CUDA=1``: CPU-only even with CUDA torch. Without nvcc a CUDA torch also gets a
   CPU-only build (with a warning).
@@ -106,12 +112,38 @@ def cxx_flags() -> List[str]:
     return flags
 
 
-def link_flags() -> List[str]:
-    return ["-fopenmp"] if sys.platform.startswith("linux") else []
+def link_flags(with_cuda: bool = False) -> List[str]:
+    """Linker flags; with CUDA also the cuBLAS library the fused scoring calls
+    (:func:`cublas_library`), kept even where the linker defaults to ``--as-needed``."""
+    flags = ["-fopenmp"] if sys.platform.startswith("linux") else []
+    lib = cublas_library() if with_cuda else None
+    if lib is not None:
+        flags += ["-Wl,--no-as-needed", lib]  # (and every library after it kept too: conservative)
+    return flags
+
+
+def cublas_library() -> Optional[str]:
+    """Path of the cuBLAS shared library: the CUDA toolkit's (``$CUDA_HOME/lib64``,
+    /usr/local/cuda) or the nvidia-cublas wheel's a CUDA torch installs; None when neither
+    exists (the symbols then resolve through torch's own CUDA libraries at load time)."""
+    import importlib.util
+
+    dirs = [os.path.join(base, "lib64") for base in (os.environ.get("CUDA_HOME", ""), "/usr/local/cuda") if base]
+    try:
+        spec = importlib.util.find_spec("nvidia")
+    except (ImportError, ValueError):
+        spec = None
+    for base in (spec.submodule_search_locations or []) if spec else []:
+        dirs.append(os.path.join(base, "cublas", "lib"))
+    for d in dirs:
+        found = sorted(glob.glob(os.path.join(d, "libcublas.so*")))
+        if found:
+            return min(found, key=len)  # libcublas.so, else the shortest versioned name
+    return None
 
 
 def nvcc_flags() -> List[str]:
-    return ["-O3", "-std=c++17"]
+    return ["-O3", "-std=c++17", "-Xptxas=-warn-spills"]
 
 
 def cuda_arch_list(gpu_visible: bool) -> Optional[str]:
@@ -160,6 +192,21 @@ def build_key(torch_version: str, cuda_version: Optional[str], src_hash: str, ar
     py = f"py{sys.version_info[0]}{sys.version_info[1]}"
     key = f"torch{torch_version}-{cu}-arch{archs}-{py}-{_cpu_tag()}-src{src_hash[:16]}"
     return re.sub(r"[^A-Za-z0-9._-]", "_", key)
+
+
+def extension_is_stale(extension: Path, root: Path) -> Optional[str]:
+    """Why the compiled module ``extension`` (``tavaal._C``) must not be used with the sources
+    under ``root``: one of :func:`shipped_files` was modified after the module was built (an
+    edited checkout). None when the module is newer than every source, or when either is missing."""
+    try:
+        built = os.path.getmtime(extension)
+        newest = max(((os.path.getmtime(Path(root) / rel), rel) for rel in shipped_files(root)), default=None)
+    except OSError:
+        return None
+    if newest is None or newest[0] <= built:
+        return None
+    return (f"{extension} is older than its source {Path(root) / newest[1]}; rebuild it (`make install`, or "
+            "`pip install --no-build-isolation -e .`)")
 
 
 # --------------------------------------------------------------------------------- build
@@ -232,7 +279,7 @@ def jit_build(verbose: bool = False) -> Path:
             sources=cpp + (cu if with_cuda else []),
             extra_cflags=cxx_flags() + (["-DTAVAAL_WITH_CUDA=1"] if with_cuda else []),
             extra_cuda_cflags=nvcc_flags(),
-            extra_ldflags=link_flags(),
+            extra_ldflags=link_flags(with_cuda),
             extra_include_paths=[str(root)],
             build_directory=str(build_dir),
             with_cuda=with_cuda,
@@ -250,6 +297,24 @@ def jit_build(verbose: bool = False) -> Path:
     return lib
 
 
+def _stale_c_module() -> Optional[str]:
+    """:func:`extension_is_stale` for the ``tavaal._C`` that ``import tavaal._C`` would load
+    (found without importing it) against a source checkout's ``csrc/``. Installed packages are
+    not compared: their ``_csrc`` copy and ``_C`` are written by the installer in any order."""
+    import importlib.util
+
+    root = _PKG_DIR.parent / "csrc"
+    if source_dir() != root:
+        return None
+    try:
+        spec = importlib.util.find_spec("tavaal._C")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    return extension_is_stale(Path(spec.origin), root)
+
+
 def load() -> Tuple[bool, Optional[str], Optional[str]]:
     """Make ``torch.ops.tavaal.*`` available once per process (see the module doc).
 
@@ -261,6 +326,12 @@ def load() -> Tuple[bool, Optional[str], Optional[str]]:
     if _flag("TAVAAL_NO_EXT"):
         return False, "TAVAAL_NO_EXT=1 is set (compiled ops disabled)", None
     try:
+        if _flag("TAVAAL_JIT"):
+            raise ImportError("TAVAAL_JIT=1 is set (tavaal._C not tried)")
+        stale = _stale_c_module()
+        if stale is not None:
+            log.warning("tavaal: not loading tavaal._C: %s. Using a JIT build of the current sources.", stale)
+            raise ImportError(stale)
         import tavaal._C  # noqa: F401  (registers torch.ops.tavaal.*)
 
         torch.ops.tavaal.topb  # noqa: B018  (raises if the schema is missing)
@@ -286,13 +357,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(cache_dir())
         return 0
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from . import api
+    import torch
 
-    backend = api.backend()
-    print(f"backend: {backend}")
-    print(f"loaded from: {api.extension_origin()}")
-    if backend == "reference":
-        print(f"why: {api.extension_error()}")
+    loaded, error, origin = load()
+    backend = ("cpp+cuda" if torch.ops.tavaal.with_cuda() else "cpp") if loaded else "reference"
+    print(f"backend: {backend}")  # (the names of tavaal.ops.backend())
+    print(f"loaded from: {origin}")
+    if not loaded:
+        print(f"why: {error}")
         return 1
     return 0
 

@@ -18,13 +18,14 @@ from typing import Optional, Tuple
 
 import torch
 
-from .api import _check_int, _same_device, _use_ext
+from .api import check_int, check_same_device, use_extension
 
 Tensor = torch.Tensor
 
-__all__ = ["kmeanspp", "kmeanspp_reference", "draw_uniforms", "LEAF", "OUTER_TOL"]
+__all__ = ["kmeanspp", "kmeanspp_reference", "draw_uniforms", "LEAF", "FAN", "OUTER_TOL"]
 
-LEAF = 256  # rows per leaf of the sampling sums (csrc/kmeanspp_common.h: kKmppLeaf)
+LEAF = 256  # rows per leaf of the sampling tree (csrc/kmeanspp_common.h: kKmppLeaf)
+FAN = 256  # children per node above the leaves (csrc/kmeanspp_common.h: kKmppFan)
 OUTER_TOL = 2.0**-46  # outer-product mode: D^2 <= OUTER_TOL (s_i + s_j) counts as 0
 _DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 _ROW_BLOCK_ELEMS = 1 << 22  # float64 elements per row block of the reference (32 MB)
@@ -75,9 +76,12 @@ def kmeanspp(
         ``(indices, potential)``: the picks in order (int64, (b,), distinct) and the k-means
         potential ``sum_i min_t D^2(i, pick_t)`` after each pick (float64, (b,)).
 
-    Sampling: pick t is the smallest i with ``S_i > u_t * S_{N-1}``, S the cumulative sum of
-    the current D^2 weights in index order (picked points weigh 0, so they are never drawn
-    again); when every weight is 0, the ``floor(u_t * R)``-th of the R unpicked points.
+    Sampling: inverse CDF over the current D^2 weights in index order (picked points weigh 0,
+    so they are never drawn again): pick t is the point where the running sum first exceeds
+    ``u_t`` times the total, the sums formed in a fixed tree of 256-row leaves and 256-child
+    nodes (for N <= 65536 exactly the smallest i with ``S_i > u_t * S_{N-1}``, S the plain
+    cumulative sum; contract in ``csrc/kmeanspp_common.h``); when every weight is 0, the
+    ``floor(u_t * R)``-th of the R unpicked points.
 
     Raises:
         TypeError: wrong dtypes/types. ValueError: wrong shapes, devices, non-contiguous
@@ -89,20 +93,20 @@ def kmeanspp(
         raise ValueError(f"x must be non-empty, got shape {tuple(x.shape)}")
     if y is not None:
         _check_points("y", y)
-        _same_device("y", y, "x", x)
+        check_same_device("y", y, "x", x)
         if y.dtype != x.dtype:
             raise TypeError(f"y must have the dtype of x ({x.dtype}), got {y.dtype}; convert one with .to(...)")
         if y.shape[0] != n:
             raise ValueError(f"y has {y.shape[0]} rows but x has {n}: one row of each per point")
         if y.shape[1] == 0:
             raise ValueError("y must have at least one column")
-    b = _check_int("b", b)
+    b = check_int("b", b)
     if b < 1 or b > n:
         raise ValueError(f"b must be in [1, {n}] (the number of points), got {b}")
     if init not in ("uniform", "norm"):
         raise ValueError(f"init must be 'uniform' or 'norm', got {init!r}")
     if uniforms is None:
-        u = draw_uniforms(b, _check_int("seed", seed))
+        u = draw_uniforms(b, check_int("seed", seed))
     else:
         if not isinstance(uniforms, torch.Tensor):
             raise TypeError(f"uniforms must be a torch.Tensor, got {type(uniforms).__name__}")
@@ -115,7 +119,7 @@ def kmeanspp(
     bad_u = int(((u < 0) | (u >= 1) | torch.isnan(u)).sum())
     if bad_u:
         raise ValueError(f"uniforms must lie in [0, 1); {bad_u} do not")
-    if _use_ext(x.device):
+    if use_extension(x.device):
         return torch.ops.tavaal.kmeanspp(x, y, u, init)
     bad = ~torch.isfinite(x).all(dim=1)
     if y is not None:
@@ -163,13 +167,33 @@ def kmeanspp_reference(x: Tensor, y: Optional[Tensor], uniforms: Tensor, init: s
                 d = ((xb - xp) ** 2).sum(1)
             torch.minimum(m[r0:r1], d, out=m[r0:r1])
         m[picked] = 0.0
+        # the sampling tree: level 0 = the leaf sums, level h + 1 = sums of FAN level-h nodes
+        # (torch.cumsum on CPU adds in index order; the padding zeros leave the sums exact)
         w = torch.zeros(nleaf * LEAF, dtype=torch.float64, device=dev)
         w[:n] = m
-        r = torch.cumsum(w.view(nleaf, LEAF), dim=1)  # running sum inside each leaf
-        prefix = torch.cumsum(r[:, -1], dim=0)  # leaf sums, sequentially
-        before = torch.cat([torch.zeros(1, dtype=torch.float64, device=dev), prefix[:-1]])
-        cum = (before[:, None] + r).reshape(-1)[:n]
-        return cum, float(prefix[-1])
+        levels = [torch.cumsum(w.view(nleaf, LEAF), dim=1)[:, -1]]
+        while levels[-1].numel() > 1:
+            v = levels[-1]
+            k = -(-v.numel() // FAN)
+            pad = torch.zeros(k * FAN, dtype=torch.float64, device=dev)
+            pad[: v.numel()] = v
+            levels.append(torch.cumsum(pad.view(k, FAN), dim=1)[:, -1])
+        return levels
+
+    def descend(levels, target: float) -> int:
+        """The contract's descent from the root; -1 when rounding leaves it without a child."""
+        prefix, node = 0.0, 0
+        for h in range(len(levels) - 2, -2, -1):
+            fan, vals = (FAN, levels[h]) if h >= 0 else (LEAF, m)
+            first = node * fan
+            r = torch.cumsum(vals[first:first + fan], dim=0)
+            hit = torch.nonzero(prefix + r > target).flatten()
+            if hit.numel() == 0:
+                return -1
+            c = int(hit[0])
+            prefix = prefix + (float(r[c - 1]) if c > 0 else 0.0)
+            node = first + c
+        return node
 
     if init == "norm":
         p = int(torch.argmax(s))  # first maximal index
@@ -179,16 +203,16 @@ def kmeanspp_reference(x: Tensor, y: Optional[Tensor], uniforms: Tensor, init: s
     for t in range(b):
         picked[p] = True
         picks.append(p)
-        cum, total = update(p)
+        levels = update(p)
+        total = float(levels[-1][0])
         potential.append(total)
         if t + 1 == b:
             break
         ut = u[t + 1]
         p = -1
         if total > 0.0:
-            target = torch.tensor([ut * total], dtype=torch.float64, device=dev)
-            p = int(torch.searchsorted(cum, target, right=True))
-            if p >= n:  # u * total rounded up to total: the last point of positive weight
+            p = descend(levels, ut * total)
+            if p < 0:  # u * total rounded up past a subtree: the last point of positive weight
                 p = int(torch.nonzero(m > 0).flatten()[-1])
         if p < 0:  # every unpicked point coincides with a pick: uniform over the unpicked
             rest = torch.nonzero(~picked).flatten()

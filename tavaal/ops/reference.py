@@ -62,7 +62,7 @@ def topb(
 
 
 # -------------------------------------------------------------------------------------- kcenter
-def _sq_dists(x: Tensor, c: Tensor) -> Tensor:
+def sq_dists(x: Tensor, c: Tensor) -> Tensor:
     """Squared Euclidean distances (fp32) from rows of x (n, D) to rows of c (k, D): (n, k).
 
     Computed from differences (not the norm expansion) so there is no cancellation.
@@ -104,7 +104,7 @@ def kcenter_greedy(
         for s in range(0, idx.numel(), _CENTER_BLOCK):
             blk = idx[s : s + _CENTER_BLOCK]
             for r0 in range(0, n, 1 << 16):  # rows in blocks: no N x block matrix either
-                d2 = _sq_dists(x[r0 : r0 + (1 << 16)], x[blk]).min(dim=1).values
+                d2 = sq_dists(x[r0 : r0 + (1 << 16)], x[blk]).min(dim=1).values
                 torch.minimum(min_d2[r0 : r0 + (1 << 16)], d2, out=min_d2[r0 : r0 + (1 << 16)])
         is_center[idx] = True
 

@@ -14,8 +14,8 @@ Backends:
   autocast as above.
 
 :meth:`Scorer.from_models` builds an ``eager`` Scorer over *live* in-process models (the
-same graphs as the export, sharing the modules): the strategies of the simulated cycle and
-the labeling loop select through it, with the same pipeline as the artifacts.
+same graphs as the export, sharing the modules): the simulated cycle and the labeling loop
+select through it, with the same pipeline as the artifacts.
 
 ``score_batch(x)`` runs the combined scorer graph and returns ``{"loss", "r", "mu",
 "score"}`` (VAAL artifacts: ``{"mu", "score"}``) as fp32 CPU tensors; ``rank_batch(x)`` ->
@@ -29,6 +29,7 @@ an eager :class:`tavaal.models.Discriminator` (``scorer.discriminator``) for the
 """
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from pathlib import Path
@@ -38,7 +39,12 @@ import numpy as np
 import torch
 
 from ..artifacts import ArtifactError, load_manifest
-from .methods import RANDOM, get_method, supported_methods
+from ..checkpoint import load_cycle_models
+from ..data.normalization import uint8_scale_shift
+from ..methods import ScoreRule, get_method, supported_methods
+from ..models import Discriminator
+from ..training.inference import set_dropout_train
+from .graphs import build_graphs, cycle_graphs, quiet_torch_deprecations
 
 __all__ = ["Scorer", "BACKENDS", "PRECISIONS"]
 
@@ -78,14 +84,7 @@ class Scorer:
         self._eager = None
         self._live = None
         mean, std = manifest["input"].get("mean"), manifest["input"].get("std")
-        c = self.input_shape[0]
-        m = torch.tensor(mean if mean is not None else [0.0] * c, dtype=torch.float32)
-        s = torch.tensor(std if std is not None else [1.0] * c, dtype=torch.float32)
-        if m.numel() == 1 and c > 1:
-            m, s = m.expand(c).clone(), s.expand(c).clone()
-        shape = (1, m.numel()) + (1,) * (len(self.input_shape) - 1)
-        self._scale = (1.0 / (255.0 * s)).view(shape)
-        self._shift = (-m / s).view(shape)
+        self._scale, self._shift = uint8_scale_shift(mean, std, self.input_shape, batch=True)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -99,10 +98,10 @@ class Scorer:
         scorer = cls(directory, manifest, backend, precision, device, threads)
         if method is not None:
             scorer.check_method(method)
-            m = get_method(method)
-            if m is not RANDOM:
-                scorer._graph(m.graph)
-                if getattr(m, "fused", False):
+            rule = get_method(method).rule
+            if rule is not None:
+                scorer._graph(rule.graph)
+                if isinstance(rule, ScoreRule) and rule.fused:
                     _ = scorer.discriminator
         return scorer
 
@@ -112,15 +111,13 @@ class Scorer:
                     precision: str = "fp32", device: Optional[str] = None, source: Optional[dict] = None) -> "Scorer":
         """An ``eager`` Scorer over live models: ``task`` (:class:`tavaal.training.TaskModels`) and
         ``adversarial`` (:class:`tavaal.training.AdversarialModels` or None), through the same
-        graphs as the export (:func:`tavaal.export.build_graphs`; the modules are shared, not
+        graphs as the export (:func:`tavaal.scoring.graphs.build_graphs`; the modules are shared, not
         copied, and put in eval mode -- ``score_mode="train"`` puts the WAE and discriminator
         back in train mode, the official code's behaviour).
 
         ``input_shape``: one sample's shape; ``mean``/``std``: how uint8 inputs are normalised
         (float inputs are taken as normalised); ``rank_mode``: what D sees as r (default
         ``adversarial.rank_mode``); ``device``: where the models are (default: their device)."""
-        from ..export import build_graphs
-
         if score_mode not in ("eval", "train"):
             raise ValueError(f"score_mode must be 'eval' or 'train', got {score_mode!r}")
         if rank_mode is None:
@@ -139,13 +136,14 @@ class Scorer:
 
     def check_method(self, method: str) -> None:
         """ValueError naming what is supported unless these models/artifacts serve ``method``."""
-        get_method(method)  # unknown names: the list of known ones
+        rule = get_method(method).rule  # unknown names: the list of known ones
         if method not in self.methods:
             src = self.manifest.get("source", {})
             what = ("these live models" if src.get("live") else
                     f"these artifacts (exported from a {src.get('method', '?')!r} run, backend {self.backend})")
+            stochastic = isinstance(rule, ScoreRule) and rule.stochastic and self.backend != "eager"
             raise ValueError(f"{what} support {', '.join(self.methods)}, not {method!r}"
-                             + (" (mcdropout needs the eager backend)" if method == "mcdropout" else ""))
+                             + (f" ({method} needs the eager backend)" if stochastic else ""))
 
     def _file(self, name: str, fmt: str) -> Path:
         entry = self.manifest["models"].get(name)
@@ -173,8 +171,6 @@ class Scorer:
                 providers.insert(0, "CUDAExecutionProvider")
             return ort.InferenceSession(str(self._file(name, "onnx")), sess_options=opts, providers=providers)
         if self.backend == "torchscript":
-            from ..export import quiet_torch_deprecations
-
             with quiet_torch_deprecations():
                 module = torch.jit.load(str(self._file(name, "torchscript")), map_location=self.device).eval()
                 try:  # BN folded into convs, weights constant; oneDNN fusions for fp32
@@ -186,10 +182,7 @@ class Scorer:
             return module
         # eager
         if self._eager is None:
-            from ..checkpoint import load_cycle_models
-            from ..export import _graphs
-
-            self._eager = _graphs(load_cycle_models(self.directory / "models.pt", map_location="cpu"))
+            self._eager = cycle_graphs(load_cycle_models(self.directory / "models.pt", map_location="cpu"))
         if name not in self._eager:
             raise ArtifactError(f"no graph {name!r} among {', '.join(self._eager)}")
         module = self._eager[name][0]
@@ -207,13 +200,9 @@ class Scorer:
             adversarial = self._live[1]
             if adversarial is None:
                 raise ArtifactError("these live models have no discriminator")
-            import copy
-
             disc = copy.deepcopy(adversarial.discriminator).cpu()  # the fused op runs on CPU tensors
             self._discriminator = disc.train(adversarial.discriminator.training)
         if self._discriminator is None:
-            from ..models import Discriminator
-
             d = self.manifest.get("discriminator")
             if d is None:
                 raise ArtifactError(f"{self.directory}: these artifacts have no discriminator")
@@ -306,8 +295,6 @@ class Scorer:
             raise ValueError("MC-dropout needs live models (the eager backend): traced/ONNX graphs have no dropout")
         if int(passes) < 1:
             raise ValueError(f"MC-dropout needs at least one pass, got {passes}")
-        from ..training.inference import set_dropout_train
-
         graph = self._graph("classifier")
         xin = self.prepare(x)
         set_dropout_train(graph, True)

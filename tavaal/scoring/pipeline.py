@@ -1,35 +1,35 @@
 """Streaming selection over a pool: batches in, running top-b through the fused ops, picks out.
 
-:func:`select_from_pool` is the one selection path: the strategies of the simulated cycle and
-the labeling loop call it with a :meth:`Scorer.from_models` over their live models,
-``python -m tavaal.score`` with exported artifacts, and scale-out workers (Ray actors) on
-their share of a pool (``start``/``stop`` or ``indices``); partial results merge with
-:meth:`RunningTopB.merge` / :func:`merge_selections`. The methods are those of
-:mod:`tavaal.scoring.methods`.
+:func:`select_from_pool` is the one selection path: the simulated cycle and the labeling loop
+call it (through :func:`tavaal.cycle.select_batch`) with a :meth:`Scorer.from_models` over
+their live models, ``python -m tavaal.score`` with exported artifacts, and scale-out workers
+(Ray actors) on their share of a pool (``start``/``stop`` or ``indices``); partial results
+merge with :meth:`RunningTopB.merge` / :func:`merge_selections`. The methods and their rules
+are those of the registry, :mod:`tavaal.methods`.
 
 Memory is bounded: at most ``prefetch_depth`` batches are read ahead, the running top-b holds
 ``budget`` rows, and no N-sized array is built -- except, on request, the ``save_scores``
-file (a memory-mapped ``.npy``) and, for core-set, the (candidates + labeled) x F feature
-matrix k-center needs (a temporary memory-mapped file, not RAM).
+file (a memory-mapped ``.npy``) and, for embedding methods, the (candidates + labeled) x D
+matrix their set operation needs (a temporary memory-mapped file, not RAM).
 
-Candidate sets (identical to the in-process strategies given the same ``seed``):
+Candidate sets (the simulation and the loop draw the same ones from the same seed):
 
 * the unlabeled rows of the pool: every row not in ``labeled`` (rows, sorted);
 * ``subset=M`` (the paper's subset method): ``rng = np.random.default_rng(seed)``;
-  ``pos = rng.choice(n_unlabeled, M, replace=False)``; candidates = ``sort(unlabeled[pos])``
-  -- exactly ``tavaal.data.Pool.random_subset`` -- computed without materialising the
-  unlabeled array;
-* ``random``: ``unlabeled[rng.choice(n_unlabeled, budget, replace=False)]`` (RandomStrategy);
-* ``coreset`` without labeled centers: the first pick is ``rng.integers(n_candidates)``
-  (after the subset draw);
+  :func:`tavaal.data.candidates.draw_candidates` -- ``pos = rng.choice(n_unlabeled, M,
+  replace=False)``; candidates = ``sort(unlabeled[pos])``, exactly
+  ``tavaal.data.Pool.random_subset`` -- computed without materialising the unlabeled array;
+* a method without a model (random): ``unlabeled[rng.choice(n_unlabeled, budget,
+  replace=False)]``;
+* core-set without labeled centers: the first pick is ``rng.integers(n_candidates)`` (after
+  the subset draw);
 * ``exclude`` rows (out for labeling, held out) leave the candidates like ``labeled`` rows,
   but are no core-set centers.
 
-``rng`` (a ``np.random.Generator``) replaces ``default_rng(seed)`` when given: the strategies
-pass the generator they drew their candidates with.
+``rng`` (a ``np.random.Generator``) replaces ``default_rng(seed)`` when given: a cycle passes
+the generator it drew its candidates with.
 
-Ties are broken by the lower row (the ops' contract), as the strategies do on sorted
-candidates.
+Ties are broken by the lower row (the ops' contract) on sorted candidates.
 """
 from __future__ import annotations
 
@@ -45,16 +45,15 @@ import numpy as np
 import torch
 
 from .. import ops
+from ..data.candidates import check_budget, draw_candidates, unlabeled_rows
 from ..data.sources import RowSource, SourceError
+from ..methods import EmbeddingRule, Method, ScoreRule, get_method, registered_methods
 from .backends import Scorer
-from .methods import RANDOM, EmbeddingMethod, ScoreMethod, get_method, method_names
 
 log = logging.getLogger("tavaal.scoring")
 
-__all__ = ["select_from_pool", "Selection", "RunningTopB", "merge_selections", "candidate_rows",
-           "SelectionError", "METHODS"]
-
-METHODS = method_names()
+__all__ = ["select_from_pool", "Selection", "RunningTopB", "merge_selections", "checked_budget", "checked_rows",
+           "check_pool_kind", "SelectionError"]
 
 
 class SelectionError(ValueError):
@@ -169,10 +168,10 @@ def merge_selections(parts: Sequence[Selection], budget: int, pool: Optional[Row
     if not parts:
         raise ValueError("nothing to merge")
     method = parts[0].method
-    m = get_method(method)
-    if not isinstance(m, ScoreMethod):
+    rule = get_method(method).rule
+    if not isinstance(rule, ScoreRule):
         raise ValueError(f"only score-based selections merge exactly, not {method!r}")
-    acc = RunningTopB(budget, largest=m.largest)
+    acc = RunningTopB(budget, largest=rule.largest)
     for p in parts:
         part = RunningTopB(budget, acc.largest)
         part.values = torch.from_numpy(np.asarray(p.scores, dtype=np.float32))
@@ -195,28 +194,22 @@ def _ids_from_parts(parts, rows):
     return [lookup[int(r)] for r in rows]
 
 
-# -------------------------------------------------------------------------------- candidates
-def _unlabeled_rows(positions: np.ndarray, labeled: np.ndarray) -> np.ndarray:
-    """Row of the ``positions``-th unlabeled row (labeled sorted, distinct): O(M log L)."""
-    if labeled.size == 0:
-        return positions.astype(np.int64)
-    shifted = labeled - np.arange(labeled.size, dtype=np.int64)  # unlabeled rows before each labeled row
-    return positions.astype(np.int64) + np.searchsorted(shifted, positions, side="right")
+# -------------------------------------------------------------------------------- request checks
+def checked_budget(budget, candidates: int, what: str = "candidate samples") -> int:
+    """``budget`` as an int (:func:`tavaal.data.candidates.check_budget`); :class:`SelectionError`
+    when it is not a positive int or exceeds the ``candidates`` (counted as ``what``)."""
+    try:
+        return check_budget(budget, candidates, what, hint="lower the budget or give a larger pool")
+    except ValueError as exc:
+        raise SelectionError(str(exc)) from None
 
 
-def candidate_rows(n: int, labeled: np.ndarray, subset: int, rng: np.random.Generator) -> Optional[np.ndarray]:
-    """Sorted candidate rows for ``subset > 0`` (None: every unlabeled row, iterated lazily)."""
-    n_unl = n - labeled.size
-    if subset <= 0 or subset >= n_unl:
-        return None
-    pos = rng.choice(n_unl, size=int(subset), replace=False)
-    return np.sort(_unlabeled_rows(pos, labeled))
-
-
-def _labeled_rows(labeled, n: int, what: str = "labeled") -> np.ndarray:
-    if labeled is None:
+def checked_rows(rows, n: int, what: str = "labeled") -> np.ndarray:
+    """``rows`` (any int sequence, or None: none) as sorted distinct int64 rows of a pool of
+    ``n``; :class:`SelectionError` naming ``what`` when one lies outside ``[0, n)``."""
+    if rows is None:
         return np.empty(0, dtype=np.int64)
-    arr = np.unique(np.asarray(labeled, dtype=np.int64).reshape(-1))
+    arr = np.unique(np.asarray(rows, dtype=np.int64).reshape(-1))
     if arr.size and (arr[0] < 0 or arr[-1] >= n):
         raise SelectionError(f"{what} rows must lie in [0, {n}), got range [{arr[0]}, {arr[-1]}]")
     return arr
@@ -237,7 +230,7 @@ def select_from_pool(scorer: Optional[Scorer], pool: RowSource, method: str, bud
         scorer: a :class:`Scorer` over artifacts or live models (may be None for ``random``).
         pool: a row source (:func:`tavaal.data.open_source`); ``kind="latents"`` pools (mu, r)
             skip the networks (tavaal/vaal only), ``kind="features"`` pools skip them for coreset.
-        method: a name of :mod:`tavaal.scoring.methods` -- "tavaal" (lowest D(r, mu)), "vaal"
+        method: a name of the registry (:mod:`tavaal.methods`) -- "tavaal" (lowest D(r, mu)), "vaal"
             (lowest D(mu)), "lloss" (highest predicted loss), "coreset" (exact greedy k-center
             against the labeled rows / ``labeled_pool``), "entropy", "mcdropout", "random", ...
         subset: the paper's subset method: score a seeded random subset of M candidate rows.
@@ -247,7 +240,7 @@ def select_from_pool(scorer: Optional[Scorer], pool: RowSource, method: str, bud
             initial k-center centers for coreset.
         exclude: further rows to leave out of the candidates (out for labeling, held out).
         labeled_pool: labeled samples outside the pool (coreset centers).
-        indices: explicit sorted candidate rows (overrides subset; strategies, scale-out workers).
+        indices: explicit sorted candidate rows (overrides subset; a cycle's candidates, scale-out workers).
         start, stop: restrict candidates to rows in [start, stop) (scale-out workers).
         batch_size, num_workers, prefetch_depth: reading/inference batching.
         save_scores: write every candidate's score into this ``.npy`` (memory-mapped, N
@@ -262,13 +255,12 @@ def select_from_pool(scorer: Optional[Scorer], pool: RowSource, method: str, bud
     """
     t_start = time.perf_counter()
     try:
-        m = get_method(method)
+        m = get_method(get_method(method).selection_name)
     except ValueError as exc:
         raise SelectionError(str(exc)) from None
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise SelectionError(f"budget must be a positive int, got {budget!r}")
-    budget = int(budget)
-    if m is not RANDOM:
+    method = m.name  # a method that selects as another (lloss2 -> lloss) runs and reports that one
+    rule = m.rule
+    if rule is not None:
         if scorer is None:
             raise SelectionError(f"method {method!r} needs a Scorer")
         try:
@@ -278,11 +270,11 @@ def select_from_pool(scorer: Optional[Scorer], pool: RowSource, method: str, bud
     n = len(pool)
     if n == 0:
         raise SelectionError(f"the pool {pool.path} is empty: nothing to select from")
-    _check_pool_kind(scorer, pool, m)
-    labeled_rows = _labeled_rows(labeled, n)
+    check_pool_kind(scorer, pool, m)
+    labeled_rows = checked_rows(labeled, n)
     excluded_rows = labeled_rows
     if exclude is not None and len(exclude):
-        excluded_rows = np.union1d(labeled_rows, _labeled_rows(exclude, n, what="excluded"))
+        excluded_rows = np.union1d(labeled_rows, checked_rows(exclude, n, what="excluded"))
     if rng is None:
         rng = np.random.default_rng(seed)
     stop = n if stop is None else min(int(stop), n)
@@ -293,22 +285,20 @@ def select_from_pool(scorer: Optional[Scorer], pool: RowSource, method: str, bud
     elif start > 0 or stop < n:
         cand = None
     else:
-        cand = candidate_rows(n, excluded_rows, int(subset), rng) if m is not RANDOM else None
+        cand = draw_candidates(n, excluded_rows, int(subset), rng) if rule is not None else None
     if cand is not None:
         cand = cand[(cand >= start) & (cand < stop)]
         n_cand = int(cand.size)
     else:
         lo, hi = np.searchsorted(excluded_rows, [start, stop])
         n_cand = (stop - start) - int(hi - lo)
-    if n_cand < budget:
-        raise SelectionError(f"the pool has {n_cand} candidate samples (of {n}, {excluded_rows.size} labeled or "
-                             f"excluded{', subset ' + str(subset) if subset else ''}) but the budget is {budget}: "
-                             "lower the budget or give a larger pool")
+    budget = checked_budget(budget, n_cand, f"candidate samples (of {n}, {excluded_rows.size} labeled or excluded"
+                                            f"{', subset ' + str(subset) if subset else ''})")
 
-    if m is RANDOM:
+    if rule is None:
         if cand is None and start == 0 and stop == n:
             pos = rng.choice(n - excluded_rows.size, size=budget, replace=False)
-            rows = _unlabeled_rows(np.asarray(pos), excluded_rows)
+            rows = unlabeled_rows(np.asarray(pos), excluded_rows)
         else:
             all_c = cand if cand is not None else np.setdiff1d(np.arange(start, stop), excluded_rows)
             rows = all_c[rng.choice(all_c.size, size=budget, replace=False)]
@@ -323,12 +313,12 @@ def select_from_pool(scorer: Optional[Scorer], pool: RowSource, method: str, bud
     bar = _progress(progress, n_cand, method)
     timings = {"load": 0.0, "inference": 0.0, "selection": 0.0}
     try:
-        if isinstance(m, EmbeddingMethod):
-            result = _embedding(m, scorer, pool, iterator, n_cand, labeled_rows, labeled_pool, budget, rng, timings,
+        if isinstance(rule, EmbeddingRule):
+            result = _embedding(m.name, rule, scorer, pool, iterator, n_cand, labeled_rows, labeled_pool, budget, rng, timings,
                                 bar, batch_size, save_scores, metric)
         else:
-            with _seeded_dropout(scorer, rng) if m.stochastic else contextlib.nullcontext():
-                result = _score_based(m, scorer, pool, iterator, budget, n, timings, bar, save_scores, with_latents,
+            with _seeded_dropout(scorer, rng) if rule.stochastic else contextlib.nullcontext():
+                result = _score_based(rule, scorer, pool, iterator, budget, n, timings, bar, save_scores, with_latents,
                                       mc_samples)
     finally:
         if bar is not None:
@@ -350,19 +340,27 @@ def _seeded_dropout(scorer: Scorer, rng: np.random.Generator):
         yield
 
 
-def _check_pool_kind(scorer, pool, m):
-    if m is RANDOM:
+def check_pool_kind(scorer: Optional[Scorer], pool: RowSource, method: Method) -> None:
+    """:class:`SelectionError` unless ``pool``'s rows can feed ``method`` with ``scorer``'s models:
+    a ``latents`` pool ((mu, r) per row) feeds the fused discriminator methods, a ``features``
+    pool the embedding methods on the ``features`` graph, an ``inputs`` pool any method whose
+    sample shape matches the models."""
+    rule = method.rule
+    if rule is None:
         return
     if pool.kind == "latents":
-        if not (isinstance(m, ScoreMethod) and m.fused):
-            raise SelectionError(f"a latents pool ((mu, r) per row) only serves tavaal/vaal, not {m.name!r}")
+        if not (isinstance(rule, ScoreRule) and rule.fused):
+            serves = "/".join(m.name for m in registered_methods() if isinstance(m.rule, ScoreRule) and m.rule.fused)
+            raise SelectionError(f"a latents pool ((mu, r) per row) only serves {serves}, not {method.name!r}")
         d = scorer.manifest.get("latent_dim")
         if tuple(pool.sample_shape) != (d,):
             raise SelectionError(f"the latents pool has mu of shape {list(pool.sample_shape)} but the artifacts' "
                                  f"latent size is {d}")
     elif pool.kind == "features":
-        if not (isinstance(m, EmbeddingMethod) and m.graph == "features"):
-            raise SelectionError(f"a features pool only serves coreset, not {m.name!r}")
+        if not (isinstance(rule, EmbeddingRule) and rule.graph == "features"):
+            serves = "/".join(m.name for m in registered_methods()
+                              if isinstance(m.rule, EmbeddingRule) and m.rule.graph == "features")
+            raise SelectionError(f"a features pool only serves {serves}, not {method.name!r}")
         f = scorer.manifest.get("feature_dim")
         if tuple(pool.sample_shape) != (f,):
             raise SelectionError(f"the features pool has features of shape {list(pool.sample_shape)} but the "
@@ -397,7 +395,7 @@ def _timed(iterator, timings):
         yield item
 
 
-def _score_based(m: ScoreMethod, scorer: Scorer, pool: RowSource, iterator, budget, n, timings, bar, save_scores,
+def _score_based(m: ScoreRule, scorer: Scorer, pool: RowSource, iterator, budget, n, timings, bar, save_scores,
                  with_latents, mc_samples):
     top = RunningTopB(budget, largest=m.largest)
     disc = scorer.discriminator if m.fused else None
@@ -462,7 +460,7 @@ def _score_based(m: ScoreMethod, scorer: Scorer, pool: RowSource, iterator, budg
     return top.rows.numpy(), top.values.numpy(), latents, scored, None if save_scores is None else str(save_scores)
 
 
-def _embedding(m: EmbeddingMethod, scorer, pool, iterator, n_cand, labeled_rows, labeled_pool, budget, rng, timings,
+def _embedding(name: str, m: EmbeddingRule, scorer, pool, iterator, n_cand, labeled_rows, labeled_pool, budget, rng, timings,
                bar, batch_size, save_scores, metric):
     """Embed the candidates (then the labeled rows, for methods that use them as centers) into
     a memory-mapped (rows, D) matrix, then run the method's set selection on it."""
@@ -473,7 +471,7 @@ def _embedding(m: EmbeddingMethod, scorer, pool, iterator, n_cand, labeled_rows,
     if save_scores is not None:
         path = str(save_scores)
     else:
-        tmpdir = tempfile.TemporaryDirectory(prefix=f"tavaal-{m.name}-")
+        tmpdir = tempfile.TemporaryDirectory(prefix=f"tavaal-{name}-")
         path = os.path.join(tmpdir.name, "features.npy")
     feats = None
     cand_rows: List[np.ndarray] = []

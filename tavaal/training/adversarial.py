@@ -23,6 +23,7 @@ from ..models import ConditionalWAE, Discriminator, build_wae
 from ..models.ranker import warn_if_saturated
 from ..models.wae import wae_canvas_size
 from .accel import Accel
+from .diagnostics import discriminator_diagnostics, discriminator_outputs, separation_auc
 from .inference import predict, rank_inputs
 from .loaders import endless
 from .task import TaskModels
@@ -77,6 +78,28 @@ def wae_iterations(config: RunConfig, num_labeled: int, num_unlabeled: int) -> i
     return max(1, int((num_labeled + num_unlabeled) * config.wae_epochs / config.resolved_wae_batch_size()))
 
 
+PLATEAU_MIN_GAIN = 0.005
+"""``wae_stop`` "plateau": a check improves on the best held-out AUC only by more than this."""
+
+
+def split_heldout(rows: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple:
+    """``(kept, heldout)``: a uniform draw of ``ceil(fraction * n)`` of ``rows`` held out (at
+    most n - 1, none for fraction 0), both sorted. ``rng`` is the caller's own generator."""
+    rows = np.asarray(rows, dtype=np.int64)
+    count = min(int(np.ceil(fraction * rows.size)), rows.size - 1) if fraction > 0 else 0
+    if count <= 0:
+        return np.sort(rows), np.empty(0, np.int64)
+    mask = np.zeros(rows.size, dtype=bool)
+    mask[rng.choice(rows.size, size=count, replace=False)] = True
+    return np.sort(rows[~mask]), np.sort(rows[mask])
+
+
+def heldout_generator(seed: int) -> np.random.Generator:
+    """The generator of the ``disc_holdout`` draw: derived from the cycle seed, separate from
+    every other stream (turning the hold-out on changes no other draw's generator)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 0xD15C]))
+
+
 def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequence[int], unlabeled: Sequence[int],
                              config: RunConfig, *, task: Optional[TaskModels] = None, augment=None, seed: int = 0,
                              device="cpu", progress: bool = False) -> dict:
@@ -84,13 +107,32 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
 
     ``task`` (with a Ranker) is required when the models are rank-conditioned. The Ranker's
     outputs are computed once per sample in eval mode when the WAE sees un-augmented inputs
-    (the default), which gives the same values as running it on every batch. Returns the last
-    iteration's losses.
+    (the default), which gives the same values as running it on every batch.
+
+    Options (defaults: the fixed count, no hold-out, no diagnostics):
+
+    * ``config.disc_holdout`` > 0: that fraction of ``labeled`` and of ``unlabeled`` (a draw of
+      :func:`heldout_generator`) is kept out of training, to measure D on rows it did not train on;
+    * ``config.wae_stop`` "plateau": D's AUC on those rows is checked every tenth of the fixed
+      count (:func:`wae_iterations`); training stops once ``config.wae_patience`` checks in a
+      row gained no more than :data:`PLATEAU_MIN_GAIN` over the best, and after at most
+      ``config.wae_cap_factor`` x the fixed count;
+    * ``config.disc_diagnostics``: the result holds ``"diagnostics"``
+      (:func:`tavaal.training.diagnostics.discriminator_diagnostics`, plus ``wae_iterations_run``
+      and ``disc_auc_trace`` [[iteration, held-out AUC], ...] when rows are held out).
+
+    Returns the last iteration's losses (and ``"diagnostics"`` when asked for). Raises
+    ValueError for an empty side, FloatingPointError when the losses diverge.
     """
     labeled = np.asarray(labeled, dtype=np.int64)
     unlabeled = np.asarray(unlabeled, dtype=np.int64)
     if len(labeled) == 0 or len(unlabeled) == 0:
         raise ValueError(f"need labeled and unlabeled samples, got {len(labeled)} and {len(unlabeled)}")
+    held_l = held_u = np.empty(0, np.int64)
+    if config.disc_holdout > 0:
+        rng = heldout_generator(seed)
+        labeled, held_l = split_heldout(labeled, config.disc_holdout, rng)
+        unlabeled, held_u = split_heldout(unlabeled, config.disc_holdout, rng)
     conditioned = models.rank_conditioned
     if conditioned and (task is None or task.ranker is None):
         raise ValueError("rank-conditioned (TA-VAAL) training needs the task models with a Ranker")
@@ -121,8 +163,20 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
     accel.prepare(models.wae, models.discriminator)
     opt_wae = torch.optim.Adam(models.wae.parameters(), lr=config.wae_lr)
     opt_disc = torch.optim.Adam(models.discriminator.parameters(), lr=config.disc_lr)
-    iterations = wae_iterations(config, len(labeled), len(unlabeled))
+    fixed = wae_iterations(config, len(labeled), len(unlabeled))
+    plateau = config.wae_stop == "plateau"
+    iterations = max(fixed, int(np.ceil(config.wae_cap_factor * fixed))) if plateau else fixed
+    watch = held_l.size > 0 and held_u.size > 0 and (plateau or config.disc_diagnostics)
+    check_every = max(1, fixed // 10)
+    trace, best, stale = [], -np.inf, 0
+
+    def heldout_auc() -> float:
+        scores, _ = discriminator_outputs(models, dataset, np.concatenate([held_l, held_u]), task=task,
+                                          batch_size=config.score_batch_size, device=device)
+        return separation_auc(scores[:held_l.size], scores[held_l.size:])
+
     losses = {}
+    run = iterations
     bar = tqdm(range(iterations), desc="WAE + discriminator", leave=False, disable=not progress)
     for it in bar:
         x_l, _, idx_l = next(lab)
@@ -167,15 +221,36 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
             d_loss.backward()
             opt_disc.step()
 
-        if it % accel.sync_every != 0 and it != iterations - 1:
-            continue  # CUDA: losses read every accel.sync_every iterations (no host sync per batch)
-        values = torch.stack([transductive.detach().float(), adversarial.detach().float(),
-                              d_loss.detach().float()]).cpu().tolist()
-        losses = dict(zip(("wae_loss", "adversarial_loss", "discriminator_loss"), values))
-        if not all(np.isfinite(v) for v in losses.values()):
-            raise FloatingPointError(f"WAE/discriminator training diverged at iteration {it}: {losses}; "
-                                     "lower --wae-lr or check the inputs for NaN/inf")
-        if it % 50 == 0:
-            bar.set_postfix(wae=f"{losses['wae_loss']:.3f}", d=f"{losses['discriminator_loss']:.3f}")
+        stop = False
+        if watch and ((it + 1) % check_every == 0 or it == iterations - 1):
+            auc = heldout_auc()
+            trace.append([it + 1, auc])
+            if auc > best + PLATEAU_MIN_GAIN:
+                best, stale = auc, 0
+            else:
+                stale += 1
+            stop = plateau and stale >= config.wae_patience
+        if stop or (it % accel.sync_every == 0 or it == iterations - 1):
+            # CUDA: losses read every accel.sync_every iterations (no host sync per batch)
+            values = torch.stack([transductive.detach().float(), adversarial.detach().float(),
+                                  d_loss.detach().float()]).cpu().tolist()
+            losses = dict(zip(("wae_loss", "adversarial_loss", "discriminator_loss"), values))
+            if not all(np.isfinite(v) for v in losses.values()):
+                raise FloatingPointError(f"WAE/discriminator training diverged at iteration {it}: {losses}; "
+                                         "lower --wae-lr or check the inputs for NaN/inf")
+            if it % 50 == 0:
+                bar.set_postfix(wae=f"{losses['wae_loss']:.3f}", d=f"{losses['discriminator_loss']:.3f}")
+        if stop:
+            run = it + 1
+            break
+    bar.close()
     models.train(config.score_mode == "train")
+    if config.disc_diagnostics:
+        diagnostics = discriminator_diagnostics(models, dataset, labeled=labeled, unlabeled=unlabeled,
+                                                heldout_labeled=held_l, heldout_unlabeled=held_u, task=task,
+                                                batch_size=config.score_batch_size, device=device)
+        diagnostics["wae_iterations_run"] = int(run)
+        if trace:
+            diagnostics["disc_auc_trace"] = trace
+        losses["diagnostics"] = diagnostics
     return losses

@@ -75,7 +75,9 @@ def _optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
 
 def detach_epoch(config: RunConfig) -> int:
     """Last 0-based epoch (or step, with ``config.steps``) in which the Ranker loss reaches the
-    backbone (epoch 120 for 200 epochs)."""
+    backbone: epoch 120 for 200 epochs with ``ranker_mode`` "joint"; -1 (never) with "probe"."""
+    if config.ranker_mode == "probe":
+        return -1
     return int(config.ranker_detach_fraction * (config.steps if config.steps else config.epochs))
 
 
@@ -115,7 +117,10 @@ def train_task_models(models: TaskModels, dataset, labeled: Sequence[int], confi
     optimisation steps when set.
 
     ``ranker_loss``: "ranking" (eq. 1; TA-VAAL, Learning Loss v2), "margin" (Learning Loss) or
-    None (plain cross-entropy; the Ranker, if any, is not trained). Backbone and Ranker have
+    None (plain cross-entropy; the Ranker, if any, is not trained). ``config.ranker_mode``
+    "probe" detaches the Ranker's inputs from the first step (:func:`detach_epoch`): the
+    backbone then gets the cross-entropy gradient only and, from the same initial weights and
+    seed, ends bit-identical to a backbone trained without a Ranker. Backbone and Ranker have
     separate optimizers with the same settings and lr schedules (``config.lr_schedule``) stepped
     once per epoch after the epoch (as the official code), or once per step with ``steps``
     (batches of ``batch_size`` from an endless seeded shuffle, the whole labeled set when it is

@@ -33,21 +33,61 @@ def test_wide_and_deep_discriminators(hidden, layers):
     check_selection(D.cpu(), r, mu, 200, v.cpu(), i.cpu(), largest=True, atol=2e-5)
 
 
-def test_bf16_uses_fp32_accumulation_and_keeps_the_picks():
+def _matmul_settings():
+    m = torch.backends.cuda.matmul
+    return (getattr(m, "fp32_precision", None) if hasattr(m, "fp32_precision") else m.allow_tf32,
+            m.allow_bf16_reduced_precision_reduction)
+
+
+def _set_matmul_settings(tf32, bf16_reduced):
+    m = torch.backends.cuda.matmul
+    if hasattr(m, "fp32_precision"):  # torch >= 2.9: the legacy allow_tf32 must not be mixed in
+        m.fp32_precision = tf32 if isinstance(tf32, str) else ("tf32" if tf32 else "ieee")
+    else:
+        m.allow_tf32 = bool(tf32)
+    m.allow_bf16_reduced_precision_reduction = bf16_reduced
+
+
+def test_precision_is_the_ops_own_whatever_the_global_matmul_settings():
+    """With TF32 and reduced-precision bf16 reductions allowed process-wide, the fp32 path is
+    still full fp32 (TF32 would be ~1e-3 off float64), bf16 accumulates in fp32 and keeps the
+    picks, and the op leaves both settings as they were (it touches no global state)."""
     torch.manual_seed(2)
     D = Discriminator(64, 512, 5)
     mu, r = torch.randn(200_000, 64), torch.rand(200_000)
-    old = torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction
-    torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = True  # the op must override it
+    old = _matmul_settings()
+    _set_matmul_settings(True, True)
     try:
+        allowed = _matmul_settings()
+        v32, i32, s32 = ops.score_topb(mu.cuda(), r.cuda(), D.cuda(), 1000, return_scores=True)
         v16, i16 = ops.score_topb(mu.cuda(), r.cuda(), D.cuda(), 1000, precision="bf16")
-        assert torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction, "the op restores the flag"
+        assert _matmul_settings() == allowed, "the op changed a global matmul setting"
     finally:
-        torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = old
-    v32, i32 = ops.score_topb(mu.cuda(), r.cuda(), D.cuda(), 1000)
+        _set_matmul_settings(*old)
+    D = D.cpu()
+    torch.testing.assert_close(s32.cpu().double(), eager64(D, r, mu), rtol=0, atol=1e-5)
     assert len(set(i16.tolist()) & set(i32.tolist())) >= 800
-    cpu16 = ops.score_topb(mu, r, D.cpu(), 1000, precision="bf16")
+    cpu16 = ops.score_topb(mu, r, D, 1000, precision="bf16")
     assert len(set(i16.tolist()) & set(cpu16[1].tolist())) >= 900
+
+
+def test_chunks_that_cannot_enter_the_top_b_skip_the_select_and_change_nothing():
+    """Scores rising with the row index (largest=False keeps the first rows): after the first
+    chunk no later chunk can enter, and the result equals one select over everything."""
+    torch.manual_seed(4)
+    D = Discriminator(2, 16, 2)
+    with torch.no_grad():  # logit = relu(r): the score rises with r
+        for p in D.parameters():
+            p.zero_()
+        D.layers[0].weight[0, 2] = 1.0
+        D.layers[1].weight[0, 0] = 1.0
+    mu = torch.randn(300_000, 2)
+    r = torch.linspace(0, 1, 300_000)
+    whole = ops.score_topb(mu.cuda(), r.cuda(), D.cuda(), 300, chunk_size=300_000)
+    chunked = ops.score_topb(mu.cuda(), r.cuda(), D.cuda(), 300, chunk_size=4096)
+    assert torch.equal(whole[1], chunked[1]) and torch.equal(whole[0], chunked[0])
+    cpu = ops.score_topb(mu, r, D.cpu(), 300)
+    assert torch.equal(chunked[1].cpu(), cpu[1])
 
 
 def test_no_n_sized_buffer():

@@ -66,7 +66,7 @@ def image_bundle(name: str, x_train: torch.Tensor, y_train: np.ndarray, x_test: 
                  info: dict | None = None) -> DatasetBundle:
     """Bundle of uint8 (N, C, H, W) images normalised per item on access."""
     c = int(x_train.shape[1])
-    m, s = resolve_stats(normalization, x_train, 1.0 / 255.0, default_stats, mean, std,
+    m, s = resolve_stats(normalization, x_train, default_stats, mean, std,
                          channels=c, name=name)
     input_shape = tuple(int(v) for v in x_train.shape[1:])
     aug = build_augment(augment, default_augment, input_shape, m, s, padding=padding, name=name)

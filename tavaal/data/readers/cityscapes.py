@@ -23,14 +23,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ...losses import IGNORE_INDEX
 from ..bundle import DatasetBundle
-from ..defaults import IMAGENET_MEAN, IMAGENET_STD, resolve_stats
 from ..errors import DatasetNotFoundError
+from ..imagefiles import identity_lookup, parse_hw
 from ._common import data_root
-from .segfolder import SegmentationDataset, _hw, identity_lookup, pair_files, segmentation_bundle
+from .segfolder import folder_stats, pair_files, segmentation_bundle, segmentation_split
 
 __all__ = ["CITYSCAPES_CLASSES", "LABEL_TO_TRAIN_ID", "cityscapes_lookup", "find_cityscapes", "load_cityscapes"]
 
@@ -106,16 +105,14 @@ def load_cityscapes(data_dir=None, seed: int = 0, *, image_size=None, crop_size=
     ``seed`` is unused (the split is fixed)."""
     root = find_cityscapes(data_dir)
     lookup = cityscapes_lookup(label_files)
-    if normalization == "computed" and mean is None:
-        raise ValueError("cityscapes: normalization='computed' would decode every image; pass mean=/std= "
-                         "(or use 'default' = ImageNet statistics)")
-    m, s = resolve_stats(normalization, torch.zeros(1, 3), 1.0, (IMAGENET_MEAN, IMAGENET_STD), mean, std,
-                         channels=3, name="cityscapes")
-    kw = dict(image_size=_hw(image_size), mean=m, std=s, num_classes=len(CITYSCAPES_CLASSES), cache=cache)
+    m, s = folder_stats("cityscapes", normalization, mean, std)
+    size = parse_hw(image_size)
     tr_img, tr_mask = _split(root, "train", label_files)
     te_img, te_mask = _split(root, "val", label_files)
-    train = SegmentationDataset(tr_img, tr_mask, lookup, **kw)
-    test = SegmentationDataset(te_img, te_mask, lookup, **kw)
-    return segmentation_bundle("cityscapes", train, test, CITYSCAPES_CLASSES, augment=augment, crop_size=crop_size,
+    train = segmentation_split(tr_img, tr_mask, lookup, image_size=size, mean=m, std=s, cache=cache)
+    test = segmentation_split(te_img, te_mask, lookup, image_size=size, mean=m, std=s, cache=cache,
+                              hw=tuple(train.sample_shape[1:]))
+    return segmentation_bundle("cityscapes", train, test, CITYSCAPES_CLASSES, mean=m, std=s, augment=augment,
+                               crop_size=crop_size,
                                validate=validate, info={"source": str(root), "split": "train/val",
                                                         "label_files": label_files})

@@ -1,9 +1,12 @@
 """Class-per-folder image trees (``root/<class>/*.jpg``) and Caltech-101.
 
-Images are decoded lazily, per item, with PIL (converted to RGB, resized to
-``image_size`` x ``image_size``); nothing is decoded up front. A file that cannot be decoded
-raises :class:`CorruptDatasetError` naming it when accessed; ``validate=True`` (or
-:meth:`FolderDataset.check_images`) decodes everything once and reports every bad file.
+A class-folder data set is the image-folder row source
+(:class:`~tavaal.data.sources.ImageFolderSource`, the one reader of image folders) plus labels
+(the class folder of each file) and a split: ``bundle.train`` / ``bundle.test`` are its training
+views (:class:`~tavaal.data.sources.SourceDataset`, read item by item:
+:class:`~tavaal.data.sources.ItemwiseView`). Images are decoded lazily, per read, to RGB
+``image_size`` x ``image_size``; nothing is decoded up front. ``validate=True`` decodes every file
+once (:func:`~tavaal.data.sources.images.find_unreadable`) and reports every bad one.
 
 Splits: if ``root/train/<class>`` and ``root/test/<class>`` exist they are used; otherwise a
 seeded per-class split holds out ``test_fraction`` of each class.
@@ -17,17 +20,17 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from ..bundle import DatasetBundle
 from ..defaults import IMAGENET_MEAN, IMAGENET_STD, build_augment, resolve_stats
 from ..errors import CorruptDatasetError, DatasetNotFoundError
-from ..transforms import Resize
+from ..imagefiles import IMAGE_EXTENSIONS
+from ..sources import ImageFolderSource, ItemwiseView, SourceDataset
+from ..sources.images import find_unreadable, list_image_files
 from ._common import data_root, stratified_split
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 CALTECH_URL = "https://data.caltech.edu/records/mzrjq-6wc02"
 CALTECH_DIR = "101_ObjectCategories"
 CALTECH_BACKGROUND = "BACKGROUND_Google"
@@ -35,95 +38,28 @@ CALTECH_BACKGROUND = "BACKGROUND_Google"
 CALTECH_TEST_FRACTION = 1019 / 9144
 
 
-def decode_image(path: str | Path, size: tuple[int, int] | None, channels: int = 3) -> torch.Tensor:
-    """Decode ``path`` to a uint8 (C, H, W) tensor (``channels`` 3: RGB, 1: grayscale),
-    bilinearly resized to ``size`` = (H, W) if given; a writable array. The one image decoder
-    of tavaal: the class-folder datasets and the image-folder row source
-    (:class:`tavaal.data.sources.ImageFolderSource`) both use it.
-    Raises :class:`CorruptDatasetError` naming the file when PIL cannot decode it."""
-    from PIL import Image, UnidentifiedImageError
-
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
-    try:
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            if size is not None:
-                img = Resize(size)(img)
-            arr = np.array(img, dtype=np.uint8)  # a writable copy (asarray of a PIL image is read-only)
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise CorruptDatasetError(f"{path}: cannot decode image ({type(exc).__name__}: {exc})",
-                                  path) from exc
-
-
-class FolderDataset(Dataset):
-    """Lazily decoded image files: ``(x float32 (3, S, S) normalised, y int)``."""
-
-    def __init__(self, files: Sequence[Path], targets: np.ndarray, image_size: int,
-                 mean: Sequence[float], std: Sequence[float], cache: bool = False):
-        self.files = [Path(f) for f in files]
-        self.targets = np.asarray(targets, dtype=np.int64)
-        self.image_size = (int(image_size), int(image_size))
-        self.mean, self.std = tuple(mean), tuple(std)
-        s = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
-        m = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
-        self._a, self._b = 1.0 / (255.0 * s), -m / s
-        self._cache: list[torch.Tensor | None] | None = [None] * len(self.files) if cache else None
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def raw(self, index: int) -> torch.Tensor:
-        """uint8 (3, S, S) image ``index`` (decoded, resized, not normalised)."""
-        if self._cache is not None and self._cache[index] is not None:
-            return self._cache[index]  # type: ignore[return-value]
-        img = decode_image(self.files[index], self.image_size)
-        if self._cache is not None:
-            self._cache[index] = img
-        return img
-
-    def __getitem__(self, index: int):
-        x = self.raw(index).float().mul_(self._a).add_(self._b)
-        return x, int(self.targets[index])
-
-    def check_images(self, progress: bool = False) -> list[tuple[str, str]]:
-        """Decode every file; return ``[(path, reason), ...]`` for those that fail."""
-        bad = []
-        it = self.files
-        if progress:
-            try:
-                from tqdm import tqdm
-                it = tqdm(it, desc="checking images", unit="img")
-            except ImportError:  # pragma: no cover
-                pass
-        for f in it:
-            try:
-                decode_image(f, None)
-            except CorruptDatasetError as exc:
-                bad.append((str(f), str(exc)))
-        return bad
-
-    def __repr__(self) -> str:
-        return f"FolderDataset(n={len(self)}, image_size={self.image_size})"
-
-
-def _list_images(folder: Path, extensions) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in extensions
-                  and not p.name.startswith("."))
-
-
 def scan_class_folders(root: Path, extensions=IMAGE_EXTENSIONS, exclude: Sequence[str] = ()
                        ) -> dict[str, list[Path]]:
-    """``{class_name: sorted image paths}`` for every sub-folder of ``root`` (sorted)."""
+    """``{class_name: image paths}`` for every visible sub-folder of ``root`` (sorted by name),
+    each holding the images :func:`~tavaal.data.sources.images.list_image_files` finds under it
+    (the one image-folder layout rule: recursive, sorted by path)."""
     classes = {}
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if d.name in exclude:
             continue
-        classes[d.name] = _list_images(d, extensions)
+        classes[d.name] = [Path(f) for f in list_image_files(d, extensions)]
     return classes
+
+
+def split_view(root: Path, files: Sequence[Path], targets: np.ndarray, image_size: int, mean, std,
+               cache: bool) -> ItemwiseView:
+    """One split of a class-folder data set: the image-folder row source of ``files`` (rows in
+    that order) decoded to RGB ``image_size`` squares, as the training view with its labels,
+    read item by item (a DataLoader decodes and augments per sample). Benchmark data sets are
+    strict: an unreadable file raises :class:`CorruptDatasetError` naming it when read."""
+    source = ImageFolderSource(root, (3, int(image_size), int(image_size)), files=files, cache=cache)
+    return ItemwiseView(SourceDataset(source, mean, std, targets=np.asarray(targets, dtype=np.int64),
+                                      on_unreadable="error"))
 
 
 def _build(name: str, root: Path, seed: int, image_size: int, test_fraction: float,
@@ -170,14 +106,15 @@ def _build(name: str, root: Path, seed: int, image_size: int, test_fraction: flo
     if normalization == "computed" and mean is None:
         raise ValueError(f"{name}: normalization='computed' would decode every image; pass "
                          "mean=/std= (or use 'default' = ImageNet statistics)")
-    m, s = resolve_stats(normalization, torch.zeros(1, 3), 1.0, default_stats, mean, std,
+    m, s = resolve_stats(normalization, torch.zeros(1, 3), default_stats, mean, std,
                          channels=3, name=name)
-    train = FolderDataset(tr_files, y_tr, image_size, m, s, cache=cache)
-    test = FolderDataset(te_files, y_te, image_size, m, s, cache=cache)
+    train = split_view(root, tr_files, y_tr, image_size, m, s, cache)
+    test = split_view(root, te_files, y_te, image_size, m, s, cache)
     if validate:
-        bad = train.check_images() + test.check_images()
+        bad = [(str(root / ident), reason) for view in (train, test)
+               for ident, reason in find_unreadable(view.source, progress=False)]
         if bad:
-            lines = "\n".join(f"  {p}: {r.split(': ', 1)[-1]}" for p, r in bad)
+            lines = "\n".join(f"  {p}: {r}" for p, r in bad)
             raise CorruptDatasetError(f"{name}: {len(bad)} unreadable image(s) under {root}:\n{lines}",
                                       paths=[p for p, _ in bad])
     input_shape = (3, int(image_size), int(image_size))

@@ -19,29 +19,24 @@ import torch
 from ..bundle import ArrayDataset, DatasetBundle
 from ..defaults import build_augment, resolve_stats
 from ..errors import CorruptDatasetError, DatasetNotFoundError
+from ..sources import ArraySource, SourceError
 from ._common import stratified_split
 
 LAYOUTS = ("auto", "NCHW", "NHWC")
-_CHANNELS = (1, 3, 4)
 
 
-def _to_nchw(x: np.ndarray, layout: str, path: Path, key: str) -> np.ndarray:
-    if x.ndim == 3:
-        return x[:, None]
-    if x.ndim != 4:
-        raise CorruptDatasetError(
-            f"{path}: {key} must have shape (N, D), (N, H, W), (N, C, H, W) or (N, H, W, C), "
-            f"got {x.shape}", path)
-    if layout == "auto":
-        first, last = x.shape[1] in _CHANNELS, x.shape[3] in _CHANNELS
-        if first and not last:
-            layout = "NCHW"
-        elif last and not first:
-            layout = "NHWC"
-        else:
-            raise ValueError(f"npz: cannot tell the channel axis of {key} with shape {x.shape}; "
-                             "pass layout='NCHW' or layout='NHWC'")
-    return np.ascontiguousarray(x if layout == "NCHW" else x.transpose(0, 3, 1, 2))
+def read_samples(path: Path, key: str, layout: str) -> np.ndarray:
+    """Member ``key`` of the archive, read through the one ``.npz`` reader
+    (:class:`~tavaal.data.sources.ArraySource`) with its layout rule: images channels-first,
+    uint8 kept, other numbers as float32 (float16 as stored). Raises
+    :class:`CorruptDatasetError` naming the file, ValueError for an ambiguous layout."""
+    try:
+        source = ArraySource(path, key=key, dtype="float32", layout=layout)
+        return source.read_rows(np.arange(len(source))).numpy()
+    except SourceError as exc:
+        if "channel axis" in str(exc):
+            raise ValueError(f"npz: {exc}") from None
+        raise CorruptDatasetError(str(exc), path) from None
 
 
 def _resolve_path(data_dir, path) -> Path:
@@ -64,20 +59,27 @@ def _resolve_path(data_dir, path) -> Path:
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The label arrays (``y`` [, ``y_test``]) and the headers of the sample arrays of a user
+    archive: ``{"y": ..., "X": (shape, dtype), ...}``. Raises :class:`CorruptDatasetError` for
+    an unreadable archive or missing arrays."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        with np.load(path, allow_pickle=False, mmap_mode="r") as z:
+            names = list(z.files)
+            arrays = {k: z[k] for k in names if k in ("y", "y_test")}
+        headers = {k: (source.stored_shape, source.stored_dtype) for k in names if k in ("X", "X_test")
+                   for source in [ArraySource(path, key=k, dtype="float32")]}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise CorruptDatasetError(
             f"{path}: cannot read as a .npz archive of plain arrays ({type(exc).__name__}: {exc})",
             path) from exc
-    missing = [k for k in ("X", "y") if k not in arrays]
+    missing = [k for k in ("X", "y") if k not in names]
     if missing:
-        raise CorruptDatasetError(f"{path}: missing array(s) {missing}; found {sorted(arrays)} "
+        raise CorruptDatasetError(f"{path}: missing array(s) {missing}; found {sorted(names)} "
                                   "(expected X, y [, X_test, y_test])", path)
-    if ("X_test" in arrays) != ("y_test" in arrays):
+    if ("X_test" in names) != ("y_test" in names):
         raise CorruptDatasetError(f"{path}: X_test and y_test must come together; found "
-                                  f"{sorted(arrays)}", path)
+                                  f"{sorted(names)}", path)
+    arrays.update(headers)
     return arrays
 
 
@@ -89,21 +91,24 @@ def load_npz(data_dir=None, seed: int = 0, *, path=None, layout: str = "auto",
         raise ValueError(f"npz: layout must be one of {LAYOUTS}, got {layout!r}")
     file = _resolve_path(data_dir, path)
     a = read_npz(file)
-    x, y = a["X"], a["y"]
+    y = a["y"]
     has_test = "X_test" in a
-    xt, yt = (a["X_test"], a["y_test"]) if has_test else (None, None)
-    for key, xx, yy in (("X", x, y), ("X_test", xt, yt)):
-        if xx is None:
+    yt = a["y_test"] if has_test else None
+    for key, ykey in (("X", "y"), ("X_test", "y_test")):
+        if key not in a:
             continue
-        ykey = "y" if key == "X" else "y_test"
+        (shape, dtype), yy = a[key], a[ykey]
         if yy.ndim != 1:
             raise CorruptDatasetError(f"{file}: {ykey} must be 1-D, got shape {yy.shape}", file)
-        if xx.ndim < 2 or xx.shape[0] != yy.shape[0]:
-            raise CorruptDatasetError(f"{file}: {key} has shape {xx.shape} but {ykey} has "
+        if len(shape) < 2 or shape[0] != yy.shape[0]:
+            raise CorruptDatasetError(f"{file}: {key} has shape {shape} but {ykey} has "
                                       f"{yy.shape[0]} labels", file)
-        if not (np.issubdtype(xx.dtype, np.number) or xx.dtype == np.bool_):
-            raise CorruptDatasetError(f"{file}: {key} must be numeric, got dtype {xx.dtype}", file)
-        if np.issubdtype(xx.dtype, np.floating) and not np.isfinite(xx).all():
+        if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+            raise CorruptDatasetError(f"{file}: {key} must be numeric, got dtype {dtype}", file)
+    x = read_samples(file, "X", layout)
+    xt = read_samples(file, "X_test", layout) if has_test else None
+    for key, xx in (("X", x), ("X_test", xt)):
+        if xx is not None and np.issubdtype(xx.dtype, np.floating) and not np.isfinite(xx).all():
             raise CorruptDatasetError(f"{file}: {key} contains NaN or infinite values", file)
     if x.shape[0] == 0:
         raise CorruptDatasetError(f"{file}: X is empty", file)
@@ -125,10 +130,6 @@ def load_npz(data_dir=None, seed: int = 0, *, path=None, layout: str = "auto",
             yt = np.searchsorted(uniq, yt).astype(np.int64) if yt is not None else None
     # images or vectors
     is_image = x.ndim >= 3
-    if is_image:
-        x = _to_nchw(x, layout, file, "X")
-        if xt is not None:
-            xt = _to_nchw(xt, layout, file, "X_test")
     if xt is not None and xt.shape[1:] != x.shape[1:]:
         raise CorruptDatasetError(f"{file}: X_test samples have shape {xt.shape[1:]} but X "
                                   f"samples {x.shape[1:]}", file)
@@ -138,7 +139,7 @@ def load_npz(data_dir=None, seed: int = 0, *, path=None, layout: str = "auto",
     uint8 = is_image and x.dtype == np.uint8
     name = "npz"
     if uint8:
-        m, s = resolve_stats(normalization, x, 1.0 / 255.0, None, mean, std,
+        m, s = resolve_stats(normalization, x, None, mean, std,
                              channels=x.shape[1], name=name)
         train = ArrayDataset(torch.from_numpy(x), y, m, s)
         test = ArrayDataset(torch.from_numpy(np.ascontiguousarray(xt)), yt, m, s)
@@ -146,7 +147,7 @@ def load_npz(data_dir=None, seed: int = 0, *, path=None, layout: str = "auto",
         x = x.astype(np.float32)
         xt = xt.astype(np.float32)
         flat = x.reshape(x.shape[0], -1) if not is_image else x
-        m, s = resolve_stats(normalization, flat, 1.0, None, mean, std,
+        m, s = resolve_stats(normalization, flat, None, mean, std,
                              channels=x.shape[1] if is_image else flat.shape[1], name=name)
         shape_ = (-1, 1, 1) if is_image else (-1,)
         mt = np.asarray(m, np.float32).reshape(shape_)

@@ -22,214 +22,93 @@ masks up front with ``validate=True``).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch.utils.data import Dataset
 
 from ...losses import IGNORE_INDEX
 from ..bundle import DatasetBundle
 from ..defaults import IMAGENET_MEAN, IMAGENET_STD, resolve_stats
 from ..errors import CorruptDatasetError, DatasetNotFoundError
+from ..imagefiles import IMAGE_EXTENSIONS, MASK_EXTENSIONS, identity_lookup, image_hw, parse_hw
+from ..sources import ImageFolderSource, MaskSourceDataset
 from ..seg_transforms import PairedCompose, PairedRandomCrop, PairedRandomHorizontalFlip
 from ..transforms import normalized_fill
-from .folder import IMAGE_EXTENSIONS, decode_image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SegmentationDataset", "load_segfolder", "read_mask", "identity_lookup", "segmentation_augment",
-           "pair_files", "SEG_AUGMENTS"]
+__all__ = ["segmentation_split", "validate_split", "pair_sizes", "load_segfolder", "segmentation_augment",
+           "pair_files", "folder_stats", "SEG_AUGMENTS"]
 
-MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".pgm")
 SEG_AUGMENTS = ("default", "none", "flip", "crop", "crop+flip")
 
 
-def identity_lookup(num_classes: int, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
-    """Mask value -> label table for masks holding class indices: ``0..K-1`` map to themselves,
-    ``ignore_index`` to itself, every other value to -1 (= not allowed)."""
-    if not 1 <= int(num_classes) <= 255:
-        raise ValueError(f"segmentation masks hold 8-bit values: num_classes must be in [1, 255], got {num_classes}")
-    table = np.full(256, -1, dtype=np.int16)
-    table[: int(num_classes)] = np.arange(int(num_classes))
-    table[ignore_index] = ignore_index
-    return table
+def pair_sizes(images: Sequence[Path], masks: Sequence[Path]) -> list[tuple[int, int]]:
+    """(H, W) of every image from the file headers; raises :class:`CorruptDatasetError` listing
+    the masks whose size differs from their image's."""
+    sizes, bad = [], []
+    for img, mask in zip(images, masks):
+        hw, mhw = image_hw(img), image_hw(mask)
+        if hw != mhw:
+            bad.append(f"  {mask}: {mhw[1]}x{mhw[0]} but {Path(img).name} is {hw[1]}x{hw[0]} (WxH)")
+        sizes.append(hw)
+    if bad:
+        raise CorruptDatasetError(f"{len(bad)} mask(s) differ in size from their image:\n" + "\n".join(bad[:20])
+                                  + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""),
+                                  paths=[line.split(":")[0].strip() for line in bad])
+    return sizes
 
 
-def _size_of(path: Path) -> tuple[int, int]:
-    """(H, W) from the file header (no decoding)."""
-    from PIL import Image, UnidentifiedImageError
+def segmentation_split(images: Sequence[Path], masks: Sequence[Path], lookup: np.ndarray, *,
+                       image_size: tuple[int, int] | None, mean: Sequence[float], std: Sequence[float],
+                       ignore_index: int = IGNORE_INDEX, cache: bool = False,
+                       hw: tuple[int, int] | None = None) -> MaskSourceDataset:
+    """One split of image files with label masks, read by the one image-folder reader: the
+    :class:`~tavaal.data.sources.ImageFolderSource` of ``images`` (rows in that order) decoded to
+    RGB (H, W) and the training view :class:`~tavaal.data.sources.MaskSourceDataset` with every
+    row's mask (values through ``lookup``; resized nearest; ``ignore_index`` = unlabeled). A
+    benchmark data set is strict: an unreadable pair raises (``on_unreadable="error"``).
 
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            return int(h), int(w)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise CorruptDatasetError(f"{path}: cannot read the image header ({type(exc).__name__}: {exc})", path) from exc
-
-
-def read_mask(path: str | Path, lookup: np.ndarray, size: tuple[int, int] | None = None,
-              expected_hw: tuple[int, int] | None = None, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """Decode a single-channel mask to uint8 labels (H, W) through ``lookup`` (256 entries;
-    -1 = value not allowed), checking its size against ``expected_hw`` (the image's (H, W)),
-    then resizing (nearest) to ``size``. Raises :class:`CorruptDatasetError` naming the file."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    try:
-        with Image.open(path) as img:
-            mode = img.mode
-            if mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
-                raise CorruptDatasetError(
-                    f"{path}: masks must be single-channel PNGs of class indices (mode 'L' or 'P'), got mode "
-                    f"{mode!r} (colour-coded masks must be converted to class indices first)", path)
-            raw = np.asarray(img)
-    except CorruptDatasetError:
-        raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise CorruptDatasetError(f"{path}: cannot decode mask ({type(exc).__name__}: {exc})", path) from exc
-    if raw.ndim != 2:
-        raise CorruptDatasetError(f"{path}: mask must be 2-D (H, W), got shape {raw.shape}", path)
-    if expected_hw is not None and tuple(raw.shape) != tuple(expected_hw):
-        raise CorruptDatasetError(
-            f"{path}: mask is {raw.shape[1]}x{raw.shape[0]} (WxH) but its image is {expected_hw[1]}x{expected_hw[0]}",
-            path)
-    raw = raw.astype(np.int64)
-    if raw.size and (raw.min() < 0 or raw.max() > 255):
-        raise CorruptDatasetError(f"{path}: mask values must be 8-bit (0..255), found range [{raw.min()}, {raw.max()}]",
-                                  path)
-    labels = lookup[raw]
-    if (labels < 0).any():
-        bad = np.unique(raw[labels < 0])
-        allowed = np.flatnonzero(lookup >= 0)
-        shown = ", ".join(str(v) for v in bad[:20]) + (f" (+{len(bad) - 20} more)" if len(bad) > 20 else "")
-        raise CorruptDatasetError(
-            f"{path}: mask values {shown} are outside the class list (allowed values: "
-            f"{_ranges(allowed)}; {ignore_index} marks unlabeled pixels)", path)
-    out = torch.from_numpy(labels.astype(np.uint8))
-    if size is not None and tuple(out.shape) != tuple(size):
-        out = F.interpolate(out[None, None].float(), size=size, mode="nearest")[0, 0].to(torch.uint8)
-    return out
-
-
-def _ranges(values: np.ndarray) -> str:
-    """'0-18, 255' style listing of sorted ints."""
-    parts, start = [], None
-    for i, v in enumerate(values):
-        if start is None:
-            start = v
-        if i + 1 == len(values) or values[i + 1] != v + 1:
-            parts.append(str(start) if start == v else f"{start}-{v}")
-            start = None
-    return ", ".join(parts)
-
-
-class SegmentationDataset(Dataset):
-    """Image files with label masks: ``ds[i] -> (x float32 (C, H, W) normalised, mask int64 (H, W))``.
-
-    Decoded lazily per item (PIL; RGB images), resized to ``image_size`` (bilinear for images,
-    nearest for masks) when given. ``get_batch(rows)`` stacks several items. Mask values go
-    through ``lookup`` (raw value -> label, -1 = not allowed: :class:`CorruptDatasetError`);
-    ``ignore_index`` (255) marks unlabeled pixels. ``cache=True`` keeps decoded uint8 images
-    and masks in memory.
-
-    Every image (after resizing) must have the same size so that batches stack; the loaders
-    check it up front from the file headers (:meth:`check_sizes`).
-    """
-
-    task = "segmentation"
-
-    def __init__(self, images: Sequence[Path], masks: Sequence[Path], lookup: np.ndarray, *,
-                 image_size: tuple[int, int] | None, mean: Sequence[float], std: Sequence[float],
-                 num_classes: int, ignore_index: int = IGNORE_INDEX, cache: bool = False):
-        if len(images) != len(masks):
-            raise ValueError(f"{len(images)} images but {len(masks)} masks")
-        self.images = [Path(p) for p in images]
-        self.masks = [Path(p) for p in masks]
-        self.lookup = np.asarray(lookup, dtype=np.int16)
-        if self.lookup.shape != (256,):
-            raise ValueError(f"lookup must have 256 entries, got shape {self.lookup.shape}")
-        self.image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
-        self.mean, self.std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
-        s = torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
-        m = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
-        self._a, self._b = 1.0 / (255.0 * s), -m / s
-        self.num_classes = int(num_classes)
-        self.ignore_index = int(ignore_index)
-        self._sizes: list[tuple[int, int]] | None = None
-        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def check_sizes(self) -> tuple[int, int]:
-        """Read every image and mask header; raise :class:`CorruptDatasetError` for a mask
-        whose size differs from its image's, and ValueError when images differ in size and no
-        ``image_size`` was given. Returns the common (H, W) after resizing."""
-        sizes, bad = [], []
-        for img, mask in zip(self.images, self.masks):
-            hw, mhw = _size_of(img), _size_of(mask)
-            if hw != mhw:
-                bad.append(f"  {mask}: {mhw[1]}x{mhw[0]} but {img.name} is {hw[1]}x{hw[0]} (WxH)")
-            sizes.append(hw)
-        if bad:
-            raise CorruptDatasetError(f"{len(bad)} mask(s) differ in size from their image:\n" + "\n".join(bad[:20])
-                                      + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""),
-                                      paths=[line.split(":")[0].strip() for line in bad])
-        self._sizes = sizes
-        if self.image_size is not None:
-            return self.image_size
+    (H, W) is ``image_size``, else ``hw``, else the images' common size from their headers:
+    ValueError when they differ (pass image_size), :class:`CorruptDatasetError` for a mask whose
+    size differs from its image's. ``cache`` keeps decoded images in memory."""
+    if len(images) != len(masks):
+        raise ValueError(f"{len(images)} images but {len(masks)} masks")
+    lookup = np.asarray(lookup, dtype=np.int16)
+    if lookup.shape != (256,):
+        raise ValueError(f"lookup must have 256 entries, got shape {lookup.shape}")
+    sizes = pair_sizes(images, masks)
+    if image_size is not None:
+        hw = (int(image_size[0]), int(image_size[1]))
+    elif sizes:
         distinct = sorted(set(sizes))
         if len(distinct) > 1:
             raise ValueError(f"images have {len(distinct)} different sizes (e.g. {distinct[0]} and {distinct[-1]}, "
                              "as (H, W)); pass image_size=(H, W) to resize them all")
-        if not distinct:
-            raise ValueError("no images")
-        return distinct[0]
+        hw = distinct[0]
+    elif hw is None:
+        raise ValueError("no images")
+    root = Path(os.path.commonpath([str(Path(p).parent) for p in images])) if images else Path(".")
+    source = ImageFolderSource(root, (3,) + tuple(hw), files=list(images), cache=cache)
+    return MaskSourceDataset(source, mean, std, masks={row: Path(m) for row, m in enumerate(masks)},
+                             lookup=lookup, ignore_index=ignore_index, on_unreadable="error")
 
-    def raw(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 image (3, H, W) and uint8 labels (H, W) of item ``index`` (resized, not normalised)."""
-        if self._cache is not None and index in self._cache:
-            return self._cache[index]
-        image = decode_image(self.images[index], None)
-        hw = tuple(image.shape[-2:])
-        if self.image_size is not None and hw != self.image_size:
-            image = F.interpolate(image[None].float(), size=self.image_size, mode="bilinear",
-                                  align_corners=False)[0].round_().clamp_(0, 255).to(torch.uint8)
-        mask = read_mask(self.masks[index], self.lookup, self.image_size, expected_hw=hw,
-                         ignore_index=self.ignore_index)
-        if self._cache is not None:
-            self._cache[index] = (image, mask)
-        return image, mask
 
-    def __getitem__(self, index: int):
-        image, mask = self.raw(int(index))
-        return image.float().mul_(self._a).add_(self._b), mask.to(torch.int64)
-
-    def get_batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised images (B, C, H, W) float32 and masks (B, H, W) int64 of ``indices``."""
-        items = [self[int(i)] for i in np.asarray(indices, dtype=np.int64).reshape(-1)]
-        if not items:
-            raise ValueError("get_batch needs at least one index")
-        return torch.stack([x for x, _ in items]), torch.stack([m for _, m in items])
-
-    def validate(self) -> None:
-        """Decode every image and mask; raise :class:`CorruptDatasetError` listing every bad file."""
-        bad = []
-        for i in range(len(self)):
-            try:
-                self.raw(i)
-            except CorruptDatasetError as exc:
-                bad.append(str(exc))
-        if bad:
-            raise CorruptDatasetError(f"{len(bad)} unreadable or invalid image/mask pair(s):\n  "
-                                      + "\n  ".join(bad[:20]) + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20
-                                                                else ""))
-
-    def __repr__(self) -> str:
-        return f"SegmentationDataset(n={len(self)}, image_size={self.image_size}, classes={self.num_classes})"
+def validate_split(view: MaskSourceDataset) -> None:
+    """Decode every image and mask of a split once; raise :class:`CorruptDatasetError` listing
+    every unreadable or invalid pair."""
+    try:
+        view.drop_unreadable(np.arange(len(view)), progress=False)
+    except CorruptDatasetError:
+        pass  # every bad pair is in view.skipped, listed below
+    bad = [f"{s['id']}: {s['error']}" for s in view.skipped]
+    if bad:
+        raise CorruptDatasetError(f"{len(bad)} unreadable or invalid image/mask pair(s):\n  "
+                                  + "\n  ".join(bad[:20]) + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20
+                                                             else ""))
 
 
 def pair_files(image_dir: Path, mask_dir: Path, image_exts=IMAGE_EXTENSIONS, mask_exts=MASK_EXTENSIONS,
@@ -305,44 +184,41 @@ def segmentation_augment(spec, crop_size, mean: Sequence[float], std: Sequence[f
     return parts[0] if len(parts) == 1 else PairedCompose(parts)
 
 
-def _hw(size) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, (int, np.integer)):
-        return int(size), int(size)
-    if isinstance(size, str):
-        parts = size.lower().replace("x", ",").split(",")
-        size = [int(p) for p in parts if p.strip()]
-    size = tuple(int(s) for s in size)
-    if len(size) == 1:
-        size = size * 2
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"size must be an int or (H, W), got {size}")
-    return size
-
-
-def segmentation_bundle(name: str, train: SegmentationDataset, test: SegmentationDataset, classes: Sequence[str],
-                        *, augment, crop_size, validate: bool, info: dict) -> DatasetBundle:
-    """Check sizes (and every file with ``validate``) and assemble the bundle.
+def segmentation_bundle(name: str, train: MaskSourceDataset, test: MaskSourceDataset, classes: Sequence[str],
+                        *, mean: Sequence[float], std: Sequence[float], augment, crop_size, validate: bool,
+                        info: dict) -> DatasetBundle:
+    """Check every file (with ``validate``) and assemble the bundle; ``mean``/``std`` are the
+    normalisation constants the splits were built with (recorded as given).
 
     ``input_shape`` is the (C, H, W) of un-augmented items (what selection and the WAE see);
     training batches are ``crop_size`` crops when cropping is on. ``train_targets`` is empty:
     segmentation has no per-image class."""
-    hw = train.check_sizes()
-    test_hw = test.check_sizes() if len(test) else hw
+    hw = tuple(train.sample_shape[1:])
+    test_hw = tuple(test.sample_shape[1:]) if len(test) else hw
     if validate:
-        train.validate()
-        test.validate()
-    crop = _hw(crop_size)
-    aug = segmentation_augment(augment, crop, train.mean, train.std, name=name)
+        validate_split(train)
+        validate_split(test)
+    crop = parse_hw(crop_size)
+    mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+    aug = segmentation_augment(augment, crop, mean, std, name=name)
     log.info("%s: %d train / %d test image+mask pairs, %d classes, %dx%d (HxW)", name, len(train), len(test),
              len(classes), hw[0], hw[1])
     info = dict(info)
     info.update({"task": "segmentation", "image_size": list(hw), "test_image_size": list(test_hw),
                  "crop_size": None if crop is None else list(crop), "ignore_index": train.ignore_index})
     return DatasetBundle(name=name, train=train, test=test, num_classes=len(classes), input_shape=(3,) + tuple(hw),
-                         augment=aug, train_targets=np.zeros(0, dtype=np.int64), points=None, mean=train.mean,
-                         std=train.std, test_targets=None, classes=tuple(classes), info=info)
+                         augment=aug, train_targets=np.zeros(0, dtype=np.int64), points=None, mean=mean,
+                         std=std, test_targets=None, classes=tuple(classes), info=info)
+
+
+def folder_stats(name: str, normalization: str, mean, std):
+    """(mean, std) of an RGB image folder: ImageNet statistics ("default"), or the given
+    ``mean``/``std``; ValueError for "computed" without them (it would decode every image)."""
+    if normalization == "computed" and mean is None:
+        raise ValueError(f"{name}: normalization='computed' would decode every image; pass mean=/std= "
+                         "(or use 'default' = ImageNet statistics)")
+    return resolve_stats(normalization, torch.zeros(1, 3), (IMAGENET_MEAN, IMAGENET_STD), mean, std,
+                         channels=3, name=name)
 
 
 def _read_classes(root: Path, classes) -> list[str]:
@@ -389,12 +265,8 @@ def load_segfolder(data_dir=None, seed: int = 0, *, classes=None, image_size=Non
                                    f"(or train/ and test/ with both)", [str(root)])
     names = _read_classes(root, classes)
     lookup = identity_lookup(len(names))
-    if normalization == "computed" and mean is None:
-        raise ValueError("segfolder: normalization='computed' would decode every image; pass mean=/std= "
-                         "(or use 'default' = ImageNet statistics)")
-    m, s = resolve_stats(normalization, torch.zeros(1, 3), 1.0, (IMAGENET_MEAN, IMAGENET_STD), mean, std,
-                         channels=3, name="segfolder")
-    size = _hw(image_size)
+    m, s = folder_stats("segfolder", normalization, mean, std)
+    size = parse_hw(image_size)
     split_dirs = (root / "train" / images_dir).is_dir() and (root / "test" / images_dir).is_dir()
     if split_dirs:
         tr_img, tr_mask = pair_files(root / "train" / images_dir, root / "train" / masks_dir)
@@ -414,10 +286,10 @@ def load_segfolder(data_dir=None, seed: int = 0, *, classes=None, image_size=Non
         te_img, te_mask = [img[i] for i in te], [msk[i] for i in te]
     if not tr_img:
         raise DatasetNotFoundError(f"segfolder: no training images under {root}", [str(root)])
-    kw = dict(image_size=size, mean=m, std=s, num_classes=len(names), cache=cache)
-    train = SegmentationDataset(tr_img, tr_mask, lookup, **kw)
-    test = SegmentationDataset(te_img, te_mask, lookup, **kw)
-    return segmentation_bundle("segfolder", train, test, names, augment=augment, crop_size=crop_size,
+    train = segmentation_split(tr_img, tr_mask, lookup, image_size=size, mean=m, std=s, cache=cache)
+    test = segmentation_split(te_img, te_mask, lookup, image_size=size, mean=m, std=s, cache=cache,
+                              hw=tuple(train.sample_shape[1:]))
+    return segmentation_bundle("segfolder", train, test, names, mean=m, std=s, augment=augment, crop_size=crop_size,
                                validate=validate,
                                info={"source": str(root), "split": "folders" if split_dirs else "seeded",
                                      "test_fraction": None if split_dirs else test_fraction})

@@ -22,7 +22,8 @@ from torch.utils.data import Dataset
 from ...losses import IGNORE_INDEX
 from ..bundle import DatasetBundle
 from ..defaults import resolve_stats
-from .segfolder import _hw, segmentation_augment
+from ..imagefiles import parse_hw
+from .segfolder import segmentation_augment
 
 __all__ = ["SEGSHAPES_CLASSES", "SEGSHAPES_TO_LABEL_ID", "generate_street_scenes", "ArraySegmentationDataset",
            "load_segshapes", "write_cityscapes_layout", "write_segfolder_layout"]
@@ -140,14 +141,14 @@ def load_segshapes(data_dir=None, seed: int = 0, *, num_train: int = 240, num_te
     ``image_size`` (H, W), 6 classes, 255 = unlabeled. ``data_dir`` is unused. Options as
     :func:`tavaal.data.readers.segfolder.load_segfolder` (``crop_size``, ``augment``,
     normalisation computed on the training images by default)."""
-    h, w = _hw(image_size)
+    h, w = parse_hw(image_size)
     images, labels = generate_street_scenes(num_train + num_test, h, w, seed)
-    m, s = resolve_stats(normalization, torch.from_numpy(images[:num_train]), 1.0 / 255.0, None, mean, std,
+    m, s = resolve_stats(normalization, torch.from_numpy(images[:num_train]), None, mean, std,
                          channels=3, name="segshapes")
     k = len(SEGSHAPES_CLASSES)
     train = ArraySegmentationDataset(images[:num_train], labels[:num_train], m, s, k)
     test = ArraySegmentationDataset(images[num_train:], labels[num_train:], m, s, k)
-    crop = _hw(crop_size)
+    crop = parse_hw(crop_size)
     return DatasetBundle(
         name="segshapes", train=train, test=test, num_classes=k, input_shape=(3, h, w),
         augment=segmentation_augment(augment, crop, m, s, name="segshapes"),
@@ -170,7 +171,7 @@ def write_cityscapes_layout(root, num_train: int = 6, num_val: int = 3, image_si
     + ``gtFine/{train,val}`` with ``*_gtFine_labelIds.png``, unlabeled pixels as the ego-vehicle
     id 1); returns ``root``. Train ids of the reader equal ``SEGSHAPES_TO_LABEL_ID``'s Cityscapes classes."""
     root = Path(root)
-    h, w = _hw(image_size)
+    h, w = parse_hw(image_size)
     images, labels = generate_street_scenes(num_train + num_val, h, w, seed)
     to_id = np.full(256, _EGO_VEHICLE_LABEL_ID, dtype=np.uint8)
     to_id[: len(SEGSHAPES_TO_LABEL_ID)] = SEGSHAPES_TO_LABEL_ID
@@ -189,7 +190,7 @@ def write_segfolder_layout(root, num_images: int = 8, image_size=(32, 64), seed:
     """Write generated scenes as ``root/images/<name><image_ext>`` + ``root/masks/<name>.png``
     (class indices, 255 unlabeled) + ``root/classes.txt``; returns ``root``."""
     root = Path(root)
-    h, w = _hw(image_size)
+    h, w = parse_hw(image_size)
     images, labels = generate_street_scenes(num_images, h, w, seed)
     for i in range(num_images):
         _save_png(root / "images" / f"scene_{i:04d}{image_ext}", images[i].transpose(1, 2, 0))

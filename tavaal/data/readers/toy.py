@@ -37,7 +37,7 @@ def load_moons(data_dir=None, seed: int = 0, *, n_majority: int = 500, n_minorit
     x_te, y_te = make_imbalanced_moons(
         n_majority if test_majority is None else test_majority,
         n_minority if test_minority is None else test_minority, noise, seed + TEST_SEED_OFFSET)
-    m, s = resolve_stats(normalization, x_tr, 1.0, None, mean, std, channels=2, name="moons")
+    m, s = resolve_stats(normalization, x_tr, None, mean, std, channels=2, name="moons")
     mt, st = np.asarray(m, np.float32), np.asarray(s, np.float32)
     norm = lambda a: torch.from_numpy(((a - mt) / st).astype(np.float32))  # noqa: E731
     return DatasetBundle(
@@ -64,10 +64,10 @@ def load_digits(data_dir=None, seed: int = 0, *, test_fraction: float = 0.2,
     x_tr, x_te = x[tr], x[te]
     if flatten:
         x_tr, x_te = x_tr.reshape(len(tr), -1), x_te.reshape(len(te), -1)
-        m, s = resolve_stats(normalization, x_tr, 1.0, None, mean, std, name="digits")
+        m, s = resolve_stats(normalization, x_tr, None, mean, std, name="digits")
         shape_ = (-1,)
     else:
-        m, s = resolve_stats(normalization, x_tr, 1.0, None, mean, std, channels=1, name="digits")
+        m, s = resolve_stats(normalization, x_tr, None, mean, std, channels=1, name="digits")
         shape_ = (-1, 1, 1)
     mt = np.asarray(m, np.float32).reshape(shape_)
     st = np.asarray(s, np.float32).reshape(shape_)

@@ -1,0 +1,32 @@
+"""The one error of the label-file registry: a clear message plus every offending line."""
+from __future__ import annotations
+
+from typing import Iterable, List, Optional
+
+__all__ = ["LabelFileError", "SHOW_LINES", "format_problems"]
+
+SHOW_LINES = 20
+"""Offending lines quoted in an error message; the rest are counted."""
+
+
+def format_problems(problems: Iterable[str], limit: int = SHOW_LINES) -> str:
+    """``problems`` as indented lines, the first ``limit`` of them and ``... and N more``."""
+    problems = list(problems)
+    lines = [f"  {p}" for p in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"  ... and {len(problems) - limit} more ({len(problems)} in all)")
+    return "\n".join(lines)
+
+
+class LabelFileError(ValueError):
+    """A label file (or a set of annotations) that cannot be used as it is. ``summary`` is the
+    one-line reason, ``problems`` one string per offending line, task or sample (all of them;
+    the message quotes the first :data:`SHOW_LINES`)."""
+
+    def __init__(self, message: str, problems: Optional[List[str]] = None):
+        self.problems = list(problems or [])
+        self.summary = message
+        text = message
+        if self.problems:
+            text += f" ({len(self.problems)} offending):\n" + format_problems(self.problems)
+        super().__init__(text)
