@@ -50,9 +50,10 @@ def at(trace: List[List[float]], iteration: float) -> float:
 
 
 def validate_auc_lines(root: Path) -> List[str]:
-    """Markdown tables of D's separation per cycle read from the run directories of
-    ``benchmarks/validate.py`` under ``root/runs`` (records with ``disc_auc_train``; the rows of
-    runs with ``disc_holdout`` > 0 add the held-out AUC): mean [min, max] over trials."""
+    """Markdown tables of D's separation per cycle read from the run directories under
+    ``root/runs`` (records with ``disc_auc_train``): every run of the main table's groups
+    (balanced, imbalanced) and, from the other groups, the runs with ``disc_holdout`` > 0 (which
+    add the held-out AUC); mean [min, max] over trials."""
     lines = []
     for group in sorted(p.name for p in (root / "runs").iterdir() if p.is_dir()):
         for run in sorted((root / "runs" / group).iterdir()):
@@ -65,6 +66,8 @@ def validate_auc_lines(root: Path) -> List[str]:
             if not records:
                 continue
             held = settings.get("disc_holdout", 0) > 0
+            if group not in ("balanced", "imbalanced") and not held:
+                continue  # the main table's runs, and the other groups' runs with held-out rows
             what = (f"{settings['methods'][0]}, ranker_mode {settings.get('ranker_mode')}, disc_holdout "
                     f"{settings.get('disc_holdout')}, wae_stop {settings.get('wae_stop')}, wae_epochs "
                     f"{settings.get('wae_epochs')}")

@@ -67,10 +67,13 @@ class RunConfig:
     ranker_detach_fraction: float = 0.6
     """After epoch ``int(fraction * epochs)`` (0-based, strictly after) the Ranker no longer
     back-propagates into the backbone (paper §7.2 and code: epoch 120 of 200)."""
-    ranker_mode: str = "joint"
-    """"joint": the Ranker loss reaches the backbone until ``ranker_detach_fraction`` (the
-    paper); "probe": the Ranker trains on detached stage outputs from the first step, so it
-    never changes the task learner (under the same seed the backbone is random's own)."""
+    ranker_mode: str = "probe"
+    """"probe" (default): the Ranker trains on detached stage outputs from the first step, so it
+    never changes the task learner (under the same seed the backbone is random's own, and a
+    comparison credits a method for its picks only); "joint": the paper's training, the Ranker
+    loss reaches the backbone until ``ranker_detach_fraction``. On the digits validation split
+    joint training cost Learning Loss and TA-VAAL 0.9-1.7 AUBC points of learner accuracy
+    (benchmarks/results/ablation-ranker-mode.md; docs/advise.md)."""
     ranker_interm_dim: int = 128
     ranker_for_all: bool = False
     """Reproduce the official code's bug B1: every method trains the backbone with the Ranker."""
@@ -111,7 +114,7 @@ class RunConfig:
     wae_shuffle: bool = True
     """Shuffle the WAE batches (paper/VAAL); False = sequential as the TA-VAAL code (B11)."""
     wae_augment: bool = False
-    disc_diagnostics: bool = False
+    disc_diagnostics: bool = True
     """Record each cycle whether D learned (tavaal.training.diagnostics): ROC AUC of D's
     labeled-vs-unlabeled separation (on the rows it trained on, and on ``disc_holdout`` rows),
     the spread of its scores over the scored pool and, for TA-VAAL, of r."""

@@ -19,8 +19,7 @@ subset) is the method's :meth:`tavaal.methods.Method.training`.
 
 Seeds (common random numbers): :func:`cycle_seed` of (seed, trial, cycle) is the same for every
 method; ``rng = np.random.default_rng(seed)`` and ``torch.manual_seed(seed)`` before the task
-learner is built; the candidate subset is ``draw_candidates(n, excluded, subset, rng)`` (==
-``Pool.random_subset``); the torch generator is re-seeded with ``stage_seed(seed,
+learner is built; the candidate subset is ``draw_candidates(n, excluded, subset, rng)``; the torch generator is re-seeded with ``stage_seed(seed,
 "adversarial")`` after task training; :func:`select_batch` given the returned ``candidates``
 and ``rng`` then selects what the simulated cycle selects.
 """

@@ -71,20 +71,6 @@ def test_label_accepts_tensor_and_numpy_ints():
     assert Pool(5).label([]).num_labeled == 0
 
 
-def test_random_subset():
-    pool = Pool(100, range(10))
-    a = pool.random_subset(20, np.random.default_rng(0))
-    b = pool.random_subset(20, 0)
-    assert np.array_equal(a, b)
-    assert a.size == 20 and np.all(np.diff(a) > 0)
-    assert not np.isin(a, pool.labeled).any()
-    assert not np.array_equal(a, pool.random_subset(20, 1))
-    assert np.array_equal(pool.random_subset(0, 0), pool.unlabeled)
-    assert np.array_equal(pool.random_subset(1000, 0), pool.unlabeled)
-    with pytest.raises(ValueError):
-        pool.random_subset(-1, 0)
-
-
 def test_state_dict_round_trip():
     pool = Pool.initial(50, 7, np.random.default_rng(3))
     state = json.loads(json.dumps(pool.state_dict()))

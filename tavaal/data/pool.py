@@ -182,19 +182,6 @@ class Pool:
         mask[idx] = True
         return Pool._from_mask(mask)
 
-    def random_subset(self, size: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
-        """Sorted random subset of the unlabeled indices (the paper's "subset method").
-
-        ``size == 0`` or ``size >= num_unlabeled`` returns all unlabeled indices.
-        ``rng`` is a numpy Generator or a seed."""
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 0:
-            raise ValueError(f"subset size must be an int >= 0 (0 = whole pool), got {size!r}")
-        n_unl = self._unlabeled.size
-        if size == 0 or size >= n_unl:
-            return self._unlabeled.copy()
-        pick = as_rng(rng).choice(n_unl, size=int(size), replace=False)
-        return np.sort(self._unlabeled[pick])
-
     # ----------------------------------------------------------------- (de)serialisation
     def state_dict(self) -> dict:
         """JSON-serialisable state: ``{"num_samples": int, "labeled": [int, ...]}``."""

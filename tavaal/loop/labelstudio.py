@@ -77,9 +77,10 @@ def push(wd: Workdir, link: ProjectLink, batch: BatchResult) -> PushReport:
     scores = list(batch.scores) + [None] * len(batch.audit)
     predicted = batch.explanation.get("predicted", [None] * len(idents))
     probability = batch.explanation.get("probability", [None] * len(idents))
+    masks = batch.masks or [None] * len(idents)  # segmentation: brush pre-annotations
     samples = [OutgoingSample(ident, rank, score, predicted[rank], probability[rank],
                               {name: values[rank] for name, values in batch.components.items()},
-                              audit=rank >= len(batch.ids))
+                              mask=masks[rank], audit=rank >= len(batch.ids))
                for rank, (ident, score) in enumerate(zip(idents, scores))]
     try:
         report = push_batch(link.target, samples, batch=batch.batch, cycle=batch.cycle, method=batch.method,

@@ -4,7 +4,7 @@ TA-VAAL §4.4 uses DRN as the Cityscapes task learner. :class:`DRNSeg` follows t
 design (the "D" variant: conv stem instead of a 7x7/max-pool ResNet stem, residual levels
 that trade stride for dilation, two non-residual de-gridding levels at the end) and keeps
 the ``(logits, feature, stages)`` contract of the classification task learners
-(:mod:`tavaal.models.task`), so the Ranker, the strategies and the exporters use it as is.
+(:mod:`tavaal.models.task`), so the Ranker, the selection methods and the exporters use it as is.
 
 Levels (``w = width``, the channels of the first residual level as ``width`` of the ResNets:
 64 in DRN-D-22; ``layers`` counts convolutions for levels 1, 2, 7, 8 and basic residual blocks

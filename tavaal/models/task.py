@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .drn import build_drn
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -262,8 +264,6 @@ def build_task_learner(
         if not arch.startswith("drn-") or len(shape) != 3:
             raise ValueError(f"segmentation needs a dense task learner on images: arch 'drn-d-22' or 'drn-d-small' "
                              f"(got arch {arch!r}, input_shape {shape})")
-        from .drn import build_drn
-
         return build_drn(arch, num_classes, in_channels=shape[0], width=width, dropout=dropout)
     if dense:
         raise ValueError(f"arch {arch!r} is a segmentation network; this data set has one label per sample "

@@ -17,8 +17,8 @@ Candidate sets (the simulation and the loop draw the same ones from the same see
 * the unlabeled rows of the pool: every row not in ``labeled`` (rows, sorted);
 * ``subset=M`` (the paper's subset method): ``rng = np.random.default_rng(seed)``;
   :func:`tavaal.data.candidates.draw_candidates` -- ``pos = rng.choice(n_unlabeled, M,
-  replace=False)``; candidates = ``sort(unlabeled[pos])``, exactly
-  ``tavaal.data.Pool.random_subset`` -- computed without materialising the unlabeled array;
+  replace=False)``; candidates = ``sort(unlabeled[pos])``, computed without materialising the
+  unlabeled array;
 * a method without a model (random): ``unlabeled[rng.choice(n_unlabeled, budget,
   replace=False)]``;
 * core-set without labeled centers: the first pick is ``rng.integers(n_candidates)`` (after

@@ -109,7 +109,7 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
     outputs are computed once per sample in eval mode when the WAE sees un-augmented inputs
     (the default), which gives the same values as running it on every batch.
 
-    Options (defaults: the fixed count, no hold-out, no diagnostics):
+    Options (defaults: the fixed count, no hold-out, diagnostics recorded):
 
     * ``config.disc_holdout`` > 0: that fraction of ``labeled`` and of ``unlabeled`` (a draw of
       :func:`heldout_generator`) is kept out of training, to measure D on rows it did not train on;
