@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable, List, Optional
 
-__all__ = ["LabelFileError", "SHOW_LINES", "format_problems"]
+__all__ = ["LabelFileError", "ProblemsError", "SHOW_LINES", "format_problems"]
 
 SHOW_LINES = 20
 """Offending lines quoted in an error message; the rest are counted."""
@@ -18,10 +18,11 @@ def format_problems(problems: Iterable[str], limit: int = SHOW_LINES) -> str:
     return "\n".join(lines)
 
 
-class LabelFileError(ValueError):
-    """A label file (or a set of annotations) that cannot be used as it is. ``summary`` is the
-    one-line reason, ``problems`` one string per offending line, task or sample (all of them;
-    the message quotes the first :data:`SHOW_LINES`)."""
+class ProblemsError(ValueError):
+    """An error that lists its offending items: ``summary`` is the one-line reason, ``problems``
+    one string per offending line, task or sample (all of them; the message quotes the first
+    :data:`SHOW_LINES` and counts the rest). The base of :class:`LabelFileError` and of the
+    loop's ``LoopError``."""
 
     def __init__(self, message: str, problems: Optional[List[str]] = None):
         self.problems = list(problems or [])
@@ -30,3 +31,7 @@ class LabelFileError(ValueError):
         if self.problems:
             text += f" ({len(self.problems)} offending):\n" + format_problems(self.problems)
         super().__init__(text)
+
+
+class LabelFileError(ProblemsError):
+    """A label file (or a set of annotations) that cannot be used as it is."""
