@@ -220,6 +220,31 @@ __device__ __forceinline__ void block_argmax(float* sv, int64_t* si, float bv, i
   }
 }
 
+// Row i at distance v from the new center: lower its min_d2 and, when it is not a center,
+// offer it as this thread's (bv, bi) candidate.
+__device__ __forceinline__ void relax_row(float v, int64_t i, float* min_d2, const uint8_t* is_center, float& bv,
+                                          int64_t& bi) {
+  float m = min_d2[i];
+  if (v < m) {
+    m = v;
+    min_d2[i] = v;
+  }
+  if (!is_center[i] && better(m, i, bv, bi)) {
+    bv = m;
+    bi = i;
+  }
+}
+
+// block_argmax, then thread 0 writes the block's (max, argmax) to pv / pi at blockIdx.x.
+__device__ __forceinline__ void store_block_argmax(float* sv, int64_t* si, float bv, int64_t bi, float* pv,
+                                                   int64_t* pi) {
+  block_argmax(sv, si, bv, bi);
+  if (threadIdx.x == 0) {
+    pv[blockIdx.x] = sv[0];
+    pi[blockIdx.x] = si[0];
+  }
+}
+
 // per-block (max, argmax) over non-centers after the initial pass; -1 marks "none"
 __global__ void __launch_bounds__(kReduceThreads) argmax_partial(const float* min_d2, const uint8_t* is_center, int64_t n, float* pv, int64_t* pi) {
   __shared__ float sv[kReduceThreads];
@@ -234,11 +259,7 @@ __global__ void __launch_bounds__(kReduceThreads) argmax_partial(const float* mi
       bi = i;
     }
   }
-  block_argmax(sv, si, bv, bi);
-  if (threadIdx.x == 0) {
-    pv[blockIdx.x] = sv[0];
-    pi[blockIdx.x] = si[0];
-  }
+  store_block_argmax(sv, si, bv, bi, pv, pi);
 }
 
 // Per pick t: min_d2 <- min(min_d2, d2(x, picks[t])) and the block's (max, argmax) of the
@@ -270,22 +291,10 @@ __global__ void __launch_bounds__(kThreads) update_argmax_kernel(const T* X, con
     const float v = q_staged ? half_warp_sqdist<kNorm, false>(x, xn, q_s, 1.f, d, lane16)
                              : half_warp_sqdist<kNorm, kNorm>(x, xn, q, qn, d, lane16);
     if (lane16 == 0 && i < n) {
-      float m = min_d2[i];
-      if (v < m) {
-        m = v;
-        min_d2[i] = v;
-      }
-      if (!is_center[i] && better(m, i, bv, bi)) {
-        bv = m;
-        bi = i;
-      }
+      relax_row(v, i, min_d2, is_center, bv, bi);
     }
   }
-  block_argmax(sv, si, bv, bi);
-  if (threadIdx.x == 0) {
-    pv[blockIdx.x] = sv[0];
-    pi[blockIdx.x] = si[0];
-  }
+  store_block_argmax(sv, si, bv, bi, pv, pi);
 }
 
 // ---- the per-pick update with 16-byte loads ---------------------------------------------
@@ -386,22 +395,10 @@ __global__ void __launch_bounds__(kThreads) update_argmax_vec_kernel(const T* X,
     const int64_t ic = i < n ? i : n - 1;
     const float v = group_sqdist<kNorm>(X + ic * d, kNorm ? norms[ic] : 1.f, q_s, d, gt);
     if (gt == 0 && i < n) {
-      float m = min_d2[i];
-      if (v < m) {
-        m = v;
-        min_d2[i] = v;
-      }
-      if (!is_center[i] && better(m, i, bv, bi)) {
-        bv = m;
-        bi = i;
-      }
+      relax_row(v, i, min_d2, is_center, bv, bi);
     }
   }
-  block_argmax(sv, si, bv, bi);
-  if (threadIdx.x == 0) {
-    pv[blockIdx.x] = sv[0];
-    pi[blockIdx.x] = si[0];
-  }
+  store_block_argmax(sv, si, bv, bi, pv, pi);
 }
 
 // One block: the global argmax of the partials. It is the radius of the previous pick
