@@ -11,12 +11,11 @@ The report gives per method the accuracy curve, the paired AUBC difference to ra
 discriminator is trained, and one recommendation line. No unlabeled sample is read: there is
 no label to read.
 
-Sizes: ``cycles`` cycles (default 4) from a seed of ``b`` labels, ``+b`` per cycle, with
-``b = floor(POOL_FRACTION * P / (cycles + 1))`` for a pool of P labels (so the last selection
-still chooses from about half of the pool), with fewer cycles (down to 2) when the work
-directory's own cycle times (:func:`trial_estimate`) say three trials would not fit
-``max_minutes``. Trials: the first trial of every method measures what one trial costs; as many
-more as fit ``max_minutes`` follow (at most ``trials``).
+Sizes (:func:`plan_sizes`): ``cycles`` cycles (default 4) from a seed of ``b`` labels, ``+b``
+per cycle, so that the last selection still chooses from about half of the pool; fewer cycles
+(down to 2) when the work directory's own cycle times (:func:`trial_estimate`) say three trials
+would not fit ``max_minutes``. Trials: the first trial of every method measures what one trial
+costs; as many more as fit ``max_minutes`` follow (at most ``trials``).
 
 Writes ``WORKDIR/advice/``: ``advice.json`` (everything, with the one-line ``summary`` that
 ``tavaal status`` shows; ``methods`` in report order), ``advice.csv`` (:func:`tavaal.stats.write_summary` rows),
@@ -27,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as _dt
 import logging
-import math
 import shutil
 import sys
 import time
@@ -44,10 +41,11 @@ from .data import ArrayDataset, DatasetBundle
 from .experiment import Experiment
 from .loop import LoopError, Workdir
 from .loop import backend
+from .loop.commands import run_cli
 from .methods import get_method, registered_methods
 from .plots import plot_accuracy
-from .rundir import write_json
-from .stats import summarize, write_summary
+from .rundir import utc_now, write_json
+from .stats import interval_text, summarize, write_summary
 from .training.diagnostics import CHANCE_MARGIN, log as diagnostics_log
 
 log = logging.getLogger(__name__)
@@ -138,8 +136,7 @@ def retrospective_bundle(wd: Workdir) -> DatasetBundle:
     mean, std = wd.meta.get("mean"), wd.meta.get("std")
 
     def load(pairs):
-        order = np.argsort([r for _, r in pairs], kind="stable")
-        pairs = [pairs[k] for k in order]
+        pairs = sorted(pairs, key=lambda pair: pair[1])  # stable: in row order
         want = np.asarray([r for _, r in pairs], dtype=np.int64)
         try:
             x = source.read_rows(want)
@@ -159,10 +156,6 @@ def retrospective_bundle(wd: Workdir) -> DatasetBundle:
                          input_shape=tuple(int(s) for s in source.sample_shape), augment=None, train_targets=train_y,
                          mean=tuple(mean or ()), std=tuple(std or ()), test_targets=test_y, classes=tuple(classes),
                          info={"test": note})
-
-
-def _points(value: Optional[float]) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:+.1f}"
 
 
 def recommendation(results: Dict[str, Dict], labeled: int, baseline: str = "random") -> str:
@@ -186,7 +179,7 @@ def recommendation(results: Dict[str, Dict], labeled: int, baseline: str = "rand
     r = others[best]
     rest = [m for m in better if m != best]
     also = f"; also better than {baseline}: {', '.join(rest)}" if rest else ""
-    return (f"recommend {best}: {_points(r['diff'])} [{_points(r['low'])}, {_points(r['high'])}] AUBC points over "
+    return (f"recommend {best}: {interval_text(r['diff'], r['low'], r['high'], signed=True)} AUBC points over "
             f"{baseline}" + also + tail)
 
 
@@ -233,9 +226,9 @@ def _method_results(rows: List[Dict], records: List[Dict], methods: Sequence[str
                    + float(r.get("selection_seconds", 0.0)) for r in mine]
         a = aubc[m]
         result = {"aubc": a["accuracy_mean"], "aubc_low": a["accuracy_low"], "aubc_high": a["accuracy_high"],
-                  "diff": a["diff_mean"], "low": a["diff_low"], "high": a["diff_high"],
-                  "verdict": "baseline" if a["verdict"] == "baseline" else a["verdict"], "trials": a["trials"],
-                  "seconds_per_cycle": float(np.mean(seconds)) if seconds else None, "curve": curve}
+                  "diff": a["diff_mean"], "low": a["diff_low"], "high": a["diff_high"], "verdict": a["verdict"],
+                  "trials": a["trials"], "seconds_per_cycle": float(np.mean(seconds)) if seconds else None,
+                  "curve": curve}
         aucs = {}
         for r in mine:
             if r.get("disc_auc_train") is not None:
@@ -259,9 +252,9 @@ def _report(results: Dict[str, Dict], protocol: Dict, rec: str, warnings: List[s
              f"{'method':<10} {'AUBC %':>7}  {'AUBC - random, points [95% CI]':<32} {'verdict':<8} "
              f"{'s/cycle':>8}  accuracy % per labeled size"]
     for m, r in results.items():
-        diff = "(baseline)" if r["verdict"] == "baseline" else f"{_points(r['diff'])} [{_points(r['low'])}, " \
-                                                              f"{_points(r['high'])}]"
-        verdict = "" if r["verdict"] == "baseline" else r["verdict"]
+        is_baseline = r["verdict"] == "baseline"
+        diff = "(baseline)" if is_baseline else interval_text(r["diff"], r["low"], r["high"], signed=True)
+        verdict = "" if is_baseline else r["verdict"]
         curve = " ".join(f"{c['labeled']}:{100 * c['accuracy']:.1f}" for c in r["curve"])
         cost = "-" if r["seconds_per_cycle"] is None else f"{r['seconds_per_cycle']:.1f}"
         lines.append(f"{m:<10} {100 * r['aubc']:>7.1f}  {diff:<32} {verdict:<8} {cost:>8}  {curve}")
@@ -322,17 +315,14 @@ def advise(workdir, *, methods: Optional[Sequence[str]] = None, trials: int = DE
     planned = sim.trials if estimate is None else min(sim.trials, max(1, int(budget_s // max(estimate, 1e-9))))
     bar = tqdm(total=per_trial * planned, desc="advise", unit="cycle", disable=not progress)
     experiment.on_cycle_end = lambda record: bar.update(1)
-    done, trial_seconds = 0, []
-    threads = torch.get_num_threads()
+    trial_seconds: List[float] = []
+    threads, level = torch.get_num_threads(), diagnostics_log.level
     if sim.num_threads:
         torch.set_num_threads(sim.num_threads)
-    quiet = diagnostics_log  # D's per-cycle warnings: summarised in the report instead
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
+    diagnostics_log.setLevel(logging.ERROR)  # D's per-cycle warnings: summarised in the report instead
     try:
         for trial in range(sim.trials):
-            elapsed = time.perf_counter() - started
-            if trial_seconds and elapsed + np.mean(trial_seconds) > budget_s:
+            if trial_seconds and time.perf_counter() - started + np.mean(trial_seconds) > budget_s:
                 break
             t0 = time.perf_counter()
             for name in names:
@@ -341,15 +331,15 @@ def advise(workdir, *, methods: Optional[Sequence[str]] = None, trials: int = DE
                 except (ValueError, FloatingPointError) as exc:
                     raise LoopError(f"the simulation of {name} failed (trial {trial}): {exc}") from None
             trial_seconds.append(time.perf_counter() - t0)
-            done += 1
             if trial == 0:  # the estimate: as many trials as fit
                 fit = 1 + int(max(budget_s - (time.perf_counter() - started), 0.0) // trial_seconds[0])
-                bar.total = per_trial * min(sim.trials, max(fit, 1))
+                bar.total = per_trial * min(sim.trials, fit)
                 bar.refresh()
     finally:
         torch.set_num_threads(threads)
-        quiet.setLevel(level)
+        diagnostics_log.setLevel(level)
         bar.close()
+    done = len(trial_seconds)
     records = experiment.run_dir.all_records(names, done)
     rows = summarize(records, methods=names)
     results = _method_results(rows, records, names)
@@ -373,10 +363,10 @@ def advise(workdir, *, methods: Optional[Sequence[str]] = None, trials: int = DE
                                                                                     "ranker_mode", "wae_epochs")}}
     report = _report(results, protocol, rec, warnings)
     write_summary(out / "advice.csv", rows)
-    plots = [str(p) for p in plot_accuracy(records, out, title=f"advice on {labeled} labels")]
     files = {"json": str(wd.files.advice_path), "csv": str(out / "advice.csv"), "text": str(out / "advice.txt"),
-             "plots": plots, "run": str(out / "run")}
-    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+             "plots": [str(p) for p in plot_accuracy(records, out, title=f"advice on {labeled} labels")],
+             "run": str(out / "run")}
+    created = utc_now()
     summary = f"{rec} ({created}, {labeled} labels, {done} trial(s))"
     (out / "advice.txt").write_text(report + "\n")
     write_json(wd.files.advice_path, {"created": created, "workdir": str(wd.root), "labeled": labeled,
@@ -400,20 +390,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--device")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-    try:
+
+    def run() -> int:
         result = advise(args.workdir, methods=methods, trials=args.trials, max_minutes=args.max_minutes,
                         cycles=args.cycles, device=args.device, progress=not args.no_progress)
-    except LoopError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: no advice written", file=sys.stderr)
-        return 130
-    print(result.report)
-    print(f"advice: {result.files['json']}")
-    return 0
+        print(result.report)
+        print(f"advice: {result.files['json']}")
+        return 0
+
+    return run_cli(run, "interrupted: no advice written")
 
 
 if __name__ == "__main__":

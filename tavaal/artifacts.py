@@ -55,9 +55,7 @@ def write_manifest(directory: os.PathLike, manifest: Dict[str, Any], files: Iter
     """Add ``format``/``format_version`` and the sha256 + size of every name in ``files``
     (relative to ``directory``) to ``manifest`` and write ``manifest.json`` atomically."""
     directory = Path(directory)
-    out = dict(manifest)
-    out["format"] = ARTIFACT_FORMAT
-    out["format_version"] = FORMAT_VERSION
+    out = dict(manifest, format=ARTIFACT_FORMAT, format_version=FORMAT_VERSION)
     out["files"] = {name: {"sha256": sha256_file(directory / name), "bytes": (directory / name).stat().st_size}
                     for name in sorted(set(files))}
     write_json(directory / MANIFEST_NAME, out)

@@ -1,18 +1,5 @@
-"""The ``tavaal`` console command.
-
-Active learning on your data (a work directory; see docs/labeling-loop.md)::
-
-    tavaal init WORKDIR --pool POOL --labels LABELS     tavaal train WORKDIR
-    tavaal select WORKDIR --budget B                    tavaal label WORKDIR NEW_LABELS
-    tavaal unselect WORKDIR [--batch K | --all]         tavaal status WORKDIR
-    tavaal advise WORKDIR [--methods ...]
-
-Simulation, export, scoring::
-
-    tavaal simulate --dataset ... (= python -m tavaal.train; ``tavaal train --dataset ...`` too)
-    tavaal export RUN_OR_WORKDIR --out ART               tavaal score ART --pool POOL --budget B
-    tavaal demo
-"""
+"""The ``tavaal`` console command: the loop commands (:mod:`tavaal.loop.commands`), ``advise``,
+``simulate``, ``export``, ``score`` and ``demo`` (see :data:`USAGE`)."""
 from __future__ import annotations
 
 import importlib

@@ -6,13 +6,25 @@ command-line flags override presets; anything neither sets keeps the dataclass d
 """
 from __future__ import annotations
 
+import ast
 import copy
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
-from .methods import method_names
+from .methods import DEFAULT_METHOD, method_names
+
+
+CHOICES: Dict[str, tuple] = {
+    "optimizer": ("sgd", "adam"), "disc_rank_input": ("normalized", "raw"),
+    "rank_norm": ("standardized", "sigmoid", "raw"), "lr_schedule": ("multistep", "cosine"),
+    "wae_variant": ("auto", "mlp", "conv32", "conv64"), "score_mode": ("eval", "train"),
+    "kld_reduction": ("mean", "sum"), "coreset_metric": ("euclidean", "cosine"), "keep_checkpoints": ("last", "all"),
+    "arch": ("auto", "resnet18-cifar", "resnet18-imagenet", "mlp", "drn-d-22", "drn-d-small"),
+    "precision": ("auto", "fp32", "bf16"), "ranker_mode": ("joint", "probe"), "wae_stop": ("fixed", "plateau"),
+    "augment": ("none", "crop", "flip", "crop+flip")}
+"""The allowed values of the RunConfig fields with a fixed set of them."""
 
 
 @dataclass
@@ -24,7 +36,7 @@ class RunConfig:
     data_dir: Optional[str] = None
     dataset_options: Dict[str, Any] = field(default_factory=dict)
     # the active-learning protocol
-    methods: List[str] = field(default_factory=lambda: ["tavaal"])
+    methods: List[str] = field(default_factory=lambda: [DEFAULT_METHOD])
     """Selection methods: names of the registry (:mod:`tavaal.methods`)."""
     trials: int = 1
     cycles: int = 5
@@ -46,8 +58,7 @@ class RunConfig:
     steps: Optional[int] = None
     """Fixed number of optimisation steps per cycle (batches drawn from an endless, seeded
     shuffle of the labeled set), instead of ``epochs`` passes over it. With steps the learning
-    rate schedule (``lr_schedule``) is stepped after every step and ``milestones`` count steps.
-    A tiny labeled set then gets as many updates as a large one: no under-training early on."""
+    rate schedule (``lr_schedule``) is stepped after every step and ``milestones`` count steps."""
     lr_schedule: str = "multistep"
     """"multistep" (x ``lr_gamma`` at each milestone) or "cosine" (cosine decay to 0 over the
     epochs or steps)."""
@@ -71,9 +82,7 @@ class RunConfig:
     """"probe" (default): the Ranker trains on detached stage outputs from the first step, so it
     never changes the task learner (under the same seed the backbone is random's own, and a
     comparison credits a method for its picks only); "joint": the paper's training, the Ranker
-    loss reaches the backbone until ``ranker_detach_fraction``. On the digits validation split
-    joint training cost Learning Loss and TA-VAAL 0.9-1.7 AUBC points of learner accuracy
-    (benchmarks/results/ablation-ranker-mode.md; docs/advise.md)."""
+    loss reaches the backbone until ``ranker_detach_fraction`` (benchmarks/results/ablation-ranker-mode.md)."""
     ranker_interm_dim: int = 128
     ranker_for_all: bool = False
     """Reproduce the official code's bug B1: every method trains the backbone with the Ranker."""
@@ -87,8 +96,7 @@ class RunConfig:
     """First conv width of the WAE (128 in the official code), or its hidden width for vectors."""
     wae_input_size: Optional[int] = None
     """None: the WAE encodes images at their own size. N: images are resized to N x N for the
-    WAE (the "downscaled input" for large frames: the cityscapes preset gives the WAE whole
-    1024x2048 frames at the paper's 412x412)."""
+    WAE (the paper's "downscaled input" for large frames)."""
     wae_lr: float = 5e-4
     disc_lr: float = 5e-4
     wae_epochs: float = 100.0
@@ -184,15 +192,7 @@ class RunConfig:
         if self.wae_patience < 1 or self.wae_cap_factor < 1.0:
             raise ValueError(f"wae_patience must be >= 1 and wae_cap_factor >= 1, got {self.wae_patience}, "
                              f"{self.wae_cap_factor}")
-        choices = {"optimizer": ("sgd", "adam"), "disc_rank_input": ("normalized", "raw"),
-                   "rank_norm": ("standardized", "sigmoid", "raw"), "lr_schedule": ("multistep", "cosine"),
-                   "wae_variant": ("auto", "mlp", "conv32", "conv64"),
-                   "score_mode": ("eval", "train"), "kld_reduction": ("mean", "sum"),
-                   "coreset_metric": ("euclidean", "cosine"), "keep_checkpoints": ("last", "all"),
-                   "arch": ("auto", "resnet18-cifar", "resnet18-imagenet", "mlp", "drn-d-22", "drn-d-small"),
-                   "precision": ("auto", "fp32", "bf16"), "ranker_mode": ("joint", "probe"),
-                   "wae_stop": ("fixed", "plateau"), "augment": ("none", "crop", "flip", "crop+flip")}
-        for name, allowed in choices.items():
+        for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
@@ -214,48 +214,41 @@ class RunConfig:
 # Paper Table 1 (and §4.1 for the toy). Values the paper leaves open come from the official
 # code (facts file §1.3, §3). weight_decay: the paper's text says 0.005, the code 5e-4;
 # the paper wins by default (docs/paper-vs-code.md).
+_TABLE1 = dict(latent_dim=64, lr=0.1, wae_lr=5e-4, disc_lr=5e-4, eta=1.0, adversary_weight=1.0, beta=1.0,
+               batch_size=128, epochs=200, milestones=[160], weight_decay=5e-3, optimizer="sgd",
+               arch="resnet18-cifar", trials=5)
+# The moons toy of §4.1: 3-layer MLP task learner (Ranker on its mid layer), 2-layer MLP WAE
+# encoder/decoder and discriminator, Adam, 100 epochs, 20 initial, +10 per stage.
+_MOONS = dict(dataset="moons", arch="mlp", width=32, optimizer="adam", weight_decay=0.0, milestones=[], epochs=100,
+              batch_size=32, initial=20, budget=10, cycles=5, subset=0, latent_dim=8, wae_width=32, wae_lr=0.01,
+              disc_lr=0.01, disc_layers=2, disc_hidden=32, wae_epochs=100, eta=1.0, num_threads=1)
+# §4.4 + Table 1: DRN-D-22, SGD 1e-3, WAE/D Adam 1e-4, eta 0.1, lambda 25, beta 1, batch 4,
+# 100 epochs. Not in the paper: momentum 0.9 / weight decay 1e-4 (DRN's recipe).
+_DRN = dict(arch="drn-d-22", width=64, latent_dim=128, optimizer="sgd", lr=1e-3, momentum=0.9, weight_decay=1e-4,
+            milestones=[], wae_lr=1e-4, disc_lr=1e-4, eta=0.1, adversary_weight=25.0, beta=1.0, batch_size=4,
+            epochs=100, score_batch_size=8)
 PRESETS: Dict[str, Dict[str, Any]] = {
-    "cifar10": dict(dataset="cifar10", latent_dim=64, lr=0.1, wae_lr=5e-4, disc_lr=5e-4, eta=1.0,
-                    adversary_weight=1.0, beta=1.0, batch_size=128, epochs=200, initial=1000,
-                    budget=1000, cycles=10, subset=10000, milestones=[160], weight_decay=5e-3,
-                    optimizer="sgd", arch="resnet18-cifar", trials=5),
-    "cifar100": dict(dataset="cifar100", latent_dim=64, lr=0.1, wae_lr=5e-4, disc_lr=5e-4, eta=1.0,
-                     adversary_weight=1.0, beta=1.0, batch_size=128, epochs=200, initial=2000,
-                     budget=2000, cycles=10, subset=20000, milestones=[160], weight_decay=5e-3,
-                     optimizer="sgd", arch="resnet18-cifar", trials=5),
-    "cifar10-imb": dict(dataset="cifar10-imb", latent_dim=64, lr=0.1, wae_lr=5e-4, disc_lr=5e-4,
-                        eta=1.0, adversary_weight=1.0, beta=1.0, batch_size=128, epochs=200,
-                        initial=1000, budget=1000, cycles=5, subset=10000, milestones=[160],
-                        weight_decay=5e-3, optimizer="sgd", arch="resnet18-cifar", trials=5),
-    "caltech101": dict(dataset="caltech101", latent_dim=128, lr=0.01, wae_lr=1e-4, disc_lr=1e-4,
-                       eta=0.2, adversary_weight=15.0, beta=1.0, batch_size=16, epochs=200,
-                       initial=1000, budget=500, cycles=10, subset=5000, milestones=[160],
-                       weight_decay=5e-3, optimizer="sgd", arch="resnet18-imagenet", trials=5),
-    # Stable toy recipe (the default for moons): the paper's §4.1 models, but a fixed number of
-    # Adam steps with a cosine schedule at lr 0.01 instead of 100 epochs at lr 0.1 (which
-    # diverges in some cycles), and fewer WAE/D iterations. Measured: see README / benchmarks.
-    "moons": dict(dataset="moons", arch="mlp", width=32, optimizer="adam", lr=0.01, lr_schedule="cosine",
-                  weight_decay=0.0, milestones=[], epochs=100, steps=200, batch_size=32, initial=20, budget=10,
-                  cycles=5, subset=0, latent_dim=8, wae_width=32, wae_lr=0.01, disc_lr=0.01,
-                  disc_layers=2, disc_hidden=32, wae_epochs=100, wae_iterations=200, eta=1.0, trials=5,
-                  num_threads=1),
-    # §4.1 exactly: 3-layer MLP task learner with Adam lr 0.1, Ranker on its mid layer, 2-layer
-    # MLP WAE encoder/decoder and discriminator, Adam 0.01, 100 epochs, 20 initial, +10 per
-    # stage. NOISY: lr 0.1 makes the task learner diverge in some cycles (issue 10).
-    "moons-paper": dict(dataset="moons", arch="mlp", width=32, optimizer="adam", lr=0.1,
-                        weight_decay=0.0, milestones=[], epochs=100, batch_size=32, initial=20, budget=10,
-                        cycles=5, subset=0, latent_dim=8, wae_width=32, wae_lr=0.01, disc_lr=0.01,
-                        disc_layers=2, disc_hidden=32, wae_epochs=100, eta=1.0, trials=3,
-                        num_threads=1),
+    "cifar10": dict(_TABLE1, dataset="cifar10", initial=1000, budget=1000, cycles=10, subset=10000),
+    "cifar100": dict(_TABLE1, dataset="cifar100", initial=2000, budget=2000, cycles=10, subset=20000),
+    "cifar10-imb": dict(_TABLE1, dataset="cifar10-imb", initial=1000, budget=1000, cycles=5, subset=10000),
+    "caltech101": dict(_TABLE1, dataset="caltech101", latent_dim=128, lr=0.01, wae_lr=1e-4, disc_lr=1e-4, eta=0.2,
+                       adversary_weight=15.0, batch_size=16, initial=1000, budget=500, cycles=10, subset=5000,
+                       arch="resnet18-imagenet"),
+    # Stable toy recipe (the default for moons): a fixed number of Adam steps with a cosine
+    # schedule at lr 0.01 instead of 100 epochs at lr 0.1 (which diverges in some cycles), and
+    # fewer WAE/D iterations. Measured: see README / benchmarks.
+    "moons": dict(_MOONS, lr=0.01, lr_schedule="cosine", steps=200, wae_iterations=200, trials=5),
+    # §4.1 exactly, Adam lr 0.1. NOISY: the task learner diverges in some cycles.
+    "moons-paper": dict(_MOONS, lr=0.1, trials=3),
     # Stable CPU recipe on scikit-learn's 8x8 digits: an MLP task learner (two hidden layers of
     # 128, on the flattened image, no augmentation: pixel shifts hurt an MLP) trained for a fixed
     # 300 Adam steps with a cosine schedule, whatever the labeled-set size; MLP WAE and
     # discriminator. About a second per cycle.
-    "digits": dict(dataset="digits", dataset_options={"augment": "none"}, arch="mlp", width=128, optimizer="adam", lr=1e-3, lr_schedule="cosine",
-                   weight_decay=0.0, milestones=[], epochs=30, steps=300, batch_size=32, initial=40, budget=40,
-                   cycles=6, subset=0, latent_dim=16, wae_variant="mlp", wae_width=128, wae_lr=5e-4,
-                   disc_lr=5e-4, disc_layers=5, disc_hidden=128, wae_epochs=6, wae_batch_size=64, trials=5,
-                   num_threads=1),
+    "digits": dict(dataset="digits", dataset_options={"augment": "none"}, arch="mlp", width=128, optimizer="adam",
+                   lr=1e-3, lr_schedule="cosine", weight_decay=0.0, milestones=[], epochs=30, steps=300, batch_size=32,
+                   initial=40, budget=40, cycles=6, subset=0, latent_dim=16, wae_variant="mlp", wae_width=128,
+                   wae_lr=5e-4, disc_lr=5e-4, disc_layers=5, disc_hidden=128, wae_epochs=6, wae_batch_size=64,
+                   trials=5, num_threads=1),
     # The conv path on digits: a narrow ResNet-18 on the 8x8 images with a conv WAE (minutes on
     # 2 cores); fixed SGD steps with a cosine schedule.
     "digits-resnet": dict(dataset="digits", arch="resnet18-cifar", width=16, optimizer="sgd", lr=0.05,
@@ -263,20 +256,13 @@ PRESETS: Dict[str, Dict[str, Any]] = {
                           batch_size=64, initial=100, budget=100, cycles=4, subset=500, latent_dim=16,
                           wae_width=16, wae_lr=5e-4, disc_lr=5e-4, disc_layers=5, disc_hidden=128,
                           wae_epochs=6, trials=3),
-    # §4.4 + Table 1: DRN-D-22 on Cityscapes, SGD 1e-3, WAE/D Adam 1e-4, eta 0.1, lambda 25,
-    # beta 1, batch 4, 100 epochs, 200 initial / 200 per stage, 412x412 crops (the reader's
-    # default crop_size); the WAE sees whole frames resized to 412x412. Not in the paper:
-    # momentum 0.9 / weight decay 1e-4 (DRN's recipe), 5 cycles, subset 10 x budget, 4 loader
-    # workers (PNG decoding of 1024x2048 frames would otherwise starve a GPU).
-    "cityscapes": dict(dataset="cityscapes", arch="drn-d-22", width=64, latent_dim=128, optimizer="sgd", lr=1e-3,
-                       momentum=0.9, weight_decay=1e-4, milestones=[], wae_lr=1e-4, disc_lr=1e-4, eta=0.1,
-                       adversary_weight=25.0, beta=1.0, batch_size=4, epochs=100, initial=200, budget=200,
-                       cycles=5, subset=2000, wae_input_size=412, score_batch_size=8, trials=3, num_workers=4,
-                       dataset_options={"crop_size": 412}),
+    # Cityscapes: 200 initial / 200 per stage, 412x412 crops (the reader's default crop_size); the
+    # WAE sees whole frames resized to 412x412. Not in the paper: 5 cycles, subset 10 x budget, 4
+    # loader workers (PNG decoding of 1024x2048 frames would otherwise starve a GPU).
+    "cityscapes": dict(_DRN, dataset="cityscapes", initial=200, budget=200, cycles=5, subset=2000, wae_input_size=412,
+                       trials=3, num_workers=4, dataset_options={"crop_size": 412}),
     # The same recipe for a user's images + masks folder (sizes are the user's: set --initial/--budget).
-    "segfolder": dict(dataset="segfolder", arch="drn-d-22", width=64, latent_dim=128, optimizer="sgd", lr=1e-3,
-                      momentum=0.9, weight_decay=1e-4, milestones=[], wae_lr=1e-4, disc_lr=1e-4, eta=0.1,
-                      adversary_weight=25.0, beta=1.0, batch_size=4, epochs=100, score_batch_size=8),
+    "segfolder": dict(_DRN, dataset="segfolder"),
     # CPU demo: generated street scenes (64x128), the small DRN, minutes on 2 cores.
     "segshapes": dict(dataset="segshapes", arch="drn-d-small", width=16, optimizer="adam", lr=2e-3,
                       weight_decay=0.0, milestones=[], epochs=12, batch_size=8, initial=16, budget=16, cycles=3,
@@ -288,13 +274,10 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 def resolve_config(preset: Optional[str] = None, overrides: Optional[Dict[str, Any]] = None) -> RunConfig:
     """Dataclass defaults <- preset <- overrides (None values in overrides are ignored). An
     ``epochs`` override without ``steps`` trains for epochs even where the preset sets steps."""
-    values: Dict[str, Any] = {}
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-        values.update(copy.deepcopy(PRESETS[preset]))
-    elif overrides and overrides.get("dataset") in PRESETS:
-        values.update(copy.deepcopy(PRESETS[overrides["dataset"]]))
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    name = preset if preset is not None else (overrides or {}).get("dataset")
+    values: Dict[str, Any] = copy.deepcopy(PRESETS.get(name, {}))
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     if "epochs" in given and "steps" not in given:
         values["steps"] = None  # an explicit --epochs replaces a preset's fixed step count
@@ -302,3 +285,20 @@ def resolve_config(preset: Optional[str] = None, overrides: Optional[Dict[str, A
     config = RunConfig.from_dict(values)
     config.validate()
     return config
+
+
+def parse_key_values(items: Optional[Sequence[str]], flag: str) -> Dict[str, Any]:
+    """Command-line ``KEY=VALUE`` items -> {key: value}; values are Python literals (``0.01``,
+    ``[10, 20]``, ``True``) or else strings; ``-`` in keys reads as ``_``. Raises
+    :class:`ValueError` (``"FLAG expects KEY=VALUE, got ..."``) for an item without ``=``."""
+    values: Dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+        key, text = item.split("=", 1)
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        values[key.strip().replace("-", "_")] = value
+    return values

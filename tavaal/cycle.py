@@ -1,27 +1,21 @@
 """One active-learning cycle on a row source: train on the labeled rows, select the next batch.
 
-The one implementation of a cycle: the labeling loop (:mod:`tavaal.loop`) and the simulated
-cycle of :mod:`tavaal.experiment` (``Experiment.run_cycle``: the bundle's training set as
-:attr:`CycleData.view`, the shared cycle-0 models through ``init_state``/``train_task=False``,
-its test-set evaluation in ``after_task``) both call these two functions:
+The one implementation of a cycle: the labeling loop (:mod:`tavaal.loop`) and the simulation
+(``Experiment.run_cycle``, with the bundle's training set as :attr:`CycleData.view`) both call
 
-* :func:`train_cycle` -- the task learner (+ Ranker) with :func:`tavaal.training.train_task_models`
-  on the labeled rows, then (for VAAL / TA-VAAL) the WAE + discriminator with
-  :func:`tavaal.training.train_adversarial_models` on the labeled rows and a seeded random
-  subset of the other rows (the paper's subset method). Only those rows are ever read from
-  the source (a 10^7-row memory-mapped pool is never loaded whole); no label of an unlabeled
-  row exists or is read.
-* :func:`select_batch` -- the next batch through the one selection path,
-  :func:`tavaal.scoring.select_from_pool` over :meth:`tavaal.scoring.Scorer.from_models`.
-
-What a cycle trains for a method (task learner, Ranker, WAE + discriminator, dropout, candidate
-subset) is the method's :meth:`tavaal.methods.Method.training`.
+* :func:`train_cycle` -- the task learner (+ Ranker), then (for VAAL / TA-VAAL) the WAE +
+  discriminator on the labeled rows and a seeded random subset of the other rows (the paper's
+  subset method); what a method trains is its :meth:`tavaal.methods.Method.training`. Only
+  those rows are read from the source (a 10^7-row memory-mapped pool is never loaded whole);
+  no label of an unlabeled row exists or is read.
+* :func:`select_batch` -- the next batch through :func:`tavaal.scoring.select_from_pool`.
 
 Seeds (common random numbers): :func:`cycle_seed` of (seed, trial, cycle) is the same for every
 method; ``rng = np.random.default_rng(seed)`` and ``torch.manual_seed(seed)`` before the task
-learner is built; the candidate subset is ``draw_candidates(n, excluded, subset, rng)``; the torch generator is re-seeded with ``stage_seed(seed,
-"adversarial")`` after task training; :func:`select_batch` given the returned ``candidates``
-and ``rng`` then selects what the simulated cycle selects.
+learner is built; the candidate subset is ``draw_candidates(n, excluded, subset, rng)``; the
+torch generator is re-seeded with ``stage_seed(seed, "adversarial")`` after task training;
+:func:`select_batch` given the returned ``candidates`` and ``rng`` then selects what the
+simulated cycle selects.
 """
 from __future__ import annotations
 
@@ -39,7 +33,7 @@ from .config import RunConfig
 from .data.candidates import draw_candidates
 from .data.imagefiles import identity_lookup
 from .data.sources import MaskSourceDataset, RowSource, SourceDataset
-from .methods import check_dense, get_method
+from .methods import DEFAULT_METHOD, check_dense, get_method
 from .models import Ranker, build_user_model
 from .scoring import Scorer, Selection, select_from_pool
 from .training import (TaskModels, build_adversarial_models, build_task_models, train_adversarial_models,
@@ -119,7 +113,6 @@ class CycleData:
                 raise ValueError(f"view_task must be 'classification' or 'segmentation', got {self.view_task!r}")
             if len(self.view) != len(self.source):
                 raise ValueError(f"the training view has {len(self.view)} rows but the source {len(self.source)}")
-            self.labels = np.zeros(self.labeled.size, dtype=np.int64)  # unused: the view holds the targets
         elif self.masks is not None:
             self.masks = [str(m) for m in self.masks]
             if len(self.masks) != self.labeled.size:
@@ -128,9 +121,10 @@ class CycleData:
                 raise ValueError("give labels (classification) or masks (segmentation), not both")
             if self.lookup is None:
                 self.lookup = identity_lookup(self.num_classes)
-            self.labels = np.zeros(self.labeled.size, dtype=np.int64)  # unused: the masks are the targets
         elif self.labels is None:
             raise ValueError("labels are required (or masks, for segmentation)")
+        if self.view is not None or self.masks is not None:
+            self.labels = np.zeros(self.labeled.size, dtype=np.int64)  # unused: the view or masks hold the targets
         self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
         self.exclude = np.unique(np.asarray(self.exclude, dtype=np.int64).reshape(-1))
         if self.labeled.shape != self.labels.shape:
@@ -207,27 +201,23 @@ def build_task(config: RunConfig, method: str, input_shape: Sequence[int], num_c
     model (a :func:`tavaal.models.resolve_model` spec; its initial weights loaded) with a
     Ranker on its taps when the method trains one."""
     training = get_method(method).training(config)
-    with_ranker = training.with_ranker
     if user_model is None:
-        return build_task_models(config, tuple(input_shape), num_classes, with_ranker=with_ranker,
+        return build_task_models(config, tuple(input_shape), num_classes, with_ranker=training.with_ranker,
                                  dropout=training.dropout, task=task)
     if task != "classification":
         raise ValueError("user task models are classifiers; segmentation uses the built-in DRN (--arch)")
     backbone = build_user_model(user_model, tuple(input_shape))
     if backbone.num_classes != int(num_classes):
         raise ValueError(f"the user model has {backbone.num_classes} outputs but there are {num_classes} classes")
-    ranker = None
-    if with_ranker:
-        ranker = Ranker(backbone.stage_channels, interm_dim=config.ranker_interm_dim,
-                        rank_norm=getattr(config, "rank_norm", "sigmoid"))
+    ranker = (Ranker(backbone.stage_channels, interm_dim=config.ranker_interm_dim, rank_norm=config.rank_norm)
+              if training.with_ranker else None)
     return TaskModels(backbone, ranker)
 
 
-def train_cycle(data: CycleData, config: RunConfig, method: str = "tavaal", *, seed: int = 0,
-                unlabeled_subset: Optional[np.ndarray] = None, user_model: Optional[dict] = None,
-                task: Optional[TaskModels] = None, cycle: int = 0, device: str = "cpu",
-                progress: bool = False, init_state: Optional[dict] = None, train_task: bool = True,
-                after_task: Optional[Callable[[TaskModels], None]] = None) -> TrainedCycle:
+def train_cycle(data: CycleData, config: RunConfig, method: str = DEFAULT_METHOD, *, seed: int = 0,
+                user_model: Optional[dict] = None, task: Optional[TaskModels] = None, cycle: int = 0,
+                device: str = "cpu", progress: bool = False, init_state: Optional[dict] = None,
+                train_task: bool = True, after_task: Optional[Callable[[TaskModels], None]] = None) -> TrainedCycle:
     """Train one cycle of ``method`` on ``data`` (see the module docstring).
 
     Args:
@@ -235,8 +225,6 @@ def train_cycle(data: CycleData, config: RunConfig, method: str = "tavaal", *, s
         config: training settings (epochs, subset size ``config.resolved_subset()``, WAE, ...).
         method: a registered method name (what to train: :meth:`tavaal.methods.Method.training`).
         seed: the cycle's seed (everything random derives from it).
-        unlabeled_subset: explicit unlabeled rows for the WAE / candidates (default: the seeded
-            subset draw; all unlabeled rows for ``--subset 0`` and for random).
         user_model: a :func:`tavaal.models.resolve_model` spec (None: ``config.arch``).
         task: start from these task models instead of fresh ones (e.g. fine-tuning across cycles).
         cycle: recorded in the checkpoint.
@@ -276,12 +264,7 @@ def train_cycle(data: CycleData, config: RunConfig, method: str = "tavaal", *, s
 
     excluded = data.not_labeled()
     n = len(data.source)
-    if unlabeled_subset is not None:
-        candidates = np.unique(np.asarray(unlabeled_subset, dtype=np.int64))
-        if np.isin(candidates, excluded).any() or (candidates.size and (candidates[0] < 0 or candidates[-1] >= n)):
-            raise ValueError("unlabeled_subset rows must be in the pool and neither labeled nor excluded")
-    else:
-        candidates = draw_candidates(n, excluded, int(training.subset), rng)
+    candidates = draw_candidates(n, excluded, int(training.subset), rng)  # None: every unlabeled row
 
     adversarial, diagnostics = None, {}
     if training.adversarial is not None:

@@ -9,10 +9,9 @@ so differences between methods are differences of selection, not of training noi
   method, so two methods that hold the same labeled set train the same model (bit for bit on CPU).
 * Cycle 0 is trained once per (trial, task learner: ``Method.training(config).key``) and shared:
   the first method that needs it trains it and stores it in ``RUN_DIR/shared/trial_<t>/``; the
-  others load it. Methods
-  with the same learner (e.g. random, entropy, core-set: a plain classifier) therefore report
-  identical cycle-0 accuracies; methods with another learner (a Ranker trained with the
-  ranking or margin loss, MC-dropout) share among themselves.
+  others load it. Methods with the same learner (e.g. random, entropy, core-set: a plain
+  classifier) therefore report identical cycle-0 accuracies; methods with another learner (a
+  Ranker trained with the ranking or margin loss, MC-dropout) share among themselves.
 * After task training the torch generator is re-seeded from the cycle seed, so the WAE /
   discriminator and the selection see the same random stream whether the task models were
   trained or loaded.
@@ -54,14 +53,6 @@ def initial_pool(config: RunConfig, num_samples: int, trial: int) -> Pool:
     return Pool.initial(num_samples, config.initial, rng)
 
 
-def check_pool_size(config: RunConfig, num_samples: int) -> None:
-    needed = config.initial + config.cycles * config.budget
-    if needed > num_samples:
-        raise ValueError(f"{config.cycles} cycles of --budget {config.budget} after --initial {config.initial} "
-                         f"need {needed} samples but the training set has {num_samples}: lower --cycles, "
-                         "--budget or --initial")
-
-
 @dataclass
 class CycleResult:
     record: Dict
@@ -83,8 +74,8 @@ class Experiment:
                 raise RunExistsError(f"{out} already holds a run: pass --resume to continue it, "
                                      "or choose another --out")
             saved = RunConfig.from_dict(read_json(self.run_dir.config_path))
-            if saved.to_dict() != config.to_dict():
-                changed = sorted(k for k, v in config.to_dict().items() if saved.to_dict().get(k) != v)
+            changed = sorted(k for k, v in config.to_dict().items() if getattr(saved, k) != v)
+            if changed:
                 log.warning("resuming with the saved configuration of %s; ignoring changed settings %s", out, changed)
             config = saved
         elif resume:
@@ -97,7 +88,11 @@ class Experiment:
             config.dataset, config.data_dir, seed=config.seed, **config.dataset_options)
         if self.bundle.task == "segmentation":
             check_dense(config.methods)
-        check_pool_size(config, len(self.bundle.train))
+        needed = config.initial + config.cycles * config.budget
+        if needed > len(self.bundle.train):
+            raise ValueError(f"{config.cycles} cycles of --budget {config.budget} after --initial {config.initial} "
+                             f"need {needed} samples but the training set has {len(self.bundle.train)}: lower "
+                             "--cycles, --budget or --initial")
         self.device = torch.device(config.device)
         self.train_source = self.bundle.train_source  # the rows the cycle trains on and selects from
 
@@ -131,9 +126,9 @@ class Experiment:
             state = {"method": method, "trial": trial, "completed_cycles": cycle + 1, "pool": pool.state_dict(),
                      "records": state["records"] + [result.record]}
             write_json(run_dir.state_path(method, trial), state)  # commit point of the cycle
-            run_dir.write_metrics(run_dir.all_records(config.methods, config.trials))
-            write_per_class_iou(run_dir.root / "per_class_iou.csv", run_dir.all_records(config.methods, config.trials),
-                                self.bundle.classes)
+            records = run_dir.all_records(config.methods, config.trials)
+            run_dir.write_metrics(records)
+            write_per_class_iou(run_dir.root / "per_class_iou.csv", records, self.bundle.classes)
             log.info("%s trial %d cycle %d: %d labeled, accuracy %.4f", method, trial, cycle,
                      result.record["labeled"], result.record["accuracy"])
             if self.on_cycle_end is not None:

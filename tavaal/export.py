@@ -1,10 +1,8 @@
 """``python -m tavaal.export RUN_DIR --out ARTIFACTS_DIR``: write a cycle's models as TorchScript
 and ONNX artifacts with a manifest, verified against the eager models.
 
-What is written (only what the checkpoint has; see :mod:`tavaal.artifacts` for the layout):
-the scoring graphs of :mod:`tavaal.scoring.graphs` (``ranker``, ``encoder``, ``discriminator``,
-``scorer``, ``features``, ``classifier``) as TorchScript and ONNX, ``normalize`` (TorchScript
-only: uint8 raw pixels -> the normalised float input) and ``models.pt``, a copy of the
+What is written (only what the checkpoint has; layout: :mod:`tavaal.artifacts`): the graphs of
+:mod:`tavaal.scoring.graphs`, ``normalize`` (TorchScript only) and ``models.pt``, a copy of the
 checkpoint (the ``eager`` scoring backend rebuilds from it).
 
 Verification: every graph is run on a random normal sample batch (a different batch size
@@ -13,15 +11,12 @@ ONNX Runtime; the max abs error of every output goes into the manifest, and the 
 (exit code 1, artifacts left unmarked: no manifest is written) if one exceeds
 ``tolerance * (1 + max|eager|)``.
 
-TorchScript (``torch.jit.trace``) and the legacy ONNX exporter emit deprecation warnings
-in torch >= 2.9; they are filtered here (and while loading the artifacts for scoring) --
-see docs/export-and-scoring.md.
+Torch's deprecation warnings are filtered (:func:`tavaal.scoring.graphs.quiet_torch_deprecations`).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as _dt
 import io
 import logging
 import platform
@@ -38,8 +33,8 @@ from torch import nn
 from . import __version__
 from .artifacts import MANIFEST_NAME, ArtifactError, sha256_file, write_manifest
 from .checkpoint import CycleModels, load_cycle_models, save_cycle_models
-from .methods import supported_methods
-from .rundir import latest_checkpoint, read_json, workdir_classes
+from .methods import DEFAULT_METHOD, supported_methods
+from .rundir import latest_checkpoint, read_json, utc_now, workdir_classes
 from .scoring.graphs import NormalizeGraph, cycle_graphs, quiet_torch_deprecations
 
 log = logging.getLogger("tavaal.export")
@@ -50,6 +45,7 @@ DEFAULT_OPSET = 18
 DEFAULT_TOLERANCE = 1e-4
 TRACE_BATCH = 2
 VERIFY_BATCH = 5
+_FORMATS = {"torchscript": ("pt", "TorchScript"), "onnx": ("onnx", "ONNX Runtime")}  # file suffix, name in messages
 
 
 class ExportError(RuntimeError):
@@ -68,19 +64,14 @@ def _rank_manifest(ranker: nn.Module, rank_mode: str) -> dict:
 def _sample_inputs(graphs, input_shape, batch: int, seed: int) -> Dict[str, Tuple[torch.Tensor, ...]]:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn((batch,) + tuple(input_shape), generator=g)
-    inputs: Dict[str, Tuple[torch.Tensor, ...]] = {}
     with torch.no_grad():
         if "ranker" in graphs:
             _, r = graphs["ranker"][0](x)
         else:
             r = torch.rand(batch, generator=g)
         mu = graphs["encoder"][0](x) if "encoder" in graphs else None
-    for name, (_, in_names, _) in graphs.items():
-        if name == "discriminator":
-            inputs[name] = (r, mu) if in_names == ["r", "mu"] else (mu,)
-        else:
-            inputs[name] = (x,)
-    return inputs
+    values = {"x": x, "r": r, "mu": mu}
+    return {name: tuple(values[i] for i in in_names) for name, (_, in_names, _) in graphs.items()}
 
 
 def _as_tuple(out) -> Tuple[torch.Tensor, ...]:
@@ -132,7 +123,7 @@ def export_models(models: CycleModels, out: Path, *, formats: Sequence[str] = ("
     (no manifest is written then).
     """
     formats = tuple(formats)
-    if not formats or any(f not in ("torchscript", "onnx") for f in formats):
+    if not formats or any(f not in _FORMATS for f in formats):
         raise ExportError(f"formats must be a non-empty subset of ('torchscript', 'onnx'), got {formats}")
     if onnx_exporter not in ("dynamo", "legacy"):
         raise ExportError(f"onnx exporter must be 'dynamo' or 'legacy', got {onnx_exporter!r}")
@@ -147,7 +138,6 @@ def export_models(models: CycleModels, out: Path, *, formats: Sequence[str] = ("
         raise ExportError(str(exc)) from None
     trace_inputs = _sample_inputs(graphs, input_shape, TRACE_BATCH, seed)
     verify_inputs = _sample_inputs(graphs, input_shape, VERIFY_BATCH, seed + 1)
-    files: List[str] = []
     model_entries: Dict[str, dict] = {}
     errors: Dict[str, Dict[str, float]] = {}
     failures: List[str] = []
@@ -159,39 +149,30 @@ def export_models(models: CycleModels, out: Path, *, formats: Sequence[str] = ("
             entry = {"inputs": in_names, "outputs": out_names, "files": {}}
             ref = _as_tuple(module(*verify_inputs[name]))
             errors[name] = {}
-            if "torchscript" in formats:
-                traced = torch.jit.trace(module, trace_inputs[name], check_trace=False)
-                fname = f"{name}.pt"
-                torch.jit.save(traced, str(out / fname))
-                loaded = torch.jit.load(str(out / fname))
-                got = _as_tuple(loaded(*verify_inputs[name]))
-                err, scale = _max_err(ref, got)
-                errors[name]["torchscript"] = err
-                if not err <= tolerance * (1.0 + scale):
-                    failures.append(f"{name} TorchScript max abs error {err:.3g} > {tolerance * (1 + scale):.3g}")
-                entry["files"]["torchscript"] = fname
-                files.append(fname)
-            if "onnx" in formats:
-                import onnxruntime as ort
+            for fmt in [f for f in _FORMATS if f in formats]:
+                fname = f"{name}.{_FORMATS[fmt][0]}"
+                if fmt == "torchscript":
+                    traced = torch.jit.trace(module, trace_inputs[name], check_trace=False)
+                    torch.jit.save(traced, str(out / fname))
+                    got = _as_tuple(torch.jit.load(str(out / fname))(*verify_inputs[name]))
+                else:
+                    import onnxruntime as ort
 
-                fname = f"{name}.onnx"
-                used_exporter = _export_onnx(module, trace_inputs[name], out / fname, in_names, out_names, opset,
-                                             onnx_exporter)
-                sess = ort.InferenceSession(str(out / fname), providers=["CPUExecutionProvider"])
-                feeds = {n: t.detach().float().numpy() for n, t in zip(in_names, verify_inputs[name])}
-                got = sess.run(out_names, feeds)
+                    used_exporter = _export_onnx(module, trace_inputs[name], out / fname, in_names, out_names, opset,
+                                                 onnx_exporter)
+                    sess = ort.InferenceSession(str(out / fname), providers=["CPUExecutionProvider"])
+                    got = sess.run(out_names, {n: t.detach().float().numpy() for n, t in zip(in_names, verify_inputs[name])})
                 err, scale = _max_err(ref, got)
-                errors[name]["onnx"] = err
-                if not err <= tolerance * (1.0 + scale):
-                    failures.append(f"{name} ONNX Runtime max abs error {err:.3g} > {tolerance * (1 + scale):.3g}")
-                entry["files"]["onnx"] = fname
-                files.append(fname)
+                errors[name][fmt] = err
+                bound = tolerance * (1.0 + scale)
+                if not err <= bound:
+                    failures.append(f"{name} {_FORMATS[fmt][1]} max abs error {err:.3g} > {bound:.3g}")
+                entry["files"][fmt] = fname
             model_entries[name] = entry
             timings[name] = round(time.perf_counter() - started, 3)
             log.info("exported %s (%.1fs): max abs error %s", name, timings[name], errors[name])
         norm = torch.jit.script(NormalizeGraph(input_shape, spec.get("mean"), spec.get("std")))
         torch.jit.save(norm, str(out / "normalize.pt"))
-        files.append("normalize.pt")
         model_entries["normalize"] = {"inputs": ["x_uint8"], "outputs": ["x"], "files": {"torchscript": "normalize.pt"}}
     if failures:
         raise ExportError("export verification failed: " + "; ".join(failures))
@@ -199,13 +180,13 @@ def export_models(models: CycleModels, out: Path, *, formats: Sequence[str] = ("
         shutil.copyfile(checkpoint_path, out / "models.pt")
     else:
         save_cycle_models(out / "models.pt", models)
-    files.append("models.pt")
+    files = [f for entry in model_entries.values() for f in entry["files"].values()] + ["models.pt"]
 
     adv = models.adversarial
     rank_conditioned = None if adv is None else bool(adv.discriminator.rank_conditioned)
     rank_mode = spec.get("rank_mode", "normalized")
     manifest = {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "source": dict(source or {}, method=models.method, trial=models.trial, cycle=models.cycle,
                        dataset=spec.get("dataset")),
         "input": {"shape": list(input_shape), "dtype": "float32", "layout": "NCHW" if len(input_shape) == 3 else "ND",
@@ -247,7 +228,7 @@ def _versions() -> Dict[str, Optional[str]]:
     return versions
 
 
-def export_run(run_dir: Path, out: Path, *, method: str = "tavaal", trial: int = 0,
+def export_run(run_dir: Path, out: Path, *, method: str = DEFAULT_METHOD, trial: int = 0,
                checkpoint: Optional[Path] = None, **kwargs) -> dict:
     """Export the newest checkpoint of (``method``, ``trial``) in ``run_dir`` (or ``checkpoint``);
     for a labeling-loop work directory (``workdir.json``), its newest cycle."""
@@ -267,9 +248,7 @@ def export_run(run_dir: Path, out: Path, *, method: str = "tavaal", trial: int =
             raise ExportError(f"{exc} (methods in this run: {', '.join(methods) or 'none'})") from None
     checkpoint = Path(checkpoint)
     models = load_cycle_models(checkpoint)
-    run_config = None
-    if (run_dir / "config.json").exists():
-        run_config = read_json(run_dir / "config.json")
+    run_config = read_json(run_dir / "config.json") if (run_dir / "config.json").exists() else None
     source = {"run_dir": str(run_dir.resolve()), "checkpoint": str(checkpoint.resolve()),
               "checkpoint_sha256": sha256_file(checkpoint)}
     class_names = workdir_classes(run_dir)
@@ -294,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Export the models of a trained run as TorchScript + ONNX artifacts.")
     p.add_argument("run_dir", type=Path, help="run directory written by python -m tavaal.train")
     p.add_argument("--out", type=Path, required=True, help="artifacts directory to write")
-    p.add_argument("--method", default="tavaal", help="method whose checkpoint to export (default tavaal)")
+    p.add_argument("--method", default=DEFAULT_METHOD, help="method whose checkpoint to export (default %(default)s)")
     p.add_argument("--trial", type=int, default=0, help="trial whose checkpoint to export (default 0)")
     p.add_argument("--checkpoint", type=Path, default=None, help="export this checkpoint file instead")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")

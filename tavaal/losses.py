@@ -37,9 +37,6 @@ __all__ = [
 IGNORE_INDEX = 255
 """Label of unlabeled pixels in segmentation masks (Cityscapes convention); never a class."""
 
-_REDUCTIONS = ("mean", "sum", "none")
-
-
 def _reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean":
         return values.mean()
@@ -47,7 +44,7 @@ def _reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
         return values.sum()
     if reduction == "none":
         return values
-    raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    raise ValueError(f"reduction must be one of ('mean', 'sum', 'none'), got {reduction!r}")
 
 
 def flip_pairs(pred_loss: torch.Tensor, target_loss: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -74,9 +71,7 @@ def flip_pairs(pred_loss: torch.Tensor, target_loss: torch.Tensor) -> Tuple[torc
         raise ValueError(f"a ranking loss needs a batch of at least 2 samples (one pair), got {n}")
     half = n // 2
     target = target.detach()
-    diff = pred[:half] - pred.flip(0)[:half]
-    target_diff = target[:half] - target.flip(0)[:half]
-    return diff, target_diff
+    return pred[:half] - pred.flip(0)[:half], target[:half] - target.flip(0)[:half]
 
 
 def ranking_loss(pred_loss: torch.Tensor, target_loss: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -205,9 +200,11 @@ def wae_loss(
     return F.mse_loss(recon, x) + beta * gaussian_kl(mu, logvar, kld_reduction)
 
 
-def _check_scores(d_labeled: torch.Tensor, d_unlabeled: torch.Tensor) -> None:
-    if d_labeled.numel() == 0 or d_unlabeled.numel() == 0:
+def _two_pool_bce(bce, labeled: torch.Tensor, unlabeled: torch.Tensor, unlabeled_target) -> torch.Tensor:
+    """``bce(labeled, 1) + bce(unlabeled, unlabeled_target(...))``, each a mean over its batch."""
+    if labeled.numel() == 0 or unlabeled.numel() == 0:
         raise ValueError("discriminator outputs must be non-empty for both pools")
+    return bce(labeled, torch.ones_like(labeled)) + bce(unlabeled, unlabeled_target(unlabeled))
 
 
 def vae_adversarial_loss(d_labeled: torch.Tensor, d_unlabeled: torch.Tensor) -> torch.Tensor:
@@ -222,10 +219,7 @@ def vae_adversarial_loss(d_labeled: torch.Tensor, d_unlabeled: torch.Tensor) -> 
         ``F.binary_cross_entropy`` (= the official ``nn.BCELoss``, logs clamped at -100, so
         D = 0 gives 100, not inf). Prefer :func:`vae_adversarial_loss_from_logits`.
     """
-    _check_scores(d_labeled, d_unlabeled)
-    return F.binary_cross_entropy(d_labeled, torch.ones_like(d_labeled)) + F.binary_cross_entropy(
-        d_unlabeled, torch.ones_like(d_unlabeled)
-    )
+    return _two_pool_bce(F.binary_cross_entropy, d_labeled, d_unlabeled, torch.ones_like)
 
 
 def discriminator_loss(d_labeled: torch.Tensor, d_unlabeled: torch.Tensor) -> torch.Tensor:
@@ -234,23 +228,14 @@ def discriminator_loss(d_labeled: torch.Tensor, d_unlabeled: torch.Tensor) -> to
     Labeled codes towards 1, unlabeled towards 0; probabilities as in
     :func:`vae_adversarial_loss` (same clamping). Prefer :func:`discriminator_loss_from_logits`.
     """
-    _check_scores(d_labeled, d_unlabeled)
-    return F.binary_cross_entropy(d_labeled, torch.ones_like(d_labeled)) + F.binary_cross_entropy(
-        d_unlabeled, torch.zeros_like(d_unlabeled)
-    )
+    return _two_pool_bce(F.binary_cross_entropy, d_labeled, d_unlabeled, torch.zeros_like)
 
 
 def vae_adversarial_loss_from_logits(logit_labeled: torch.Tensor, logit_unlabeled: torch.Tensor) -> torch.Tensor:
     """Eq. (5) from pre-sigmoid scores ``D.logits(r, mu)``: ``softplus(-a_l).mean() + softplus(-a_u).mean()``."""
-    _check_scores(logit_labeled, logit_unlabeled)
-    return F.binary_cross_entropy_with_logits(
-        logit_labeled, torch.ones_like(logit_labeled)
-    ) + F.binary_cross_entropy_with_logits(logit_unlabeled, torch.ones_like(logit_unlabeled))
+    return _two_pool_bce(F.binary_cross_entropy_with_logits, logit_labeled, logit_unlabeled, torch.ones_like)
 
 
 def discriminator_loss_from_logits(logit_labeled: torch.Tensor, logit_unlabeled: torch.Tensor) -> torch.Tensor:
     """Eq. (6) from pre-sigmoid scores: ``softplus(-a_l).mean() + softplus(a_u).mean()``."""
-    _check_scores(logit_labeled, logit_unlabeled)
-    return F.binary_cross_entropy_with_logits(
-        logit_labeled, torch.ones_like(logit_labeled)
-    ) + F.binary_cross_entropy_with_logits(logit_unlabeled, torch.zeros_like(logit_unlabeled))
+    return _two_pool_bce(F.binary_cross_entropy_with_logits, logit_labeled, logit_unlabeled, torch.zeros_like)

@@ -70,8 +70,7 @@ def iou_per_class(cm) -> np.ndarray:
         raise ValueError(f"confusion matrix must be square (K, K), got shape {cm.shape}")
     tp = np.diag(cm)
     union = cm.sum(0) + cm.sum(1) - tp
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, tp / np.where(union > 0, union, 1.0), np.nan)
+    return np.where(union > 0, tp / np.where(union > 0, union, 1.0), np.nan)
 
 
 def mean_iou(cm) -> float:

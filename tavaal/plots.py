@@ -30,14 +30,6 @@ def _matplotlib():
     return plt
 
 
-def accuracy_table(records: Sequence[Dict]) -> Dict[str, Dict[int, List[float]]]:
-    """method -> labeled size -> accuracies over trials."""
-    table: Dict[str, Dict[int, List[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        table[r["method"]][int(r["labeled"])].append(float(r["accuracy"]))
-    return table
-
-
 def metric_label(records: Sequence[Dict]) -> str:
     """What the records' ``"accuracy"`` field measures: "mIoU" for segmentation runs (records
     with ``"metric": "miou"``), else "accuracy"."""
@@ -49,7 +41,9 @@ def plot_accuracy(records: Sequence[Dict], out: Path, title: str = "", baseline:
     paired difference to the baseline per labeled size with its 95% Student-t interval
     (:mod:`tavaal.stats`; no band where fewer than 2 trials are paired)."""
     plt = _matplotlib()
-    table = accuracy_table(records)
+    table: Dict[str, Dict[int, List[float]]] = defaultdict(lambda: defaultdict(list))  # method -> labeled -> accuracies
+    for r in records:
+        table[r["method"]][int(r["labeled"])].append(float(r["accuracy"]))
     metric = metric_label(records)
     written = []
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -72,9 +66,7 @@ def plot_accuracy(records: Sequence[Dict], out: Path, title: str = "", baseline:
             if not mine:
                 continue
             sizes = np.array([r["labeled"] for r in mine])
-            mean = np.array([r["diff_mean"] for r in mine]) * 100
-            low = np.array([r["diff_low"] for r in mine]) * 100
-            high = np.array([r["diff_high"] for r in mine]) * 100
+            mean, low, high = (np.array([r[k] for r in mine]) * 100 for k in ("diff_mean", "diff_low", "diff_high"))
             line, = ax.plot(sizes, mean, marker="o", **method_style(method))
             ax.fill_between(sizes, low, high, alpha=0.2, color=line.get_color())
         ax.axhline(0.0, color="k", lw=0.8, ls="--", label=method_style(baseline)["label"])
@@ -86,13 +78,17 @@ def plot_accuracy(records: Sequence[Dict], out: Path, title: str = "", baseline:
 
 
 def _write_curves(plt, fig, ax, path: Path, ylabel: str, title: str) -> Path:
-    """Axis labels (x: labeled samples), grid and legend on ``ax``; ``fig`` written to ``path``
-    (PNG, 120 dpi) and closed."""
+    """Axis labels (x: labeled samples), grid and legend on ``ax``, then :func:`_save`."""
     ax.set_xlabel("number of labeled samples")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    """``fig`` written to ``path`` (PNG, 120 dpi) and closed."""
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -117,8 +113,4 @@ def plot_selection_scatter(points: np.ndarray, targets: np.ndarray, selections: 
         ax.set_title(method_style(method)["label"] + (f" — stage {cycle + 1}" if cycle is not None else ""))
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
-    path = Path(out) / "selection_scatter.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, Path(out) / "selection_scatter.png")

@@ -16,6 +16,7 @@ Layout::
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import os
@@ -37,6 +38,11 @@ def _file_mode() -> int:
 
 
 FILE_MODE = _file_mode()
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 to the second (``2026-12-01T23:41:43+00:00``)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -114,13 +120,8 @@ class RunDirectory:
         return read_json(path) if path.exists() else None
 
     def all_records(self, methods: Iterable[str], trials: int) -> List[Dict[str, Any]]:
-        records = []
-        for method in methods:
-            for trial in range(trials):
-                state = self.load_state(method, trial)
-                if state is not None:
-                    records.extend(state["records"])
-        return records
+        states = (self.load_state(method, trial) for method in methods for trial in range(trials))
+        return [record for state in states if state is not None for record in state["records"]]
 
     def write_metrics(self, records: List[Dict[str, Any]]) -> None:
         """Rewrite metrics.jsonl and metrics.csv from ``records`` (atomically, no duplicates)."""

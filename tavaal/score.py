@@ -21,12 +21,11 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .artifacts import ArtifactError
 from .data.sources import ImageFolderSource, decode_workers
 from .distributed.cli import add_ray_arguments, select_with_ray, write_outputs_atomic
 from .loop.batches import taken_rows
 from .methods import EmbeddingRule, get_method, method_names
-from .scoring import Scorer, SelectionError, SourceError, open_source, select_from_pool
+from .scoring import Scorer, open_source, select_from_pool
 
 __all__ = ["main", "build_parser", "read_ids", "write_outputs"]
 
@@ -86,8 +85,7 @@ def read_ids(path: Path) -> List:
         raw = [d["id"] if isinstance(d, dict) else d for d in data]
     elif suffix == ".csv":
         with open(path, newline="") as f:
-            reader = csv.reader(f)
-            rows = [r for r in reader if r]
+            rows = [r for r in csv.reader(f) if r]
         if not rows:
             return []
         col = rows[0].index("id") if "id" in rows[0] else 0
@@ -115,10 +113,7 @@ def write_outputs(selection, out: Path, extra: dict) -> Path:
     """Write the CSV and the JSON beside it; returns the JSON path."""
     out.parent.mkdir(parents=True, exist_ok=True)
     records = selection.records()
-    latent_cols: List[str] = []
-    for name in ("loss", "r"):
-        if name in selection.latents:
-            latent_cols.append(name)
+    latent_cols = [name for name in ("loss", "r") if name in selection.latents]
     mu_dim = selection.latents["mu"].shape[1] if "mu" in selection.latents else 0
     with open(out, "w", newline="") as f:
         w = csv.writer(f)
@@ -174,8 +169,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         scorer.check_method(method)
         rule = get_method(method).rule
         uses_centers = isinstance(rule, EmbeddingRule) and rule.uses_labeled
-        pool = open_source(args.pool, image_shape=scorer.input_shape if len(scorer.input_shape) == 3 else None,
-                         key=args.key)
+        image_shape = scorer.input_shape if len(scorer.input_shape) == 3 else None
+        pool = open_source(args.pool, image_shape=image_shape, key=args.key)
         labeled, labeled_pool = None, None
         if args.labeled is not None:
             if not args.labeled.exists():
@@ -186,8 +181,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 if not uses_centers:
                     return _fail(f"--labeled with a pool of samples (not ids) is only used by methods with labeled "
                                  f"centers (core-set), not --method {method}")
-                labeled_pool = open_source(args.labeled, image_shape=scorer.input_shape
-                                         if len(scorer.input_shape) == 3 else None)
+                labeled_pool = open_source(args.labeled, image_shape=image_shape)
         workdir = (scorer.manifest.get("source") or {}).get("workdir")
         if args.labeled is None and workdir and not args.include_workdir_samples:
             labeled = taken_rows(workdir, pool)  # an export of a work directory: not its labeled/pending samples
@@ -200,11 +194,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             workers = decode_workers() if isinstance(pool, ImageFolderSource) else 0
         if rule is not None and pool.kind == "inputs" and len(pool) > 0:
             # check the first sample before the long work (catches shape mismatches and unreadable arrays)
-            first = pool.read_rows([0])
-            scorer.check_sample_shape(tuple(first.shape[1:]), what=f"pool {args.pool}:")
+            scorer.check_sample_shape(tuple(pool.read_rows([0]).shape[1:]), what=f"pool {args.pool}:")
             pool.skipped.clear()
         load_seconds = time.perf_counter() - started
-        if args.ray:  # scale-out on Ray (tavaal.distributed); outputs written atomically below
+        if args.ray:  # scale-out on Ray (tavaal.distributed)
             selection = select_with_ray(args, method, labeled, labeled_pool, backend)
         else:
             selection = select_from_pool(scorer, pool, method, args.budget,
@@ -212,16 +205,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                          labeled_pool=labeled_pool, batch_size=args.batch_size, num_workers=workers,
                                          save_scores=args.save_scores, with_latents=args.with_latents,
                                          progress=not args.no_progress)
-    except (ArtifactError, SourceError, SelectionError) as exc:
-        return _fail(str(exc))
-    except ValueError as exc:
+    except ValueError as exc:  # ArtifactError, SourceError, SelectionError and bad values
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     extra = {"artifacts": str(args.artifacts), "pool": str(args.pool), "seed": args.seed, "subset": args.subset,
              "batch_size": args.batch_size, "workers": workers, "setup_s": round(load_seconds, 6),
              "source": scorer.manifest.get("source")}
-    if args.ray:
+    if args.ray:  # a Ray run's outputs are written atomically
         json_path = write_outputs_atomic(write_outputs, selection, args.out, extra)
     else:
         json_path = write_outputs(selection, args.out, extra)

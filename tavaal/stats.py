@@ -29,7 +29,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import numpy as np
 
 __all__ = ["Interval", "t_interval", "aubc", "verdict", "summarize", "write_summary", "format_table",
-           "SUMMARY_FIELDS"]
+           "interval_text", "SUMMARY_FIELDS"]
 
 SUMMARY_FIELDS = ["method", "cycle", "labeled", "trials", "accuracy_mean", "accuracy_std", "accuracy_low",
                   "accuracy_high", "paired_trials", "diff_mean", "diff_low", "diff_high", "verdict"]
@@ -100,21 +100,15 @@ def verdict(interval: Interval) -> str:
     return "better" if interval.low > 0.0 else "worse"
 
 
-def _curves(records: Iterable[Dict]) -> Dict[str, Dict[int, Dict[int, float]]]:
-    """method -> trial -> labeled -> accuracy."""
-    curves: Dict[str, Dict[int, Dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
-    for r in records:
-        curves[r["method"]][int(r["trial"])][int(r["labeled"])] = float(r["accuracy"])
-    return curves
-
-
 def summarize(records: Iterable[Dict], baseline: str = "random", confidence: float = 0.95,
               methods: Optional[Sequence[str]] = None) -> List[Dict]:
     """Rows of :data:`SUMMARY_FIELDS` from metric records (dicts with method, trial, cycle,
     labeled, accuracy). ``methods`` fixes the row order (default: order of appearance).
     Without the baseline among the records the diff columns are NaN and the verdict empty."""
     records = list(records)
-    curves = _curves(records)
+    curves: Dict[str, Dict[int, Dict[int, float]]] = defaultdict(lambda: defaultdict(dict))  # [method][trial][labeled]
+    for r in records:
+        curves[r["method"]][int(r["trial"])][int(r["labeled"])] = float(r["accuracy"])
     cycle_of = {(r["method"], int(r["labeled"])): int(r["cycle"]) for r in records}
     order = list(methods) if methods is not None else list(dict.fromkeys(r["method"] for r in records))
     order = [m for m in order if m in curves]
@@ -183,12 +177,18 @@ def _pct(value: float, signed: bool = False) -> str:
     return f"{100 * value:+.1f}" if signed else f"{100 * value:.1f}"
 
 
-def _diff_cell(row: Dict, baseline: str) -> str:
-    if row["verdict"] == "baseline":
-        return "(baseline)"
-    if row["verdict"] == "":
-        return f"(no {baseline})"
-    return f"{_pct(row['diff_mean'], True)} [{_pct(row['diff_low'], True)}, {_pct(row['diff_high'], True)}]"
+def interval_text(mean: float, low: float, high: float, signed: bool = False) -> str:
+    """``"mean [low, high]"`` in percent with one decimal (``signed``: with a sign), "-" for a
+    value that is None or NaN."""
+    return f"{_pct(mean, signed)} [{_pct(low, signed)}, {_pct(high, signed)}]"
+
+
+def _comparison(row: Dict, baseline: str) -> str:
+    """The difference-to-baseline cell (24 wide) and the verdict of a :func:`summarize` row."""
+    special = {"baseline": "(baseline)", "": f"(no {baseline})"}
+    if row["verdict"] in special:
+        return f"{special[row['verdict']]:<24} "
+    return f"{interval_text(row['diff_mean'], row['diff_low'], row['diff_high'], signed=True):<24} {row['verdict']}"
 
 
 def format_table(rows: Sequence[Dict], baseline: str = "random", metric: str = "accuracy") -> str:
@@ -201,14 +201,12 @@ def format_table(rows: Sequence[Dict], baseline: str = "random", metric: str = "
              f"{'method':<10} {'labeled':>7} {'trials':>6} {metric:>13}  {'diff vs ' + baseline:<24} verdict"]
     for r in cycle_rows:
         acc = f"{_pct(r['accuracy_mean'])} ± {_pct(r['accuracy_std'])}"
-        lines.append(f"{r['method']:<10} {r['labeled']:>7} {r['trials']:>6} {acc:>13}  "
-                     f"{_diff_cell(r, baseline):<24} {'' if r['verdict'] in ('baseline', '') else r['verdict']}")
+        lines.append(f"{r['method']:<10} {r['labeled']:>7} {r['trials']:>6} {acc:>13}  {_comparison(r, baseline)}")
     lines += ["", f"AUBC (normalised area under the {metric}-vs-labels curve, %) with 95% t-interval",
               f"{'method':<10} {'trials':>6} {'AUBC [95% CI]':>20}  {'diff vs ' + baseline:<24} verdict"]
     for r in aubc_rows:
-        area = f"{_pct(r['accuracy_mean'])} [{_pct(r['accuracy_low'])}, {_pct(r['accuracy_high'])}]"
-        lines.append(f"{r['method']:<10} {r['trials']:>6} {area:>20}  {_diff_cell(r, baseline):<24} "
-                     f"{'' if r['verdict'] in ('baseline', '') else r['verdict']}")
+        area = interval_text(r["accuracy_mean"], r["accuracy_low"], r["accuracy_high"])
+        lines.append(f"{r['method']:<10} {r['trials']:>6} {area:>20}  {_comparison(r, baseline)}")
     better = [r["method"] for r in aubc_rows if r["verdict"] == "better"]
     if any(r["verdict"] not in ("", "baseline") for r in aubc_rows):
         lines.append(f"beats {baseline} on AUBC (interval excludes 0): {', '.join(better) if better else 'none'}")

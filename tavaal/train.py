@@ -10,7 +10,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import logging
 import sys
@@ -19,7 +18,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .config import PRESETS, RunConfig, resolve_config
+from .config import CHOICES, PRESETS, RunConfig, parse_key_values, resolve_config
 from .data.download import download_dataset
 from .experiment import Experiment, RunExistsError
 from .methods import method_names
@@ -30,21 +29,11 @@ from .stats import format_table, summarize, write_summary
 log = logging.getLogger("tavaal")
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def _key_values(items: Optional[List[str]], flag: str) -> Dict[str, Any]:
-    values = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SystemExit(f"error: {flag} expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        values[key.strip().replace("-", "_")] = _parse_value(value)
-    return values
+    try:
+        return parse_key_values(items, flag)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,16 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--wae-iterations", type=int, help="WAE/discriminator iterations per cycle (default: the code's rule)")
     p.add_argument("--disc-layers", type=int, help="discriminator depth (paper 5, official code 3)")
-    p.add_argument("--disc-rank-input", choices=["normalized", "raw"], help="r seen by D: normalised (paper) or raw (code)")
-    p.add_argument("--rank-norm", choices=["standardized", "sigmoid", "raw"],
+    p.add_argument("--disc-rank-input", choices=CHOICES["disc_rank_input"],
+                   help="r seen by D: normalised (paper) or raw (code)")
+    p.add_argument("--rank-norm", choices=CHOICES["rank_norm"],
                    help="Ranker output -> r: standardized (offset/scale invariant, default), sigmoid (paper), raw")
     p.add_argument("--steps", type=int, help="task learner optimisation steps per cycle (instead of --epochs)")
-    p.add_argument("--score-mode", choices=["eval", "train"], help="WAE/D mode when scoring (code: train)")
+    p.add_argument("--score-mode", choices=CHOICES["score_mode"], help="WAE/D mode when scoring (code: train)")
     p.add_argument("--keep-training", action="store_true", help="keep the task learner across cycles")
     p.add_argument("--ranker-for-all", action="store_true", help="train every method with the Ranker (code bug B1)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu, cuda, cuda:1, ...")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+    p.add_argument("--precision", choices=CHOICES["precision"],
                    help="training/scoring arithmetic: auto = bf16 autocast on CUDA, fp32 on CPU (default); "
                         "fp32 opts out")
     p.add_argument("--out", default=None, help="run directory (default runs/<dataset>)")
@@ -93,30 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_FLAG_FIELDS = ("dataset", "data_dir", "trials", "cycles", "initial", "budget", "subset", "epochs", "batch_size", "lr",
+                "latent_dim", "wae_iterations", "disc_layers", "disc_rank_input", "score_mode", "rank_norm", "steps",
+                "seed", "device", "precision")
+"""Flags that set the RunConfig field of the same name."""
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.method and args.methods:
         raise SystemExit("error: give --method or --methods, not both")
-    methods = None
-    if args.methods:
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    elif args.method:
-        methods = [args.method]
-    overrides: Dict[str, Any] = dict(
-        dataset=args.dataset, data_dir=args.data_dir, methods=methods, trials=args.trials, cycles=args.cycles,
-        initial=args.initial, budget=args.budget, subset=args.subset, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, latent_dim=args.latent_dim, wae_iterations=args.wae_iterations,
-        disc_layers=args.disc_layers, disc_rank_input=args.disc_rank_input, score_mode=args.score_mode,
-        rank_norm=args.rank_norm, steps=args.steps,
-        seed=args.seed, device=args.device, precision=args.precision,
-        fresh_model_each_cycle=False if args.keep_training else None,
-        ranker_for_all=True if args.ranker_for_all else None,
-    )
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    overrides: Dict[str, Any] = {name: getattr(args, name) for name in _FLAG_FIELDS}
+    overrides.update(methods=[args.method] if args.method else methods,
+                     fresh_model_each_cycle=False if args.keep_training else None,
+                     ranker_for_all=True if args.ranker_for_all else None)
     options = _key_values(args.dataset_option, "--dataset-option")
     if options:
         overrides["dataset_options"] = options
     extra = _key_values(args.set, "--set")
-    fields = {f.name for f in dataclasses.fields(RunConfig)}
-    unknown = sorted(set(extra) - fields)
+    unknown = sorted(set(extra) - {f.name for f in dataclasses.fields(RunConfig)})
     if unknown:
         raise SystemExit(f"error: unknown --set key(s) {unknown}; see RunConfig in tavaal/config.py")
     overrides.update(extra)
@@ -142,11 +127,9 @@ def write_outputs(run_dir: RunDirectory, config: RunConfig, records: List[Dict],
         selections = {}
         for method in config.methods:
             trial_dir = run_dir.trial_dir(method, 0)
-            labeled_path = trial_dir / f"labeled_cycle_{last:02d}.json"
-            if labeled_path.exists():
-                selections[method] = {"labeled": np.asarray(read_json(labeled_path), dtype=np.int64),
-                                      "selected": np.asarray(read_json(trial_dir / f"selected_cycle_{last:02d}.json"),
-                                                             dtype=np.int64)}
+            if (trial_dir / f"labeled_cycle_{last:02d}.json").exists():
+                selections[method] = {kind: np.asarray(read_json(trial_dir / f"{kind}_cycle_{last:02d}.json"),
+                                                       dtype=np.int64) for kind in ("labeled", "selected")}
         if selections:
             written.append(plot_selection_scatter(np.asarray(bundle.points), np.asarray(bundle.train_targets),
                                                   selections, run_dir.root, cycle=last))

@@ -4,6 +4,7 @@ import os
 import pytest
 import torch
 
+from ops_backends import use_backend
 from tavaal import ops
 from tavaal.distributed.kcenter_state import ShardKCenter
 
@@ -20,15 +21,8 @@ def _clustered(n=3000, d=16, k=12, dtype=torch.float32, seed=0):
 
 
 def _reference(x, b, centers=None, first=None, metric="euclidean"):
-    old = os.environ.get("TAVAAL_FORCE_REFERENCE")
-    os.environ["TAVAAL_FORCE_REFERENCE"] = "1"
-    try:
+    with use_backend("reference"):
         return ops.kcenter_greedy(x, b, centers=centers, first=first, metric=metric)
-    finally:
-        if old is None:
-            del os.environ["TAVAAL_FORCE_REFERENCE"]
-        else:
-            os.environ["TAVAAL_FORCE_REFERENCE"] = old
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])

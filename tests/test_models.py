@@ -459,9 +459,8 @@ def test_discriminator_layers_and_input_dims(num_layers, rank_conditioned):
     d = 8
     disc = Discriminator(d, hidden_dim=16, num_layers=num_layers, rank_conditioned=rank_conditioned)
     assert len(disc.layers) == num_layers and all(isinstance(m, nn.Linear) for m in disc.layers)
-    assert disc.input_dim == d + (1 if rank_conditioned else 0)
     dims = [(m.in_features, m.out_features) for m in disc.layers]
-    assert dims[0] == (disc.input_dim, 16) and dims[-1] == (16, 1)
+    assert dims[0] == (d + (1 if rank_conditioned else 0), 16) and dims[-1] == (16, 1)
     mu, r = torch.randn(4, d), torch.rand(4)
     p = disc(r, mu)
     assert p.shape == (4,) and torch.all((p > 0) & (p < 1))

@@ -87,7 +87,7 @@ def test_wae_for_412_crops_has_six_stride_2_stages_and_latent_128():
     recon, z, mu, logvar = wae(x, torch.rand(2))
     assert recon.shape == x.shape and mu.shape == (2, 128) and z.shape == (2, 128)
     disc = Discriminator(128, hidden_dim=32, num_layers=5, rank_conditioned=True)
-    assert disc.input_dim == 129  # mu plus the normalised rank, last
+    assert disc.layers[0].in_features == 129  # mu plus the normalised rank, last
     assert disc(torch.sigmoid(torch.randn(2)), mu).shape == (2,)
 
 

@@ -92,10 +92,8 @@ def build_augment(spec, default: str, input_shape: tuple[int, ...],
     """
     if callable(spec):
         return spec
-    if spec is True:
-        spec = "default"
-    if spec is False or spec is None:
-        spec = "none"
+    if spec is True or spec is False or spec is None:
+        spec = "default" if spec else "none"
     if not isinstance(spec, str) or spec not in AUGMENTS:
         raise ValueError(f"{name}: augment must be a bool, a callable or one of {AUGMENTS}, got {spec!r}")
     if spec == "default":

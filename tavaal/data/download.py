@@ -1,16 +1,14 @@
 """Download the benchmark data sets (CIFAR-10/100, SVHN, MNIST, Fashion-MNIST) into ``data_dir``.
 
-Every file is fetched from its official URL (several mirrors for MNIST), checked against
-its published MD5 checksum, and only then put in place, so a data folder never holds a
-half-written data set:
+Every file is fetched from its official URL (several mirrors for MNIST), checked against its
+published MD5 and only then put in place, so a data folder never holds a half-written data set:
 
-* the bytes go to ``<target>.part``; an interrupted download keeps that file and the next
-  attempt resumes it with an HTTP ``Range`` request (a server that ignores ``Range`` makes
-  it start over); up to :data:`RETRIES` resumptions happen within one call;
-* the finished file is verified; a mismatch deletes it and raises :class:`ChecksumError`
-  (file, expected and actual digest);
-* archives (CIFAR) are extracted into a temporary folder, their members verified, and the
-  folder renamed into place; the archive is then deleted;
+* the bytes go to ``<target>.part``; an interrupted download keeps it and the next attempt
+  resumes it with an HTTP ``Range`` request (a server ignoring ``Range`` makes it start over);
+  up to :data:`RETRIES` resumptions happen within one call;
+* a finished file with another MD5 is deleted and raises :class:`ChecksumError`;
+* archives (CIFAR) are extracted into a temporary folder, their members verified, the folder
+  renamed into place and the archive deleted;
 * a data set whose final files are present and verify is not downloaded again.
 
 Layout written (what the readers in :mod:`tavaal.data.readers` look for)::
@@ -19,16 +17,14 @@ Layout written (what the readers in :mod:`tavaal.data.readers` look for)::
     <data_dir>/svhn/{train,test}_32x32.mat
     <data_dir>/mnist/*-ubyte.gz          <data_dir>/fashionmnist/*-ubyte.gz
 
-Transport: torchvision's ``download_url`` when torchvision is importable (it is never
-required), else the standard library (urllib) with a tqdm progress bar; resuming a partial
-file always uses urllib (torchvision's downloader cannot resume).
+Transport: torchvision's ``download_url`` when torchvision is importable (never required), else
+urllib with a tqdm progress bar; resuming a partial file always uses urllib.
 
-Mirrors and checksum overrides (air-gapped sites, tests): ``mirror=`` or the environment
-variable ``TAVAAL_DOWNLOAD_MIRROR`` (a base URL; files are fetched from
-``<mirror>/<dataset>/<filename>``, e.g. ``<mirror>/mnist/train-images-idx3-ubyte.gz``);
-``checksums=`` or ``TAVAAL_DOWNLOAD_CHECKSUMS`` (path of a JSON file) maps a file's path
-relative to ``data_dir`` (archives: their file name) to the MD5 to expect instead of the
-official one -- only needed when a mirror serves different bytes.
+Mirrors and checksum overrides (air-gapped sites, tests): ``mirror=`` or ``$TAVAAL_DOWNLOAD_MIRROR``
+(a base URL; files are fetched from ``<mirror>/<dataset>/<filename>``, e.g.
+``<mirror>/mnist/train-images-idx3-ubyte.gz``); ``checksums=`` or ``$TAVAAL_DOWNLOAD_CHECKSUMS``
+(path of a JSON file) maps a file's path relative to ``data_dir`` (archives: their file name) to
+the MD5 to expect instead of the official one.
 """
 
 from __future__ import annotations
@@ -51,7 +47,7 @@ from .readers._common import data_root
 from .registry import get_spec
 
 __all__ = ["DownloadError", "ChecksumError", "Resource", "DOWNLOADS", "MIRROR_ENV", "CHECKSUMS_ENV",
-           "downloadable", "download_dataset", "md5sum"]
+           "download_dataset", "md5sum"]
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +90,6 @@ class Resource:
     urls: tuple[str, ...]
     subdir: str = ""
     members: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def is_archive(self) -> bool:
-        return bool(self.members)
 
     @property
     def relpath(self) -> str:
@@ -150,11 +142,6 @@ _FILES_OF = {"cifar10-imb": "cifar10"}
 """Registry names that read another data set's files."""
 
 
-def downloadable(name: str) -> bool:
-    """Whether ``name`` (a canonical registry name) can be fetched by :func:`download_dataset`."""
-    return _FILES_OF.get(name, name) in DOWNLOADS
-
-
 def md5sum(path: str | os.PathLike, chunk: int = _CHUNK) -> str:
     """Hex MD5 of a file, read in chunks."""
     h = hashlib.md5(usedforsecurity=False)
@@ -165,7 +152,7 @@ def md5sum(path: str | os.PathLike, chunk: int = _CHUNK) -> str:
 
 
 def _load_checksum_overrides(checksums: Mapping[str, str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
+    data = {}
     env = os.environ.get(CHECKSUMS_ENV)
     if env:
         try:
@@ -175,15 +162,7 @@ def _load_checksum_overrides(checksums: Mapping[str, str] | None) -> dict[str, s
                              f"{{relative path: md5}} ({exc})") from exc
         if not isinstance(data, dict):
             raise ValueError(f"${CHECKSUMS_ENV}={env}: expected a JSON object, got {type(data).__name__}")
-        out.update({str(k): str(v).lower() for k, v in data.items()})
-    out.update({str(k): str(v).lower() for k, v in (checksums or {}).items()})
-    return out
-
-
-def _urls(dataset: str, res: Resource, mirror: str | None) -> tuple[str, ...]:
-    if mirror:
-        return (f"{mirror.rstrip('/')}/{dataset}/{res.filename}",)
-    return res.urls
+    return {str(k): str(v).lower() for k, v in {**data, **(checksums or {})}.items()}
 
 
 def _verified(path: Path, md5: str) -> bool:
@@ -233,10 +212,7 @@ def _fetch_urllib(url: str, part: Path, progress: bool) -> None:
         with open(part, "ab" if offset else "wb") as f, tqdm(
                 total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
                 desc=part.name[:-len(".part")], disable=not progress, leave=False) as bar:
-            while True:
-                block = response.read(_CHUNK)
-                if not block:
-                    break
+            for block in iter(lambda: response.read(_CHUNK), b""):
                 f.write(block)
                 bar.update(len(block))
         if total is not None and part.stat().st_size < total:
@@ -376,22 +352,16 @@ def download_dataset(name: str, data_dir: str | os.PathLike | None = None, *, mi
     root.mkdir(parents=True, exist_ok=True)
     for res in DOWNLOADS[dataset]:
         md5 = overrides.get(res.relpath, res.md5)
-        urls = _urls(dataset, res, mirror)
-        if res.is_archive:
-            members = {rel: overrides.get(rel, m) for rel, m in res.members.items()}
-            if all(_verified(root / rel, m) for rel, m in members.items()):
-                log.info("%s: %s already present and verified", canonical, ", ".join(members))
-                continue
-            archive = root / res.filename
-            _download_file(urls, archive, md5, progress=progress, backend=backend)
+        urls = (f"{mirror.rstrip('/')}/{dataset}/{res.filename}",) if mirror else res.urls
+        members = {rel: overrides.get(rel, m) for rel, m in res.members.items()}
+        dest = root / res.relpath
+        if all(_verified(root / rel, m) for rel, m in (members or {res.relpath: md5}).items()):
+            log.info("%s: %s already present and verified", canonical, ", ".join(members) or dest)
+            continue
+        _download_file(urls, dest, md5, progress=progress, backend=backend)
+        if members:  # an archive
             try:
-                _install_archive(archive, root, members)
+                _install_archive(dest, root, members)
             finally:
-                archive.unlink(missing_ok=True)
-        else:
-            dest = root / res.relpath
-            if _verified(dest, md5):
-                log.info("%s: %s already present and verified", canonical, dest)
-                continue
-            _download_file(urls, dest, md5, progress=progress, backend=backend)
+                dest.unlink(missing_ok=True)
     return root

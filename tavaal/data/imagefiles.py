@@ -11,6 +11,7 @@ nothing is padded or cropped. Masks are resized with nearest-neighbour interpola
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Optional, Sequence, Tuple, Union
 
@@ -68,15 +69,7 @@ def decode_image(path: PathLike, size: Optional[Tuple[int, int]], channels: int 
 def image_hw(path: PathLike) -> Tuple[int, int]:
     """(H, W) of an image file read from its header (no decoding). Raises
     :class:`CorruptDatasetError` naming the file when the header cannot be read."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            return int(h), int(w)
-    except _decode_errors() as exc:
-        raise CorruptDatasetError(f"{path}: cannot read the image header ({type(exc).__name__}: {exc})",
-                                  path) from exc
+    return image_mode(path)[1:]
 
 
 def image_mode(path: PathLike) -> Tuple[int, int, int]:
@@ -170,11 +163,8 @@ def read_mask(path: PathLike, lookup: np.ndarray, size: Optional[Tuple[int, int]
 
 def _ranges(values: np.ndarray) -> str:
     """'0-18, 255' style listing of sorted ints."""
-    parts, start = [], None
-    for i, v in enumerate(values):
-        if start is None:
-            start = v
-        if i + 1 == len(values) or values[i + 1] != v + 1:
-            parts.append(str(start) if start == v else f"{start}-{v}")
-            start = None
+    parts = []
+    for _, run in itertools.groupby(enumerate(values), key=lambda item: item[1] - item[0]):
+        run = [v for _, v in run]
+        parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
     return ", ".join(parts)

@@ -45,9 +45,9 @@ def open_source(path: Union[str, os.PathLike], *, image_shape: Optional[Sequence
     if not p.exists() and ".npz:" in text:
         file, member = text.rsplit(":", 1)
         return ArraySource(file, key=member, kind=kind or "inputs")
+    if not p.exists() and text in DATASETS:
+        return dataset_source(text, "train", **dataset_options)
     if not p.exists():
-        if text in DATASETS:
-            return dataset_source(text, "train", **dataset_options)
         raise SourceError(f"pool {text} does not exist (give an image folder, a .npy/.npz file, a sharded pool "
                         "directory or dataset:NAME)")
     if p.is_dir():

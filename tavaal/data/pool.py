@@ -55,14 +55,12 @@ def _as_index_array(indices: Any, num_samples: int, what: str) -> np.ndarray:
                              "(e.g. np.flatnonzero(mask))")
     if arr.ndim != 1:
         raise PoolIndexError(f"{what}: expected a 1-D sequence of indices, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if arr.dtype == object:
-            bad = [v for v in arr if not isinstance(v, numbers.Integral)]
-            if bad:
-                raise PoolIndexError(f"{what}: indices must be integers, got {bad[:_SHOW]!r}")
-            arr = arr.astype(np.int64)
-        else:
-            raise PoolIndexError(f"{what}: indices must be integers, got dtype {arr.dtype}")
+    if arr.dtype == object:
+        bad = [v for v in arr if not isinstance(v, numbers.Integral)]
+        if bad:
+            raise PoolIndexError(f"{what}: indices must be integers, got {bad[:_SHOW]!r}")
+    elif not np.issubdtype(arr.dtype, np.integer):
+        raise PoolIndexError(f"{what}: indices must be integers, got dtype {arr.dtype}")
     arr = arr.astype(np.int64, copy=False)
     out = arr[(arr < 0) | (arr >= num_samples)]
     if out.size:
@@ -104,12 +102,11 @@ class Pool:
         self._set_mask(mask)
 
     def _set_mask(self, mask: np.ndarray) -> None:
-        mask.setflags(write=False)
         self._mask = mask
         self._labeled = np.flatnonzero(mask).astype(np.int64)
         self._unlabeled = np.flatnonzero(~mask).astype(np.int64)
-        self._labeled.setflags(write=False)
-        self._unlabeled.setflags(write=False)
+        for arr in (self._mask, self._labeled, self._unlabeled):
+            arr.setflags(write=False)
 
     @classmethod
     def _from_mask(cls, mask: np.ndarray) -> "Pool":
@@ -118,7 +115,6 @@ class Pool:
         pool._set_mask(mask)
         return pool
 
-    # ----------------------------------------------------------------- construction
     @classmethod
     def initial(cls, num_samples: int, size: int,
                 rng: np.random.Generator | int | None = None) -> "Pool":
@@ -134,7 +130,6 @@ class Pool:
         chosen = as_rng(rng).choice(int(num_samples), size=int(size), replace=False)
         return cls(num_samples, chosen)
 
-    # ----------------------------------------------------------------- properties
     @property
     def num_samples(self) -> int:
         return self._n
@@ -162,11 +157,6 @@ class Pool:
     def num_unlabeled(self) -> int:
         return int(self._unlabeled.size)
 
-    def is_labeled(self, indices: Any) -> np.ndarray:
-        idx = np.asarray(indices, dtype=np.int64)
-        return self._mask[idx]
-
-    # ----------------------------------------------------------------- updates
     def label(self, indices: Iterable[int] | np.ndarray) -> "Pool":
         """Return a **new** pool with ``indices`` moved from unlabeled to labeled.
 
@@ -182,7 +172,6 @@ class Pool:
         mask[idx] = True
         return Pool._from_mask(mask)
 
-    # ----------------------------------------------------------------- (de)serialisation
     def state_dict(self) -> dict:
         """JSON-serialisable state: ``{"num_samples": int, "labeled": [int, ...]}``."""
         return {"num_samples": self._n, "labeled": self._labeled.tolist()}
@@ -195,7 +184,6 @@ class Pool:
             raise ValueError(f"Pool state is missing key {exc.args[0]!r}; "
                              "expected {'num_samples': int, 'labeled': [int, ...]}") from None
 
-    # ----------------------------------------------------------------- dunder
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Pool):
             return NotImplemented

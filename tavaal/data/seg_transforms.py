@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import IGNORE_INDEX
-from .transforms import Generator, as_tuple, RandomTransform
+from .transforms import Generator, RandomHorizontalFlip, RandomTransform, as_tuple, pad_with_fill
 
 __all__ = ["PairedCompose", "PairedRandomCrop", "PairedRandomHorizontalFlip", "is_paired"]
 
@@ -65,32 +65,13 @@ class PairedCompose:
         return f"PairedCompose([{', '.join(repr(t) for t in self.transforms)}])"
 
 
-class PairedRandomHorizontalFlip(RandomTransform):
+class PairedRandomHorizontalFlip(RandomHorizontalFlip):
     """Mirror image and mask along the width with probability ``p`` (one draw per sample)."""
 
     paired = True
 
-    def __init__(self, p: float = 0.5, generator: Generator = None):
-        super().__init__(generator)
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be in [0, 1], got {p}")
-        self.p = float(p)
-
     def __call__(self, x: torch.Tensor, mask: torch.Tensor, generator: Generator = None):
-        batch = _check_pair(x, mask, "PairedRandomHorizontalFlip")
-        if not batch:
-            if float(self._draw(1, generator)) < self.p:
-                return x.flip(-1), mask.flip(-1)
-            return x, mask
-        flip = self._draw(x.shape[0], generator) < self.p
-        x_out, m_out = x.clone(), mask.clone()
-        if bool(flip.any()):
-            x_out[flip] = x[flip].flip(-1)
-            m_out[flip] = mask[flip].flip(-1)
-        return x_out, m_out
-
-    def __repr__(self) -> str:
-        return f"PairedRandomHorizontalFlip(p={self.p})"
+        return tuple(self._flip([x, mask], _check_pair(x, mask, "PairedRandomHorizontalFlip"), generator))
 
 
 class PairedRandomCrop(RandomTransform):
@@ -118,34 +99,21 @@ class PairedRandomCrop(RandomTransform):
         ph, pw = max(th - h, 0), max(tw - w, 0)
         if ph == 0 and pw == 0:
             return x, mask
-        c = x.shape[-3]
-        if len(self.fill) not in (1, c):
-            raise ValueError(f"fill has {len(self.fill)} values for {c} channels")
         top, left = ph // 2, pw // 2
-        padded = x.new_empty(x.shape[:-2] + (h + ph, w + pw))
-        padded[:] = torch.tensor(self.fill, dtype=x.dtype, device=x.device).view(-1, 1, 1)
-        padded[..., top:top + h, left:left + w] = x
-        mpad = F.pad(mask, (left, pw - left, top, ph - top), value=self.ignore_index)
-        return padded, mpad
+        return (pad_with_fill(x, self.fill, top, left, h + ph, w + pw),
+                F.pad(mask, (left, pw - left, top, ph - top), value=self.ignore_index))
 
     def __call__(self, x: torch.Tensor, mask: torch.Tensor, generator: Generator = None):
         batch = _check_pair(x, mask, "PairedRandomCrop")
-        x, mask = self._pad(x, mask)
+        x, mask = self._pad(x, mask) if batch else self._pad(x[None], mask[None])
         th, tw = self.size
         h, w = x.shape[-2:]
-        n = x.shape[0] if batch else 1
         gen = self._gen(generator)
-        oy = torch.randint(0, h - th + 1, (n,), generator=gen)
-        ox = torch.randint(0, w - tw + 1, (n,), generator=gen)
-        if not batch:
-            y0, x0 = int(oy), int(ox)
-            return x[:, y0:y0 + th, x0:x0 + tw].contiguous(), mask[y0:y0 + th, x0:x0 + tw].contiguous()
-        xs, ms = [], []
-        for k in range(n):
-            y0, x0 = int(oy[k]), int(ox[k])
-            xs.append(x[k, :, y0:y0 + th, x0:x0 + tw])
-            ms.append(mask[k, y0:y0 + th, x0:x0 + tw])
-        return torch.stack(xs), torch.stack(ms)
+        oy = torch.randint(0, h - th + 1, (x.shape[0],), generator=gen).tolist()
+        ox = torch.randint(0, w - tw + 1, (x.shape[0],), generator=gen).tolist()
+        xs = torch.stack([x[k, :, y0:y0 + th, x0:x0 + tw] for k, (y0, x0) in enumerate(zip(oy, ox))])
+        ms = torch.stack([mask[k, y0:y0 + th, x0:x0 + tw] for k, (y0, x0) in enumerate(zip(oy, ox))])
+        return (xs, ms) if batch else (xs[0], ms[0])
 
     def __repr__(self) -> str:
         return f"PairedRandomCrop(size={self.size}, fill={self.fill}, ignore_index={self.ignore_index})"

@@ -21,31 +21,34 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-__all__ = [
-    "Compose",
-    "Normalize",
-    "RandomCropWithPadding",
-    "RandomHorizontalFlip",
-    "RandomResizedCrop",
-    "Resize",
-    "Augmented",
-    "normalized_fill",
-]
+__all__ = ["Compose", "Normalize", "RandomCropWithPadding", "RandomHorizontalFlip", "RandomResizedCrop", "Resize",
+           "Augmented", "normalized_fill"]
 
 Generator = torch.Generator | None
 
 
 def as_tuple(v: float | Sequence[float]) -> tuple[float, ...]:
     """A scalar or a sequence as a tuple of floats (per-channel constants)."""
-    if isinstance(v, (int, float)):
-        return (float(v),)
-    return tuple(float(x) for x in v)
+    return (float(v),) if isinstance(v, (int, float)) else tuple(float(x) for x in v)
 
 
 def normalized_fill(mean: Sequence[float], std: Sequence[float], raw: float = 0.0) -> tuple[float, ...]:
     """Per-channel value that a raw pixel ``raw`` (default 0 = black) takes after
     ``(raw - mean) / std``; the fill that reproduces zero-padding *before* Normalize."""
     return tuple((raw - m) / s for m, s in zip(as_tuple(mean), as_tuple(std)))
+
+
+def pad_with_fill(x: torch.Tensor, fill: tuple[float, ...], top: int, left: int, height: int,
+                  width: int) -> torch.Tensor:
+    """``x`` (..., C, h, w) placed at (``top``, ``left``) of a ``height`` x ``width`` canvas filled
+    with ``fill`` (one value or one per channel; ValueError otherwise)."""
+    c, h, w = x.shape[-3:]
+    if len(fill) not in (1, c):
+        raise ValueError(f"fill has {len(fill)} values for {c} channels")
+    padded = x.new_empty(x.shape[:-2] + (height, width))
+    padded[:] = torch.tensor(fill, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+    padded[..., top:top + h, left:left + w] = x
+    return padded
 
 
 def _check_image(x: torch.Tensor, name: str) -> None:
@@ -66,8 +69,7 @@ class Compose:
         return x
 
     def __repr__(self) -> str:
-        inner = ", ".join(repr(t) for t in self.transforms)
-        return f"Compose([{inner}])"
+        return f"Compose([{', '.join(repr(t) for t in self.transforms)}])"
 
 
 def _call(t: Callable, x, generator: Generator):
@@ -80,8 +82,7 @@ class Normalize:
     """``(x - mean) / std`` per channel (dim -3 of an image) or per feature (vectors)."""
 
     def __init__(self, mean: Sequence[float] | float, std: Sequence[float] | float):
-        self.mean = as_tuple(mean)
-        self.std = as_tuple(std)
+        self.mean, self.std = as_tuple(mean), as_tuple(std)
         if len(self.mean) != len(self.std):
             raise ValueError(f"mean has {len(self.mean)} entries but std has {len(self.std)}")
         if any(s <= 0 for s in self.std):
@@ -112,9 +113,6 @@ class RandomTransform:
     def _draw(self, n: int, generator: Generator) -> torch.Tensor:
         return torch.rand(n, generator=self._gen(generator))
 
-    def _randint(self, high: int, n: int, generator: Generator) -> torch.Tensor:
-        return torch.randint(0, high, (n,), generator=self._gen(generator))
-
 
 class RandomCropWithPadding(RandomTransform):
     """Pad by ``padding`` pixels on every side with ``fill``, then crop ``size`` at a uniformly
@@ -139,17 +137,13 @@ class RandomCropWithPadding(RandomTransform):
         _check_image(x, "RandomCropWithPadding")
         single = x.dim() == 3
         xb = x.unsqueeze(0) if single else x
-        b, c, h, w = xb.shape
+        b, _, h, w = xb.shape
         p = self.padding
         th, tw = self.size
         hp, wp = h + 2 * p, w + 2 * p
         if th > hp or tw > wp:
             raise ValueError(f"crop size {self.size} larger than padded image {(hp, wp)}")
-        if len(self.fill) not in (1, c):
-            raise ValueError(f"fill has {len(self.fill)} values for {c} channels")
-        padded = xb.new_empty((b, c, hp, wp))
-        padded[:] = torch.tensor(self.fill, dtype=xb.dtype, device=xb.device).view(-1, 1, 1)
-        padded[:, :, p:p + h, p:p + w] = xb
+        padded = pad_with_fill(xb, self.fill, p, p, hp, wp)
         gen = self._gen(generator)
         oy = torch.randint(0, hp - th + 1, (b,), generator=gen)
         ox = torch.randint(0, wp - tw + 1, (b,), generator=gen)
@@ -176,18 +170,23 @@ class RandomHorizontalFlip(RandomTransform):
             raise ValueError(f"p must be in [0, 1], got {p}")
         self.p = float(p)
 
+    def _flip(self, tensors: Sequence[torch.Tensor], batch: bool, generator: Generator) -> list[torch.Tensor]:
+        """Mirror every tensor of ``tensors`` with one draw (per sample of a ``batch``)."""
+        if not batch:
+            return [t.flip(-1) for t in tensors] if float(self._draw(1, generator)) < self.p else list(tensors)
+        flip = self._draw(tensors[0].shape[0], generator) < self.p
+        outs = [t.clone() for t in tensors]
+        if bool(flip.any()):
+            for out, t in zip(outs, tensors):
+                out[flip] = t[flip].flip(-1)
+        return outs
+
     def __call__(self, x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
         _check_image(x, "RandomHorizontalFlip")
-        if x.dim() == 3:
-            return x.flip(-1) if float(self._draw(1, generator)) < self.p else x
-        flip = self._draw(x.shape[0], generator) < self.p
-        out = x.clone()
-        if bool(flip.any()):
-            out[flip] = x[flip].flip(-1)
-        return out
+        return self._flip([x], x.dim() == 4, generator)[0]
 
     def __repr__(self) -> str:
-        return f"RandomHorizontalFlip(p={self.p})"
+        return f"{type(self).__name__}(p={self.p})"
 
 
 class RandomResizedCrop(RandomTransform):

@@ -12,9 +12,9 @@ and say how to install it when it is missing. See docs/scale-out.md.
 """
 from .cluster import RaySpec, parse_ray_spec, ray_session, require_ray
 from .kcenter_state import ShardKCenter
-from .ray_kcenter import KCenterRun, RayKCenter, merge_best, ray_composable_coreset, ray_kcenter_greedy
+from .ray_kcenter import KCenterRun, RayKCenter, merge_best
 
 __all__ = [
     "RaySpec", "parse_ray_spec", "ray_session", "require_ray",
-    "ShardKCenter", "RayKCenter", "KCenterRun", "merge_best", "ray_kcenter_greedy", "ray_composable_coreset",
+    "ShardKCenter", "RayKCenter", "KCenterRun", "merge_best",
 ]

@@ -81,10 +81,8 @@ def select_with_ray(args, method: str, labeled, labeled_pool, backend: str):
                 rows_per_unit=args.ray_rows_per_unit, max_restarts=args.ray_max_restarts, pool_kwargs=pool_kwargs)
     except (SelectionError, ValueError):
         raise
-    except (RuntimeError, ConnectionError, OSError) as exc:
-        raise _fail_run(f"the Ray run failed, nothing was written: {type(exc).__name__}: {exc}") from exc
-    except Exception as exc:  # ray.exceptions.* (RayError is not a RuntimeError)
-        if type(exc).__module__.startswith("ray"):
+    except Exception as exc:  # ray.exceptions.* too (RayError is not a RuntimeError)
+        if isinstance(exc, (RuntimeError, ConnectionError, OSError)) or type(exc).__module__.startswith("ray"):
             raise _fail_run(f"the Ray run failed, nothing was written: {type(exc).__name__}: {exc}") from exc
         raise
 
@@ -109,10 +107,9 @@ def _coreset_with_ray(args, method, scorer_spec, pool_path, labeled, pool_kwargs
                     gpus_per_actor=args.ray_gpus_per_actor, max_restarts=args.ray_max_restarts) as kc:
         run = kc.greedy(args.budget, centers=torch.from_numpy(lab) if lab.size else None, first=first)
     rows = run.indices.numpy()
-    total = time.perf_counter() - t0
+    timings = {"load": 0.0, "inference": 0.0, "selection": run.seconds, "total": time.perf_counter() - t0}
     sel = Selection(method, args.budget, rows, pool.ids_of(rows), run.radii.numpy(), n, n - lab.size, n - lab.size,
-                    [], {"load": 0.0, "inference": 0.0, "selection": run.seconds, "total": total}, {}, None,
-                    scorer.backend, scorer.precision)
+                    [], timings, {}, None, scorer.backend, scorer.precision)
     sel.ray = run  # type: ignore[attr-defined]
     return sel
 

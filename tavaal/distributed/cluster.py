@@ -1,4 +1,4 @@
-"""Connecting to Ray: ``--ray auto|ADDRESS|local:N`` parsing and a scoped ``ray.init``.
+"""Connecting to Ray (``--ray auto|ADDRESS|local:N``) and the actor plumbing the drivers share.
 
 * ``local:N``  starts a private local Ray instance with N CPUs (and shuts it down afterwards);
 * ``auto``     connects to the cluster this machine belongs to (``ray.init(address="auto")``,
@@ -19,7 +19,7 @@ from typing import Iterator, Optional
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RaySpec", "parse_ray_spec", "require_ray", "ray_session", "cluster_cpus"]
+__all__ = ["RaySpec", "parse_ray_spec", "require_ray", "ray_session", "ActorGroup", "Worker"]
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,6 @@ class RaySpec:
     num_cpus: Optional[int] = None
     address: Optional[str] = None
 
-    def __str__(self) -> str:
-        if self.mode == "local":
-            return f"local:{self.num_cpus}"
-        return "auto" if self.mode == "auto" else str(self.address)
-
 
 def parse_ray_spec(value: str) -> RaySpec:
     """Parse ``auto``, ``local:N`` (N >= 1) or an address; ValueError with the accepted forms."""
@@ -43,10 +38,10 @@ def parse_ray_spec(value: str) -> RaySpec:
     v = value.strip()
     if v == "auto":
         return RaySpec("auto")
+    if v == "local":
+        return RaySpec("local", num_cpus=os.cpu_count() or 1)
     if v.startswith("local"):
         _, sep, n = v.partition(":")
-        if v == "local":
-            return RaySpec("local", num_cpus=os.cpu_count() or 1)
         try:
             cpus = int(n) if sep else -1
         except ValueError:
@@ -83,8 +78,7 @@ def ray_session(spec, log_to_driver: bool = False, **init_kwargs) -> Iterator[Ra
         log.info("reusing the existing Ray connection")
         yield spec
         return
-    kwargs = dict(include_dashboard=False, log_to_driver=log_to_driver)
-    kwargs.update(init_kwargs)
+    kwargs = {"include_dashboard": False, "log_to_driver": log_to_driver, **init_kwargs}
     if spec.mode == "local":
         ray.init(num_cpus=spec.num_cpus, **kwargs)
     elif spec.mode == "auto":
@@ -98,10 +92,9 @@ def ray_session(spec, log_to_driver: bool = False, **init_kwargs) -> Iterator[Ra
         ray.shutdown()
 
 
-def cluster_cpus() -> int:
-    """CPUs the connected cluster offers (at least 1)."""
-    ray = require_ray()
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+def schedule_timeout() -> float:
+    """Seconds to wait for an actor to be placed (``TAVAAL_RAY_SCHEDULE_TIMEOUT``, default 300)."""
+    return float(os.environ.get("TAVAAL_RAY_SCHEDULE_TIMEOUT", "300"))
 
 
 def kill_actors(actors) -> None:
@@ -113,3 +106,84 @@ def kill_actors(actors) -> None:
             ray.kill(actor, no_restart=True)
         except Exception:  # noqa: BLE001 - an actor that already died cannot be killed again
             pass
+
+
+class Worker:
+    """Base of the actor bodies: ``ping`` (answered once the actor is placed) and the test hook
+    ``crash_once = (marker file, step)``: the process dies once, at that step."""
+
+    def __init__(self, crash_once: Optional[tuple] = None):
+        self._crash_once = crash_once
+
+    def ping(self) -> int:
+        return os.getpid()
+
+    def _maybe_crash(self, step: int) -> None:
+        if self._crash_once is not None:
+            marker, at = self._crash_once
+            if step == at and not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(1)
+
+
+def connected_ray():
+    """``ray``, which must be initialised in this process (RuntimeError otherwise)."""
+    ray = require_ray()
+    if not ray.is_initialized():
+        raise RuntimeError("Ray is not initialised: use tavaal.distributed.ray_session(...) or ray.init()")
+    return ray
+
+
+def default_actors(cpus_per_actor: float) -> int:
+    """The cluster's CPUs / ``cpus_per_actor`` (at least 1)."""
+    cpus = max(1, int(require_ray().cluster_resources().get("CPU", 1)))
+    return max(1, int(cpus // max(cpus_per_actor, 1e-9)))
+
+
+class ActorGroup:
+    """Base of the drivers: Ray actors of one :class:`Worker` class with the same resources,
+    killed by :meth:`shutdown` or on leaving the ``with`` block. Subclasses define
+    ``_spawn(k)``: a new actor for slot ``k``, from ``self._remote`` and ``self._threads``."""
+
+    actors: list
+
+    def _start(self, body: type, count: int, cpus_per_actor: float, gpus_per_actor: float, max_restarts: int):
+        """Start ``count`` actors and wait until all are placed: RuntimeError (and no actor
+        left behind) when the cluster cannot place them within :func:`schedule_timeout`."""
+        import ray
+
+        # never auto-retry a call: the driver re-submits or replays it, so it knows and counts
+        self._remote = ray.remote(body).options(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor,
+                                                max_restarts=int(max_restarts), max_task_retries=0)
+        self._threads = max(1, int(cpus_per_actor))
+        self.actors = [self._spawn(k) for k in range(count)]
+        timeout = schedule_timeout()
+        try:
+            refs = [a.ping.remote() for a in self.actors]
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+            if len(ready) < len(refs):
+                res = ray.cluster_resources()
+                raise RuntimeError(
+                    f"only {len(ready)} of {len(refs)} Ray actors started within {timeout:.0f}s: each asks for "
+                    f"{cpus_per_actor} CPU{f' and {gpus_per_actor} GPU' if gpus_per_actor else ''}, the cluster "
+                    f"has {res.get('CPU', 0):g} CPU / {res.get('GPU', 0):g} GPU in total. Use fewer actors "
+                    "(--ray-actors), smaller --ray-cpus-per-actor, or a bigger cluster")
+            ray.get(refs)
+        except BaseException:
+            self.shutdown()
+            raise
+
+    def _replace(self, k: int) -> None:
+        """A fresh actor in slot ``k`` (the old one killed for good)."""
+        kill_actors([self.actors[k]])
+        self.actors[k] = self._spawn(k)
+
+    def shutdown(self) -> None:
+        kill_actors(self.actors)
+        self.actors = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()

@@ -1,24 +1,15 @@
 """Incremental exact k-center state of one feature shard (what a Ray actor holds).
 
 :class:`ShardKCenter` keeps, for every point of a contiguous range of global rows, the squared
-distance to its nearest center so far, and answers ``add_centers(C) -> (max, argmax)``: the
-non-center point of the shard farthest from all centers, ties to the lowest global id. The
-driver (:mod:`tavaal.distributed.ray_kcenter`) takes the max over shards with the same rule,
-which is exactly one step of the plain greedy (``tavaal.ops.kcenter_greedy``).
+distance to its nearest center so far, and answers ``add_centers(C) -> (max, argmax, row)``:
+the non-center point of the shard farthest from all centers, ties to the lowest global id --
+the max over shards is one step of the plain greedy (``tavaal.ops.kcenter_greedy``).
+Distances are those of the reference op (:func:`tavaal.ops.reference.sq_dists`), so the
+min-distances are bit-identical to it whatever order the centers arrive in.
 
-Distances are those of the reference op (:func:`tavaal.ops.reference.sq_dists`: fp32 from
-the stored fp32/fp16/bf16 values, computed from differences), so the min-distances are
-bit-identical to the single-process reference whatever order the centers arrive in.
-
-Pruning (triangle inequality, as in the C++ kernel): at construction the shard is split into
-spatially coherent groups -- each point is assigned to one of ``m`` anchor points sampled
-from the shard and the shard is permuted so that every group is a contiguous block. Each
-point stores ``a(x) = ||x - anchor||``; each group stores ``U = max_x (a(x) + sqrt(d2(x)))``.
-Because ``||x - q|| >= ||anchor - q|| - a(x)``, a new center ``q`` cannot get closer to ``x``
-than its current center when ``||anchor - q|| >= a(x) + sqrt(d2(x))``: whole groups are
-skipped with ``U`` and single points of a scanned group with their own bound. A relative
-slack (covering the fp32 rounding of all three computed distances, ~D ulp) makes a skipped
-point provably keep its computed ``d2`` -- the pruning never changes a pick.
+Pruning (triangle inequality over groups of points around sampled anchors, with a relative
+slack covering the fp32 rounding) skips distance work but never changes a pick; see
+docs/scale-out.md.
 """
 from __future__ import annotations
 
@@ -27,23 +18,15 @@ from typing import Optional, Tuple
 
 import torch
 
+from ..ops.api import check_choice
 from ..ops.reference import sq_dists
 
 Tensor = torch.Tensor
 
-__all__ = ["ShardKCenter", "prepare_rows"]
+__all__ = ["ShardKCenter"]
 
 _CENTER_BLOCK = 64
 _ROW_BLOCK = 1 << 16
-
-
-def prepare_rows(x: Tensor, metric: str) -> Tensor:
-    """The rows distances are computed on: stored values, or fp32 L2-normalised for cosine
-    (the same arithmetic as the reference op, row by row)."""
-    if metric == "cosine":
-        x = x.to(torch.float32)
-        return x / x.norm(dim=1, keepdim=True)
-    return x
 
 
 def _ranges(starts: Tensor, lengths: Tensor) -> Tensor:
@@ -72,8 +55,7 @@ class ShardKCenter:
             raise ValueError(f"features must be a non-empty (n, D) matrix, got shape {tuple(features.shape)}")
         if features.dtype not in (torch.float32, torch.float16, torch.bfloat16):
             raise TypeError(f"features must be float32, float16 or bfloat16, got {features.dtype}")
-        if metric not in ("euclidean", "cosine"):
-            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+        check_choice("metric", metric, ("euclidean", "cosine"))
         if not bool(torch.isfinite(features).all()):
             raise ValueError("features contain NaN or inf; k-center needs finite features")
         if metric == "cosine" and bool((features.to(torch.float32).norm(dim=1) == 0).any()):
@@ -85,7 +67,10 @@ class ShardKCenter:
         self.prune = bool(prune)
         # relative slack on (non-squared) distances: rounding of 3 computed distances, ~D ulp
         self.slack = 1e-3 + 3.0 * (d + 16) * 6e-8
-        x = prepare_rows(features, metric)
+        x = features  # the working rows: the stored values; for cosine fp32, L2-normalised
+        if metric == "cosine":  # (the reference op's arithmetic, row by row)
+            x = features.to(torch.float32)
+            x = x / x.norm(dim=1, keepdim=True)
         # --- spatially coherent groups (anchors sampled from the shard)
         m = max(1, min(1024, n // max(1, group_size))) if self.prune else 1
         g = torch.Generator().manual_seed(seed)
@@ -101,9 +86,8 @@ class ShardKCenter:
         self.pos = torch.empty(n, dtype=torch.long)  # local row -> working position
         self.pos[perm] = torch.arange(n)
         self.group = assign[perm].contiguous()
-        counts = torch.bincount(self.group, minlength=m)
-        self.g_len = counts
-        self.g_start = torch.cumsum(counts, 0) - counts
+        self.g_len = torch.bincount(self.group, minlength=m)
+        self.g_start = torch.cumsum(self.g_len, 0) - self.g_len
         self.anchors = anchors
         # exact (difference-based) distance of every point to its anchor
         self.a = torch.empty(n, dtype=torch.float32)
@@ -120,9 +104,6 @@ class ShardKCenter:
         self.rounds = 0
 
     # ------------------------------------------------------------------------------- queries
-    def __len__(self) -> int:
-        return self.n
-
     def rows(self, ids: Tensor) -> Tensor:
         """Working rows (stored dtype; fp32 normalised for cosine) of global ``ids`` in this shard."""
         ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
@@ -134,24 +115,19 @@ class ShardKCenter:
     def best(self) -> Tuple[float, int]:
         """(max squared min-distance over the shard's non-center points, its global id), ties to
         the lowest id; (-1.0, -1) when every point is a center."""
-        if self.g_max.numel() == 0:
-            return -1.0, -1
         mx = float(self.g_max.max())
         if mx < 0:
             return -1.0, -1
         arg = int(self.g_arg[self.g_max == mx].min())
         return mx, arg
 
-    def best_with_row(self) -> Tuple[float, int, Optional[Tensor]]:
-        v, i = self.best()
-        return v, i, (self.rows(torch.tensor([i]))[0] if i >= 0 else None)
-
     # ------------------------------------------------------------------------------- updates
     def add_centers(self, centers: Tensor, center_ids: Optional[Tensor] = None) -> Tuple[float, int, Optional[Tensor]]:
         """Add ``centers`` (k, D) -- working rows as returned by :meth:`rows` -- whose global ids
         are ``center_ids`` (those inside this shard become centers, i.e. leave the candidates).
 
-        Returns ``best_with_row()`` after the update.
+        Returns :meth:`best` after the update and the working row of that point (None when
+        every point is a center).
         """
         centers = torch.as_tensor(centers)
         if centers.dim() == 1:
@@ -173,7 +149,8 @@ class ShardKCenter:
             touched.append(self._add_block(c32[s : s + _CENTER_BLOCK], centers[s : s + _CENTER_BLOCK]))
         self._refresh(torch.unique(torch.cat(touched)))
         self.rounds += 1
-        return self.best_with_row()
+        v, i = self.best()
+        return v, i, (self.rows(torch.tensor([i]))[0] if i >= 0 else None)
 
     def _add_block(self, q32: Tensor, q: Tensor) -> Tensor:
         k = q32.shape[0]

@@ -3,37 +3,19 @@
 Feature shards (contiguous ranges of global rows) are held by Ray actors, each wrapping a
 :class:`~tavaal.distributed.kcenter_state.ShardKCenter`.
 
-**Exact greedy** (:meth:`RayKCenter.greedy`): every step the driver broadcasts the new center
-(its row travels with the previous step's answer, so one round trip per pick); each actor
-updates its min-distances (pruned, exact) and returns its local (max, argmax, row); the driver
-takes the max over actors, ties to the lowest global id. The picks and radii are those of
-``tavaal.ops.kcenter_greedy`` on the same stored values (bit-identical to its reference
-backend, the C++ backend agrees up to fp32 rounding of the distances). Cost: ``b`` (+1)
-synchronisation rounds of O(#actors) small messages -- this part does not scale with the
-number of machines, only the distance work per round does.
+* :meth:`RayKCenter.greedy`: one synchronisation round per pick (the driver broadcasts the new
+  center, the actors answer their local (max, argmax, row), ties to the lowest global id); the
+  picks and radii of ``tavaal.ops.kcenter_greedy`` (bit-identical to its reference backend).
+* :meth:`RayKCenter.composable`: greedy on every shard, then on the union of the local picks;
+  two rounds whatever ``b``, covering radius <= 4 OPT (vs 2 OPT for the exact greedy).
+* Faults: an actor that dies (restarted by Ray, or replaced once ``max_restarts`` is spent)
+  gets every center added so far replayed; the result is identical to a run without failure.
 
-**Composable core-set** (:meth:`RayKCenter.composable`): round 1 -- every actor runs greedy
-k-center on its own shard for ``b`` picks, with all labeled centers broadcast as initial
-centers; round 2 -- the driver runs greedy on the union of the local picks (labeled centers
-again initial). Two rounds whatever ``b``. Approximation: greedy (Gonzalez) gives a
-2-approximation of the optimal covering radius OPT; each shard's local picks cover the shard
-within 2 OPT (the b picks + the farthest point are b + 1 points of the whole pool pairwise
-> r apart and > r from the labeled centers, so two share an optimal cluster: r <= 2 OPT);
-the same argument on the union (a subset of the pool) gives radius <= 2 OPT for round 2;
-by the triangle inequality every point is within 2 OPT + 2 OPT = **4 OPT** of the final
-centers (Malkomes et al., NeurIPS 2015; composable core-sets: Indyk et al., PODS 2014). The
-exact greedy guarantees 2 OPT; :meth:`covering_radius` measures the actual radius of any
-selection over the full pool so both can be reported side by side.
-
-**Faults**: actors are created with ``max_restarts``; an actor that dies loses its state, so
-the driver replays every center added so far on the restarted actor (the min-distances do
-not depend on the order in which centers arrive), or on a fresh actor when the restart budget
-is spent. The result is identical to a run without failure.
+The algorithms, the approximation proof and the costs: docs/scale-out.md.
 """
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -41,32 +23,30 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 
 from .. import ops
-from .cluster import cluster_cpus, kill_actors, require_ray
+from ..ops.api import check_choice
+from .cluster import ActorGroup, Worker, connected_ray, default_actors
 from .kcenter_state import ShardKCenter, to_radius
-from .ray_pool import wait_scheduled
 from .shards import FeatureShard, load_feature_shard, plan_feature_shards
 
 log = logging.getLogger(__name__)
 Tensor = torch.Tensor
 
-__all__ = ["RayKCenter", "KCenterRun", "ray_kcenter_greedy", "ray_composable_coreset", "merge_best"]
+__all__ = ["RayKCenter", "KCenterRun", "merge_best"]
 
 
 # --------------------------------------------------------------------------------- the actor
-class KCenterWorker:
-    """Ray actor body: one feature shard and its :class:`ShardKCenter` state."""
+class KCenterWorker(Worker):
+    """Ray actor body: one feature shard and its :class:`ShardKCenter` state (``crash_once``
+    dies at the given round)."""
 
     def __init__(self, shard: FeatureShard, metric: str = "euclidean", group_size: int = 2048, threads: int = 1,
                  crash_once: Optional[Tuple[str, int]] = None):
+        super().__init__(crash_once)
         torch.set_num_threads(max(1, int(threads)))
         self.shard = shard
         self.metric = metric
         self.group_size = group_size
-        self._crash_once = crash_once
-        self.state = ShardKCenter(load_feature_shard(shard), shard.start, metric, group_size=group_size)
-
-    def ping(self) -> int:
-        return os.getpid()
+        self.reset()
 
     def reset(self) -> None:
         self.state = ShardKCenter(load_feature_shard(self.shard), self.shard.start, self.metric,
@@ -76,11 +56,7 @@ class KCenterWorker:
         return self.state.rows(ids)
 
     def add_centers(self, centers: Tensor, ids: Tensor):
-        if self._crash_once is not None:  # test hook: die once at the given round
-            marker, at_round = self._crash_once
-            if self.state.rounds == at_round and not os.path.exists(marker):
-                open(marker, "w").close()
-                os._exit(1)
+        self._maybe_crash(self.state.rounds)
         return self.state.add_centers(centers, ids)
 
     def covering_d2(self, centers: Tensor) -> float:
@@ -115,9 +91,7 @@ def merge_best(results: Sequence[Tuple[float, int, Optional[Tensor]]]) -> Tuple[
     ``(-1, -1, None)`` when no shard has a non-center point left."""
     best = (-1.0, -1, None)
     for v, i, row in results:
-        if i < 0:
-            continue
-        if best[1] < 0 or v > best[0] or (v == best[0] and i < best[1]):
+        if i >= 0 and (best[1] < 0 or v > best[0] or (v == best[0] and i < best[1])):
             best = (v, i, row)
     return best
 
@@ -137,7 +111,7 @@ class KCenterRun:
 
 
 # --------------------------------------------------------------------------------- the driver
-class RayKCenter:
+class RayKCenter(ActorGroup):
     """Feature shards held by Ray actors; run :meth:`greedy` / :meth:`composable` on them.
 
     Args:
@@ -155,37 +129,22 @@ class RayKCenter:
     def __init__(self, source, num_shards: Optional[int] = None, metric: str = "euclidean",
                  cpus_per_actor: float = 1, gpus_per_actor: float = 0, max_restarts: int = 3,
                  group_size: int = 2048, _crash_once: Optional[Tuple[int, str, int]] = None):
-        ray = require_ray()
-        if not ray.is_initialized():
-            raise RuntimeError("Ray is not initialised: use tavaal.distributed.ray_session(...) or ray.init()")
-        if metric not in ("euclidean", "cosine"):
-            raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+        connected_ray()
+        check_choice("metric", metric, ("euclidean", "cosine"))
         if num_shards is None:
-            num_shards = max(1, int(cluster_cpus() // max(cpus_per_actor, 1e-9)))
+            num_shards = default_actors(cpus_per_actor)
         self.metric = metric
         self.shards: List[FeatureShard] = plan_feature_shards(source, int(num_shards))
         self.n = self.shards[-1].stop
-        self._opts = dict(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor, max_restarts=int(max_restarts),
-                          max_task_retries=0)  # never auto-retry: a restarted actor needs its replay
-        self._threads = max(1, int(cpus_per_actor))
         self._group_size = group_size
-        self._remote = ray.remote(KCenterWorker)
         self._crash = _crash_once
-        self.actors = [self._spawn(k, initial=True) for k in range(len(self.shards))]
-        try:
-            wait_scheduled([a.ping.remote() for a in self.actors], len(self.actors), cpus_per_actor, gpus_per_actor)
-        except BaseException:
-            self.shutdown()
-            raise
+        self._start(KCenterWorker, len(self.shards), cpus_per_actor, gpus_per_actor, max_restarts)
         self._history: List[Tuple[object, object]] = []  # (centers, ids) refs added so far
         self.restarts = 0
 
-    def _spawn(self, k: int, initial: bool = False):
-        crash = None
-        if initial and self._crash is not None and self._crash[0] == k:
-            crash = (self._crash[1], self._crash[2])
-        return self._remote.options(**self._opts).remote(self.shards[k], self.metric, self._group_size,
-                                                         self._threads, crash)
+    def _spawn(self, k: int):
+        crash = self._crash[1:] if self._crash is not None and self._crash[0] == k else None
+        return self._remote.remote(self.shards[k], self.metric, self._group_size, self._threads, crash)
 
     # ----------------------------------------------------------------------- fault handling
     def _call_all(self, method: str, *args) -> list:
@@ -210,11 +169,7 @@ class RayKCenter:
             log.warning("k-center actor %d died (%s); replaying %d center batches (attempt %d)", k,
                         "restarted by Ray" if attempt == 0 else "replaced", len(self._history), attempt + 1)
             if attempt > 0:  # restart budget spent or the restart failed: a fresh actor
-                try:
-                    ray.kill(self.actors[k], no_restart=True)
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
-                self.actors[k] = self._spawn(k)
+                self._replace(k)
             actor = self.actors[k]
             try:
                 if self._history:
@@ -236,14 +191,13 @@ class RayKCenter:
         for k, sh in enumerate(self.shards):
             sel = ids[(ids >= sh.start) & (ids < sh.stop)]
             if sel.numel():
-                parts.append((sel, self.actors[k].rows.remote(sel)))
+                parts.append((k, sel, self.actors[k].rows.remote(sel)))
         rows = []
-        for k, (sel, ref) in enumerate(parts):
+        for k, sel, ref in parts:
             try:
                 rows.append(ray.get(ref))
             except ray.exceptions.RayActorError:
-                owner = next(j for j, sh in enumerate(self.shards) if sh.start <= int(sel[0]) < sh.stop)
-                rows.append(self._recover(owner, "rows", (sel,)))
+                rows.append(self._recover(k, "rows", (sel,)))
         return torch.cat(rows)
 
     def _add(self, centers: Tensor, ids: Tensor):
@@ -257,18 +211,15 @@ class RayKCenter:
     # ----------------------------------------------------------------------------- methods
     def _validate(self, b: int, centers, first) -> Tuple[Tensor, int]:
         n = self.n
-        if centers is None:
-            cidx = torch.empty(0, dtype=torch.long)
+        c = torch.empty(0, dtype=torch.long) if centers is None else torch.as_tensor(centers)
+        if c.dtype == torch.bool:
+            if c.numel() != n:
+                raise ValueError(f"a bool centers mask must have one entry per row ({n}), got {c.numel()}")
+            cidx = torch.nonzero(c, as_tuple=False).flatten()
         else:
-            c = torch.as_tensor(centers)
-            if c.dtype == torch.bool:
-                if c.numel() != n:
-                    raise ValueError(f"a bool centers mask must have one entry per row ({n}), got {c.numel()}")
-                cidx = torch.nonzero(c, as_tuple=False).flatten()
-            else:
-                cidx = torch.unique(c.to(torch.long).reshape(-1))
-                if cidx.numel() and (int(cidx.min()) < 0 or int(cidx.max()) >= n):
-                    raise ValueError(f"centers indices must lie in [0, {n})")
+            cidx = torch.unique(c.to(torch.long).reshape(-1))
+            if cidx.numel() and (int(cidx.min()) < 0 or int(cidx.max()) >= n):
+                raise ValueError(f"centers indices must lie in [0, {n})")
         if cidx.numel() and first is not None:
             raise ValueError("first is only used when there are no initial centers; pass first=None")
         first_i = 0 if first is None else int(first)
@@ -290,19 +241,12 @@ class RayKCenter:
         if self._history:
             self.reset()
         t0 = time.perf_counter()
-        picks: List[int] = []
-        radii: List[float] = []
-        if cidx.numel():
-            best = self._add(self._owner_rows(cidx), cidx)
-        else:
-            ids = torch.tensor([first_i])
-            best = self._add(self._owner_rows(ids), ids)
-            picks.append(first_i)
-            radii.append(to_radius(best[0], self.metric))
+        init = cidx if cidx.numel() else torch.tensor([first_i])
+        best = self._add(self._owner_rows(init), init)
+        picks: List[int] = [] if cidx.numel() else [first_i]
+        radii = [] if cidx.numel() else [to_radius(best[0], self.metric)]
         while len(picks) < b:
             v, i, row = best
-            if i < 0:
-                raise RuntimeError("no point left to pick")  # excluded by _validate
             if progress is not None:
                 progress(len(picks), self)
             best = self._add(row.reshape(1, -1), torch.tensor([i]))
@@ -353,27 +297,3 @@ class RayKCenter:
         d2 = max(self._call_all("covering_d2", ray.put(rows)))
         return to_radius(d2, self.metric)
 
-    def shutdown(self) -> None:
-        kill_actors(self.actors)
-        self.actors = []
-
-    def __enter__(self) -> "RayKCenter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
-
-
-def ray_kcenter_greedy(source, b: int, centers=None, first: Optional[int] = None, metric: str = "euclidean",
-                       num_shards: Optional[int] = None, **kwargs) -> Tuple[Tensor, Tensor]:
-    """Exact distributed greedy k-center: ``(indices, radii)`` as ``tavaal.ops.kcenter_greedy``."""
-    with RayKCenter(source, num_shards=num_shards, metric=metric, **kwargs) as kc:
-        run = kc.greedy(b, centers=centers, first=first)
-    return run.indices, run.radii
-
-
-def ray_composable_coreset(source, b: int, centers=None, first: Optional[int] = None, metric: str = "euclidean",
-                           num_shards: Optional[int] = None, **kwargs) -> KCenterRun:
-    """Two-round composable core-set on Ray (4-approximation); see :meth:`RayKCenter.composable`."""
-    with RayKCenter(source, num_shards=num_shards, metric=metric, **kwargs) as kc:
-        return kc.composable(b, centers=centers, first=first)

@@ -1,35 +1,20 @@
 """Pool scoring on Ray: actors score work units, the driver merges the exact global top-b.
 
-Each actor builds one :class:`tavaal.scoring.Scorer` from the artifacts (loaded once, then
-reused for every unit it is given) and opens the pool itself; a *work unit* is a contiguous
-range of pool rows, which the actor runs through :func:`tavaal.scoring.select_from_pool`
-(``start``/``stop``, or explicit ``indices`` for ``--subset``) with the budget capped at the
-unit's candidate count. It returns the unit's complete local selection: its top-b
-``(value, row)`` pairs ordered by (value, row). The driver merges them with
-:func:`tavaal.scoring.merge_selections` (sort by (value, row), keep b).
-
-Why the merge is exact: let T be the single-process top-b under the total order (value,
-row). Every element of T that lies in unit u is among u's own top-b under the same order
-(anything ahead of it in u is also ahead of it globally, and fewer than b are), so the union
-of the local lists contains T, and the top-b of the union is T -- ties across units resolve
-to the lower global row exactly as ``tavaal.ops.topb`` does.
-
-Bit-identical scores: a unit always starts at a candidate position that is a multiple of
-``batch_size``, so every batch an actor scores holds the same rows as the single-process
-run's batch (GEMM results can depend on the batch's row count in the last ulp).
-
-Faults: actors are created with ``max_restarts``; when one dies its in-flight units are
-re-submitted (to the restarted actor, or to a fresh one once the restart budget is spent).
-A unit counts only when its complete result arrives; :func:`ray_select_from_pool` returns
-only when every unit is done (or raises) -- nothing partial is ever returned or written.
+Each actor builds one :class:`tavaal.scoring.Scorer` from the artifacts (loaded once) and opens
+the pool itself; a *work unit* is a contiguous range of pool rows (or explicit ``indices`` for
+``--subset``) starting at a multiple of ``batch_size``, which the actor runs through
+:func:`tavaal.scoring.select_from_pool` with the budget capped at the unit's candidate count.
+The driver merges the local top-b lists with :func:`tavaal.scoring.merge_selections`: the
+same rows, scores and ids as the single process (why: docs/scale-out.md). An actor that dies
+has its in-flight units re-submitted; :func:`ray_select_from_pool` returns only when every
+unit is complete (or raises) -- nothing partial is ever returned or written.
 """
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -39,32 +24,11 @@ from ..data.candidates import draw_candidates, unlabeled_rows
 from ..methods import ScoreRule, get_method, selection_names
 from ..scoring import (Scorer, SelectionError, check_pool_kind, checked_budget, checked_rows, merge_selections,
                        open_source, select_from_pool)
-from .cluster import cluster_cpus, kill_actors, require_ray
+from .cluster import ActorGroup, Worker, connected_ray, default_actors, schedule_timeout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ScorerSpec", "WorkUnit", "plan_units", "RayPoolScorer", "ray_select_from_pool", "wait_scheduled"]
-
-
-
-def _schedule_timeout() -> float:
-    return float(os.environ.get("TAVAAL_RAY_SCHEDULE_TIMEOUT", "300"))
-
-
-def wait_scheduled(refs: list, n: int, cpus: float, gpus: float, timeout: Optional[float] = None) -> list:
-    """``ray.get(refs)`` of the actors' first calls, with a clear error when the cluster cannot
-    place them (instead of waiting forever)."""
-    import ray
-
-    timeout = _schedule_timeout() if timeout is None else timeout
-    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
-    if len(ready) < len(refs):
-        res = ray.cluster_resources()
-        raise RuntimeError(
-            f"only {len(ready)} of {n} Ray actors started within {timeout:.0f}s: each asks for {cpus} CPU"
-            f"{f' and {gpus} GPU' if gpus else ''}, the cluster has {res.get('CPU', 0):g} CPU / {res.get('GPU', 0):g} GPU "
-            "in total. Use fewer actors (--ray-actors), smaller --ray-cpus-per-actor, or a bigger cluster")
-    return ray.get(refs)
+__all__ = ["ScorerSpec", "WorkUnit", "plan_units", "RayPoolScorer", "ray_select_from_pool"]
 
 
 @dataclass(frozen=True)
@@ -99,51 +63,36 @@ def plan_units(n: int, labeled: np.ndarray, batch_size: int, rows_per_unit: int,
     """Cut the candidates (``indices``, else every row not in ``labeled``) into units of
     ``rows_per_unit`` candidates (rounded up to a multiple of ``batch_size``)."""
     per = max(batch_size, -(-int(rows_per_unit) // batch_size) * batch_size)
-    units: List[WorkUnit] = []
     if indices is not None:
         idx = np.asarray(indices, dtype=np.int64)
-        for k, a in enumerate(range(0, idx.size, per)):
-            part = idx[a:a + per]
-            units.append(WorkUnit(k, int(part[0]), int(part[-1]) + 1, int(part.size), part))
-        return units
-    n_cand = n - labeled.size
-    for k, a in enumerate(range(0, n_cand, per)):
-        b = min(n_cand, a + per)
-        start = int(unlabeled_rows(np.asarray([a]), labeled)[0])
-        stop = int(unlabeled_rows(np.asarray([b - 1]), labeled)[0]) + 1
-        units.append(WorkUnit(k, start, stop, b - a))
-    return units
+        parts = [idx[a:a + per] for a in range(0, idx.size, per)]
+        return [WorkUnit(k, int(p[0]), int(p[-1]) + 1, int(p.size), p) for k, p in enumerate(parts)]
+    starts = np.arange(0, n - labeled.size, per)  # candidate positions [start, stop) of each unit
+    stops = np.minimum(starts + per, n - labeled.size)
+    first, last = unlabeled_rows(starts, labeled), unlabeled_rows(stops - 1, labeled)
+    return [WorkUnit(k, int(first[k]), int(last[k]) + 1, int(stops[k] - starts[k])) for k in range(starts.size)]
 
 
 # --------------------------------------------------------------------------------- the actor
-class PoolScoringWorker:
-    """Ray actor body: the artifacts loaded once, the pool opened once, units scored on demand."""
+class PoolScoringWorker(Worker):
+    """Ray actor body: the artifacts loaded once, the pool opened once, units scored on demand
+    (``crash_once`` dies at the given unit index)."""
 
     def __init__(self, spec: ScorerSpec, pool_path: str, pool_kwargs: dict, method: str, threads: int = 1,
                  crash_once: Optional[tuple] = None):
+        super().__init__(crash_once)
         torch.set_num_threads(max(1, int(threads)))
         self.scorer = spec.build(threads=max(1, int(threads)), method=method)
         self.pool = open_source(pool_path, **pool_kwargs)
         self.method = method
-        self._crash_once = crash_once
-        self.units_done = 0
 
-    def ping(self) -> int:
-        return os.getpid()
-
-    def score_unit(self, unit: WorkUnit, budget: int, labeled: np.ndarray, batch_size: int, with_latents: bool,
-                   prefetch_depth: int = 2):
-        if self._crash_once is not None:  # test hook: die (once) when given this unit
-            marker, at_unit = self._crash_once
-            if unit.index == at_unit and not os.path.exists(marker):
-                open(marker, "w").close()
-                os._exit(1)
+    def score_unit(self, unit: WorkUnit, budget: int, labeled: np.ndarray, batch_size: int, with_latents: bool):
+        self._maybe_crash(unit.index)
         b = min(int(budget), unit.candidates)
         self.pool.skipped.clear()
         sel = select_from_pool(self.scorer, self.pool, self.method, b, labeled=labeled if labeled.size else None,
                                indices=unit.indices, start=unit.start, stop=unit.stop, batch_size=batch_size,
-                               prefetch_depth=prefetch_depth, with_latents=with_latents)
-        self.units_done += 1
+                               prefetch_depth=2, with_latents=with_latents)
         return unit.index, sel
 
 
@@ -157,7 +106,7 @@ class RayRunInfo:
     setup_seconds: float = 0.0
 
 
-class RayPoolScorer:
+class RayPoolScorer(ActorGroup):
     """A set of scoring actors over one pool; :meth:`select` runs a selection on them.
 
     Args:
@@ -174,42 +123,30 @@ class RayPoolScorer:
     def __init__(self, spec: ScorerSpec, pool_path: str, method: str, *, num_actors: Optional[int] = None,
                  cpus_per_actor: float = 1, gpus_per_actor: float = 0, max_restarts: int = 3,
                  pool_kwargs: Optional[dict] = None, _crash_once: Optional[tuple] = None):
-        ray = require_ray()
-        if not ray.is_initialized():
-            raise RuntimeError("Ray is not initialised: use tavaal.distributed.ray_session(...) or ray.init()")
+        connected_ray()
         if not _mergeable(method):
             raise ValueError(f"the Ray pool scorer merges score-based selections ({', '.join(_mergeable_names())}), "
                              f"not {method!r}")
         t0 = time.perf_counter()
         if gpus_per_actor and spec.device == "cpu":
-            spec = ScorerSpec(spec.artifacts, spec.backend, spec.precision, "cuda", spec.verify)
+            spec = replace(spec, device="cuda")
         self.spec, self.pool_path, self.method = spec, str(pool_path), method
         self.pool_kwargs = dict(pool_kwargs or {})
-        if num_actors is None:
-            num_actors = max(1, int(cluster_cpus() // max(cpus_per_actor, 1e-9)))
-        self._opts = dict(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor, max_restarts=int(max_restarts),
-                          max_task_retries=0)  # the driver re-submits, so it knows and counts
-        self._threads = max(1, int(cpus_per_actor))
-        self._remote = ray.remote(PoolScoringWorker)
         self._crash = _crash_once
-        self.actors = [self._spawn() for _ in range(int(num_actors))]
-        try:
-            wait_scheduled([a.ping.remote() for a in self.actors], len(self.actors), cpus_per_actor, gpus_per_actor)
-        except BaseException:
-            self.shutdown()  # no pending actors left behind in the cluster
-            raise
+        count = default_actors(cpus_per_actor) if num_actors is None else int(num_actors)
+        self._start(PoolScoringWorker, count, cpus_per_actor, gpus_per_actor, max_restarts)
         self.setup_seconds = time.perf_counter() - t0
         self.restarts = 0
 
-    def _spawn(self):
-        return self._remote.options(**self._opts).remote(self.spec, self.pool_path, self.pool_kwargs, self.method,
-                                                         self._threads, self._crash)
+    def _spawn(self, k: int):
+        return self._remote.remote(self.spec, self.pool_path, self.pool_kwargs, self.method, self._threads,
+                                   self._crash)
 
     def _healthy(self, k: int) -> bool:
         import ray
 
         try:
-            ray.get(self.actors[k].ping.remote(), timeout=_schedule_timeout())
+            ray.get(self.actors[k].ping.remote(), timeout=schedule_timeout())
             return True
         except Exception:  # noqa: BLE001 - dead for good, or not placeable
             return False
@@ -257,11 +194,7 @@ class RayPoolScorer:
                 todo.appendleft(u)
                 if not self._healthy(k):
                     log.warning("scoring actor %d is gone for good; starting a fresh one", k)
-                    try:
-                        ray.kill(self.actors[k], no_restart=True)
-                    except Exception:  # noqa: BLE001
-                        pass
-                    self.actors[k] = self._spawn()
+                    self._replace(k)
                     load[k] = 0
                     # units still queued on the old handle fail and are re-submitted as they come
                 submit()
@@ -279,16 +212,6 @@ class RayPoolScorer:
         info.setup_seconds = self.setup_seconds
         return [done[i] for i in sorted(done)], info
 
-    def shutdown(self) -> None:
-        kill_actors(self.actors)
-        self.actors = []
-
-    def __enter__(self) -> "RayPoolScorer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
-
 
 def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: int, *,
                          labeled: Optional[Sequence[int]] = None, subset: int = 0, seed: int = 0,
@@ -305,7 +228,7 @@ def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: 
     :class:`RayRunInfo`.
     """
     t0 = time.perf_counter()
-    scorer = ScorerSpec(spec.artifacts, spec.backend, spec.precision, "cpu", spec.verify).build()
+    scorer = replace(spec, device="cpu").build()
     try:
         scorer.check_method(method)
     except ValueError as exc:
@@ -322,10 +245,9 @@ def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: 
     indices = draw_candidates(n, lab, int(subset), np.random.default_rng(seed)) if subset else None
     n_cand = indices.size if indices is not None else n - lab.size
     budget = checked_budget(budget, n_cand, f"candidate samples (of {n}, {lab.size} labeled)")
-    worker_spec = ScorerSpec(spec.artifacts, spec.backend, spec.precision, spec.device, verify=False)
-    with RayPoolScorer(worker_spec, str(pool_path), method, num_actors=num_actors, cpus_per_actor=cpus_per_actor,
-                       gpus_per_actor=gpus_per_actor, max_restarts=max_restarts, pool_kwargs=pool_kwargs,
-                       _crash_once=_crash_once) as rp:
+    with RayPoolScorer(replace(spec, verify=False), str(pool_path), method, num_actors=num_actors,
+                       cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor, max_restarts=max_restarts,
+                       pool_kwargs=pool_kwargs, _crash_once=_crash_once) as rp:
         if rows_per_unit is None:
             rows_per_unit = min(1 << 20, max(16 * batch_size, -(-n_cand // (4 * len(rp.actors)))))
         units = plan_units(n, lab, batch_size, rows_per_unit, indices)

@@ -20,8 +20,7 @@ from ..data.open import open_source
 
 Tensor = torch.Tensor
 
-__all__ = ["FeatureShard", "plan_ranges", "plan_feature_shards", "load_feature_shard", "pool_shard_bounds",
-           "to_tensor"]
+__all__ = ["FeatureShard", "plan_ranges", "plan_feature_shards", "load_feature_shard", "pool_shard_bounds"]
 
 
 @dataclass(frozen=True)
@@ -34,10 +33,6 @@ class FeatureShard:
     ref: Any = None
     path: Optional[str] = None
 
-    @property
-    def rows(self) -> int:
-        return self.stop - self.start
-
 
 def plan_ranges(n: int, parts: int, boundaries: Optional[Sequence[int]] = None) -> List[range]:
     """Split ``[0, n)`` into at most ``parts`` contiguous non-empty ranges of similar size;
@@ -48,9 +43,8 @@ def plan_ranges(n: int, parts: int, boundaries: Optional[Sequence[int]] = None) 
         ends = np.asarray(boundaries, dtype=np.int64)
         cuts = [0]
         for k in range(1, parts):
-            target = n * k / parts
-            j = int(np.argmin(np.abs(ends - target)))
-            if ends[j] > cuts[-1] and ends[j] < n:
+            j = int(np.argmin(np.abs(ends - n * k / parts)))  # the shard end nearest to the even cut
+            if cuts[-1] < ends[j] < n:
                 cuts.append(int(ends[j]))
         cuts.append(n)
     else:
@@ -60,18 +54,9 @@ def plan_ranges(n: int, parts: int, boundaries: Optional[Sequence[int]] = None) 
 
 def pool_shard_bounds(path: str) -> List[int]:
     """Cumulative row ends of the shards of a sharded pool (from its ``pool.json``)."""
-    meta_path = os.path.join(path, "pool.json")
-    with open(meta_path) as f:
+    with open(os.path.join(path, "pool.json")) as f:
         meta = json.load(f)
     return [int(x) for x in np.cumsum([int(s["rows"]) for s in meta["shards"]])]
-
-
-def to_tensor(x) -> Tensor:
-    """A torch tensor from a reader batch (torch tensor or numpy array, bf16 stored as uint16 is
-    expected to be reinterpreted by the reader already)."""
-    if isinstance(x, torch.Tensor):
-        return x
-    return torch.from_numpy(np.ascontiguousarray(x))
 
 
 def plan_feature_shards(source, parts: int) -> List[FeatureShard]:
@@ -79,8 +64,7 @@ def plan_feature_shards(source, parts: int) -> List[FeatureShard]:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         bounds = pool_shard_bounds(path)
-        n = bounds[-1]
-        return [FeatureShard(r.start, r.stop, path=path) for r in plan_ranges(n, parts, bounds)]
+        return [FeatureShard(r.start, r.stop, path=path) for r in plan_ranges(bounds[-1], parts, bounds)]
     if not isinstance(source, torch.Tensor):
         raise TypeError(f"source must be a (N, D) tensor or the path of a sharded pool, got {type(source).__name__}")
     if source.dim() != 2:
@@ -89,9 +73,8 @@ def plan_feature_shards(source, parts: int) -> List[FeatureShard]:
         raise TypeError(f"features must be float32, float16 or bfloat16, got {source.dtype}")
     import ray
 
-    n = source.shape[0]
     return [FeatureShard(r.start, r.stop, ref=ray.put(source[r.start : r.stop].contiguous()))
-            for r in plan_ranges(n, parts)]
+            for r in plan_ranges(source.shape[0], parts)]
 
 
 def load_feature_shard(shard: FeatureShard, batch_size: int = 65536) -> Tensor:
@@ -106,6 +89,7 @@ def load_feature_shard(shard: FeatureShard, batch_size: int = 65536) -> Tensor:
     pool = open_source(shard.path)
     parts = []
     for _ids, batch in pool.iter_batches(batch_size, start=shard.start, stop=shard.stop):
-        t = to_tensor(batch)
+        # a torch tensor or a numpy array (bf16 already reinterpreted by the reader)
+        t = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(batch))
         parts.append(t.reshape(t.shape[0], -1).clone())
     return torch.cat(parts).contiguous()

@@ -14,8 +14,7 @@ it for ``tavaal select|label ... --label-studio URL --project ID``. See docs/lab
 """
 from .addressing import ImageAddressing, check_served, ensure_local_storage
 from .brush import mask_to_regions, regions_to_mask
-from .connection import TOKEN_ENV, URL_ENV, Connection, connect, require_sdk
-from .errors import EXTRA_HINT, LabelStudioError
+from .connection import EXTRA_HINT, TOKEN_ENV, URL_ENV, Connection, LabelStudioError, connect, require_sdk
 from .interface import ProjectInterface
 from .pull import PulledMasks, pull_labels, pull_masks, source_name
 from .push import OutgoingSample, PushReport, PushTarget, model_version, prepare_push, push_batch

@@ -19,13 +19,13 @@ from typing import Any, Dict, List, Optional
 from urllib.parse import quote
 
 from ..data.labelfiles import SampleLocations
-from .connection import Connection
-from .errors import LabelStudioError
+from .connection import Connection, LabelStudioError
 
-__all__ = ["ImageAddressing", "LOCAL_FILES_URL", "ensure_local_storage", "check_served"]
+__all__ = ["ImageAddressing", "LOCAL_FILES_URL", "IMAGES_HINT", "ensure_local_storage", "check_served"]
 
 LOCAL_FILES_URL = "/data/local-files/?d="
-STORAGE_TITLE = "tavaal pool"
+IMAGES_HINT = ("say how Label Studio reaches the images: --image-root DIR (Label Studio's "
+               "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, a parent folder of the pool) or --image-url-prefix URL")
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,7 @@ class ImageAddressing:
         ``image_root`` (a proper parent of the pool, as Label Studio requires) and ``url_prefix``
         is given."""
         if (image_root is None) == (url_prefix is None):
-            raise LabelStudioError("say how Label Studio reaches the images: --image-root DIR (Label Studio's "
-                                   "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, a parent folder of the pool) or "
-                                   "--image-url-prefix URL (the pool served over http), one of them")
+            raise LabelStudioError(f"{IMAGES_HINT} (the pool served over http), one of them")
         pool = Path(pool_root).resolve()
         if url_prefix is not None:
             return cls(str(pool), url_prefix=url_prefix)
@@ -93,7 +91,7 @@ def ensure_local_storage(connection: Connection, project: int, addressing: Image
     try:
         storage = connection.call(f"creating a local-files storage for {addressing.pool_root}",
                                   connection.sdk.import_storage.local.create, project=project,
-                                  path=addressing.pool_root, title=STORAGE_TITLE, use_blob_urls=True,
+                                  path=addressing.pool_root, title="tavaal pool", use_blob_urls=True,
                                   description="created by tavaal select: serves the pool's images (not synced)")
     except LabelStudioError as exc:
         raise LabelStudioError(f"{exc}\nstart Label Studio with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true and "

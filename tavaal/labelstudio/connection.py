@@ -1,4 +1,5 @@
-"""The connection to a Label Studio server through the official SDK (label-studio-sdk).
+"""The connection to a Label Studio server through the official SDK (label-studio-sdk), and the
+one error of this package.
 
 The URL comes from ``--label-studio URL`` or ``LABEL_STUDIO_URL``; the token from
 ``LABEL_STUDIO_API_KEY`` -- a legacy token or a personal access token (a JWT refresh token:
@@ -10,14 +11,20 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Iterator, Optional, Tuple
 
-from .errors import EXTRA_HINT, LabelStudioError
+__all__ = ["Connection", "connect", "URL_ENV", "TOKEN_ENV", "require_sdk", "LabelStudioError", "EXTRA_HINT"]
 
-__all__ = ["Connection", "connect", "URL_ENV", "TOKEN_ENV", "require_sdk"]
-
+EXTRA_HINT = 'pip install "tavaal[labelstudio]"'
+"""How to install what this package needs (the optional extra: label-studio-sdk)."""
 URL_ENV = "LABEL_STUDIO_URL"
 TOKEN_ENV = "LABEL_STUDIO_API_KEY"
 TIMEOUT_S = 60.0
 """Seconds one request may take before it is given up."""
+
+
+class LabelStudioError(ValueError):
+    """A Label Studio request that cannot be done: missing SDK, server unreachable, a token it
+    refuses, a project that does not fit, images it does not serve. Raised before the work
+    directory changes, except where the message says otherwise."""
 
 
 def require_sdk():
@@ -45,9 +52,7 @@ class Connection:
         import httpx
 
         url = path if path.startswith(("http://", "https://")) else self.url + "/" + path.lstrip("/")
-        # the SDK's headers carry the right Authorization (Token for a legacy token, Bearer for an
-        # access token obtained from a personal access token; it has no public call for a raw
-        # GET); they go to this server only, never to another host (an --image-url-prefix CDN)
+        # the SDK's headers carry the right Authorization (legacy or access token); this server only
         headers = self.sdk._client_wrapper.get_headers() if url.startswith(self.url + "/") else {}
         try:
             response = httpx.get(url, headers=headers, timeout=TIMEOUT_S, follow_redirects=True)
@@ -58,7 +63,6 @@ class Connection:
     def call(self, what: str, function, *args, **kwargs) -> Any:
         """``function(*args, **kwargs)`` (an SDK call); its HTTP and API errors become one
         :class:`LabelStudioError` saying ``what`` was being done."""
-        require_sdk()
         import httpx
         from label_studio_sdk.core.api_error import ApiError
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional
 
-from .errors import LabelStudioError
+from .connection import Connection, LabelStudioError
 
 __all__ = ["ProjectInterface"]
 
@@ -45,20 +45,19 @@ class ProjectInterface:
                                    f"it has {have}" + (" (ambiguous)" if controls else ""))
         control = controls[0]
         to_name = control.to_name[0]
-        objects = {o.name: o for o in interface.objects}
-        target = objects.get(to_name)
-        image_field = None
-        if target is not None and target.tag == "Image" and str(target.value).startswith("$"):
-            image_field = str(target.value)[1:]
-        return cls(control.name, to_name, list(control.labels or []), kind, image_field)
+        target = {o.name: o for o in interface.objects}.get(to_name)
+        image = target is not None and target.tag == "Image" and str(target.value).startswith("$")
+        return cls(control.name, to_name, list(control.labels or []), kind, str(target.value)[1:] if image else None)
+
+    @classmethod
+    def of_project(cls, connection: Connection, project: int, kind: str) -> "ProjectInterface":
+        """:meth:`from_config` of ``project``'s labeling config, read through ``connection``."""
+        info = connection.call(f"reading project {project}", connection.sdk.projects.get, id=int(project))
+        return cls.from_config(info.label_config or "", kind)
 
     def check_classes(self, classes: List[str]) -> List[str]:
         """Warnings for the work directory's ``classes`` the control does not offer (annotators
         cannot pick them) -- for Choices controls with fixed choices."""
-        if not self.labels:
-            return []
-        missing = [c for c in classes if c not in self.labels]
-        if not missing:
-            return []
+        missing = [c for c in classes if self.labels and c not in self.labels]
         return [f"the project's {self.control!r} control does not offer the class(es) {', '.join(missing)}: "
-                "annotators cannot pick them (add them to the labeling config)"]
+                "annotators cannot pick them (add them to the labeling config)"] if missing else []

@@ -11,9 +11,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..data.labelfiles import (DEFAULT_POLICY, LabelFileError, ParsedLabels, ReadOptions, SampleLocations, TaskRef,
-                               check_policy, read_tasks, resolve)
-from ..data.labelfiles.lstasks import sample_of
+from ..data.labelfiles import (DEFAULT_POLICY, LabelFileError, ParsedLabels, ReadOptions, Reading, SampleLocations,
+                               TaskRef, check_policy, read_tasks, resolve)
+from ..data.labelfiles.lsjson import task_annotations
 from .brush import regions_to_mask
 from .connection import Connection
 from .interface import ProjectInterface
@@ -26,11 +26,6 @@ def source_name(connection: Connection, project: int) -> str:
     return f"label-studio {connection.url} project {int(project)}"
 
 
-def _interface(connection: Connection, project: int, kind: str) -> ProjectInterface:
-    info = connection.call(f"reading project {project}", connection.sdk.projects.get, id=int(project))
-    return ProjectInterface.from_config(info.label_config or "", kind)
-
-
 def pull_labels(connection: Connection, project: int, *, locations: Optional[SampleLocations] = None,
                 policy: str = DEFAULT_POLICY) -> ParsedLabels:
     """Every task of ``project`` with its annotations, read like a JSON export on the project's
@@ -38,11 +33,10 @@ def pull_labels(connection: Connection, project: int, *, locations: Optional[Sam
     recorded at push time). Raises LabelFileError (bad answers, refused disagreements) or
     LabelStudioError (server)."""
     check_policy(policy)
-    interface = _interface(connection, project, "choices")
+    interface = ProjectInterface.of_project(connection, project, "choices")
     name = source_name(connection, project)
-    tasks = list(connection.tasks(int(project)))
-    reading = read_tasks(tasks, name, ReadOptions(locations or SampleLocations(), interface.control),
-                         format="label-studio-api")
+    reading = read_tasks(list(connection.tasks(int(project))), name,
+                         ReadOptions(locations or SampleLocations(), interface.control), format="label-studio-api")
     return resolve(reading, name, policy)
 
 
@@ -65,47 +59,32 @@ def pull_masks(connection: Connection, project: int, classes: Sequence[str], *,
     check_policy(policy)
     if policy == "majority":
         raise LabelFileError("--on-disagreement majority applies to class labels; for masks use refuse or latest")
-    interface = _interface(connection, project, "brush")
+    interface = ProjectInterface.of_project(connection, project, "brush")
     name = source_name(connection, project)
-    locations = locations or SampleLocations()
+    reading = Reading("label-studio-api")
     answers: Dict[str, List[Any]] = {}
+    for where, ident, _, _, annotation in task_annotations(connection.tasks(int(project)),
+                                                           ReadOptions(locations or SampleLocations()), reading):
+        mask, errs = regions_to_mask(annotation.get("result") or [], classes, interface.control)
+        reading.problems.extend(f"{where} ({ident}): {e}" for e in errs)
+        if mask is None and not errs:
+            reading.problems.append(f"{where} ({ident}): no brush region on {interface.control!r}")
+        elif mask is not None:
+            time = str(annotation.get("updated_at") or annotation.get("created_at") or "")
+            answers.setdefault(ident, []).append((time, where, mask))
     out = PulledMasks({})
-    problems: List[str] = []
-    for task in connection.tasks(int(project)):
-        task_id = str(task["id"])
-        ident, problem, _ = sample_of(task.get("data") or {}, locations)
-        if problem is not None:
-            problems.append(f"task {task_id}: {problem}")
-            continue
-        annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict)]
-        done = [a for a in annotations if not a.get("was_cancelled")]
-        if not annotations:
-            out.unannotated.append(TaskRef(ident, task_id, f"task {task_id}"))
-            continue
-        if not done:
-            out.skipped.append(TaskRef(ident, task_id, f"task {task_id}"))
-            continue
-        for a in done:
-            mask, errs = regions_to_mask(a.get("result") or [], classes, interface.control)
-            where = f"task {task_id} annotation {a.get('id')}"
-            problems.extend(f"{where} ({ident}): {e}" for e in errs)
-            if mask is None and not errs:
-                problems.append(f"{where} ({ident}): no brush region on {interface.control!r}")
-            elif mask is not None:
-                answers.setdefault(ident, []).append((str(a.get("updated_at") or a.get("created_at") or ""), where,
-                                                      mask))
     for ident, found in answers.items():
         distinct = {m.tobytes() + bytes(str(m.shape), "ascii") for _, _, m in found}
         if len(distinct) > 1 and policy == "refuse":
-            problems.append(f"sample {ident}: {len(found)} annotations with different masks "
-                            f"({', '.join(w for _, w, _ in found)}); --on-disagreement latest takes the newest")
+            reading.problems.append(f"sample {ident}: {len(found)} annotations with different masks "
+                                    f"({', '.join(w for _, w, _ in found)}); --on-disagreement latest takes the newest")
             continue
         out.masks[ident] = max(found, key=lambda f: f[0])[2]
-    if problems:
-        raise LabelFileError(f"{name}: {len(problems)} task(s) cannot be used; nothing was merged", problems)
-    answered = set(out.masks)
-    out.skipped = [t for t in out.skipped if t.id not in answered]
-    out.unannotated = [t for t in out.unannotated if t.id not in answered]
+    if reading.problems:
+        raise LabelFileError(f"{name}: {len(reading.problems)} task(s) cannot be used; nothing was merged",
+                             reading.problems)
+    out.skipped = [t for t in reading.skipped if t.id not in out.masks]
+    out.unannotated = [t for t in reading.unannotated if t.id not in out.masks]
     if out.skipped:
         out.warnings.append(f"{len(out.skipped)} task(s) were skipped by the annotators: "
                             + "; ".join(t.describe() for t in out.skipped[:20]))

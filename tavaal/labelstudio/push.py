@@ -1,13 +1,8 @@
 """Push a selected batch into a Label Studio project as tasks with predictions.
 
-:func:`prepare_push` checks everything the push needs before the batch is selected: the
-project and its labeling config, the image addressing (and the local-files storage), and that
-the server serves a pool image byte for byte. :func:`push_batch` then imports the batch's
-samples that the project does not hold yet (by ``tavaal_id``, or by the image reference of a
-storage-synced task), each with ``tavaal_id``, rank, score, batch, cycle, method and a
-prediction: the task model's class as a choice on the project's Choices control (or, for
-segmentation, its mask as brush regions), its probability as the prediction score and
-``model_version`` ``"cycle <c> <method>"``.
+Each task holds the sample's ``tavaal_id``, rank, score, batch, cycle, method and a prediction:
+the task model's class as a choice on the project's Choices control (or, for segmentation, its
+mask as brush regions), its probability as the prediction score, :func:`model_version`.
 """
 from __future__ import annotations
 
@@ -18,10 +13,9 @@ import numpy as np
 
 from ..data.labelfiles import ChoicePrediction, SampleLocations, label_studio_task
 from ..data.labelfiles.lstasks import sample_of
-from .addressing import ImageAddressing, check_served, ensure_local_storage
+from .addressing import IMAGES_HINT, ImageAddressing, check_served, ensure_local_storage
 from .brush import mask_to_regions
-from .connection import Connection
-from .errors import LabelStudioError
+from .connection import Connection, LabelStudioError
 from .interface import ProjectInterface
 
 __all__ = ["OutgoingSample", "PushTarget", "PushReport", "prepare_push", "push_batch", "model_version"]
@@ -52,19 +46,13 @@ class OutgoingSample:
 @dataclass
 class PushTarget:
     """A checked project: ``interface`` (its control), ``addressing`` (None: tasks carry no image,
-    e.g. an array pool), ``storage`` (the local-files storage used, if any), ``image_url`` checked."""
+    e.g. an array pool) and ``warnings`` (classes the control does not offer)."""
 
     connection: Connection
     project: int
     interface: ProjectInterface
     addressing: Optional[ImageAddressing]
-    storage: Optional[Dict[str, Any]] = None
-    image_url: Optional[str] = None
     warnings: List[str] = field(default_factory=list)
-
-    @property
-    def locations(self) -> SampleLocations:
-        return self.addressing.locations() if self.addressing else SampleLocations()
 
 
 @dataclass
@@ -91,8 +79,7 @@ def prepare_push(connection: Connection, project: int, *, kind: str, pool_is_fol
     "brush"); an Image object needs an image-folder pool and an ``addressing``; with a document
     root the local-files storage for the pool is created or reused; the image of sample ``probe``
     is fetched through the server and compared with the file. Raises :class:`LabelStudioError`."""
-    info = connection.call(f"reading project {project}", connection.sdk.projects.get, id=int(project))
-    interface = ProjectInterface.from_config(info.label_config or "", kind)
+    interface = ProjectInterface.of_project(connection, project, kind)
     target = PushTarget(connection, int(project), interface, None, warnings=interface.check_classes(list(classes)))
     if interface.image_field is None:
         return target
@@ -102,23 +89,22 @@ def prepare_push(connection: Connection, project: int, *, kind: str, pool_is_fol
                                "needs an image-folder pool (tavaal init --pool FOLDER); or label rows with a config "
                                "without <Image> (e.g. <Text name=\"row\" value=\"$tavaal_id\"/>)")
     if addressing is None:
-        raise LabelStudioError("say how Label Studio reaches the images: --image-root DIR (Label Studio's "
-                               "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, a parent folder of the pool) or "
-                               "--image-url-prefix URL")
+        raise LabelStudioError(IMAGES_HINT)
     target.addressing = addressing
     if addressing.document_root is not None:
-        target.storage = ensure_local_storage(connection, int(project), addressing)
+        ensure_local_storage(connection, int(project), addressing)
     if probe is not None:
-        target.image_url = check_served(connection, addressing, probe)
+        check_served(connection, addressing, probe)
     return target
 
 
 def held_samples(target: PushTarget) -> Dict[str, int]:
     """Sample id -> task id of every task the project holds (by ``tavaal_id``, else its image
     reference mapped back through the addressing; tasks naming no sample are left out)."""
+    locations = target.addressing.locations() if target.addressing else SampleLocations()
     held: Dict[str, int] = {}
     for task in target.connection.tasks(target.project, fields="task_only"):
-        ident, problem, _ = sample_of(task.get("data") or {}, target.locations)
+        ident, problem, _ = sample_of(task.get("data") or {}, locations)
         if problem is None:
             held.setdefault(ident, int(task["id"]))
     return held

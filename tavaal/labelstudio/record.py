@@ -7,24 +7,19 @@ task ids, time). Written atomically; a missing file is an empty record.
 """
 from __future__ import annotations
 
-import datetime as _dt
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from ..data.labelfiles import SampleLocations
-from ..rundir import read_json, write_json
+from ..rundir import read_json, utc_now, write_json
 from .addressing import ImageAddressing
-from .errors import LabelStudioError
+from .connection import LabelStudioError
 
 __all__ = ["RECORD_NAME", "ProjectRecord", "read_project_record", "write_project_record", "workdir_locations"]
 
 RECORD_NAME = "label_studio.json"
 RECORD_FORMAT = "tavaal-label-studio"
 VERSION = 1
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class ProjectRecord:
@@ -53,10 +48,10 @@ class ProjectRecord:
 
     def add_push(self, batch: int, cycle: int, task_ids: List[int], already: int) -> None:
         self.pushes.append({"batch": int(batch), "cycle": int(cycle), "task_ids": [int(t) for t in task_ids],
-                            "already_in_project": int(already), "time": _now()})
+                            "already_in_project": int(already), "time": utc_now()})
 
 
-def _read(root: Path) -> Dict[str, Any]:
+def _read(root) -> Dict[str, Any]:
     path = Path(root) / RECORD_NAME
     if not path.exists():
         return {"format": RECORD_FORMAT, "version": VERSION, "projects": {}}
@@ -73,14 +68,13 @@ def _read(root: Path) -> Dict[str, Any]:
 
 def read_project_record(root, url: str, project: int) -> ProjectRecord:
     """The record of ``project`` on ``url`` in work directory ``root`` (empty if never pushed)."""
-    record = ProjectRecord(url, project)
-    data = _read(Path(root))["projects"].get(record.key)
-    return ProjectRecord(url, project, data) if data else record
+    key = ProjectRecord(url, project).key
+    return ProjectRecord(url, project, _read(root)["projects"].get(key))
 
 
 def write_project_record(root, record: ProjectRecord) -> None:
     """Store ``record`` in ``root``'s Label Studio record (atomic rewrite)."""
-    whole = _read(Path(root))
+    whole = _read(root)
     whole["projects"][record.key] = record.data
     write_json(Path(root) / RECORD_NAME, whole)
 
@@ -89,12 +83,8 @@ def workdir_locations(root, pool_root: Optional[str]) -> SampleLocations:
     """How file references in returned labels map to sample ids for work directory ``root``:
     the addressing of its newest Label Studio push (``?d=`` paths against the document root
     given then, image URLs against the prefix), else plain paths relative to ``pool_root``."""
-    newest = None
-    for data in _read(Path(root))["projects"].values():
-        if data.get("addressing") and data.get("pushes"):
-            when = data["pushes"][-1]["time"]
-            if newest is None or when >= newest[0]:
-                newest = (when, data["addressing"])
-    if newest is None:
+    pushed = [d for d in _read(root)["projects"].values() if d.get("addressing") and d.get("pushes")]
+    if not pushed:
         return SampleLocations(pool_root=pool_root)
-    return ImageAddressing.from_record(newest[1]).locations()
+    newest = sorted(pushed, key=lambda d: d["pushes"][-1]["time"])[-1]  # the last of equal times
+    return ImageAddressing.from_record(newest["addressing"]).locations()

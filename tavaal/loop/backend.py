@@ -1,9 +1,5 @@
-"""The loop's contact with the shared row sources (:mod:`tavaal.data.sources`).
-
-Opening a pool from a work directory's saved spec, ids <-> rows, normalisation statistics.
-Training and selection are the shared cycle functions of :mod:`tavaal.cycle`
-(``train_cycle``, ``select_batch``: the training functions and the selection path of the
-simulated cycle). Nothing here reads a pool a second way.
+"""The loop's only contact with the shared row sources (:mod:`tavaal.data.sources`): opening a
+pool from a work directory's saved spec, ids <-> rows, normalisation statistics.
 
 Ids: for an image folder, the file's path relative to the pool folder (POSIX separators);
 for arrays and sharded pools, the row number as a decimal string.

@@ -15,21 +15,20 @@ import numpy as np
 from . import backend
 from .state import WorkdirFiles
 
-__all__ = ["pending_ids", "outside_batches_warning", "taken_ids", "taken_rows"]
+__all__ = ["batch_pending", "pending_ids", "outside_batches_warning", "taken_rows"]
+
+
+def batch_pending(state: Dict[str, Any], b: Dict[str, Any], present: Optional[Container[str]] = None) -> List[str]:
+    """Ids of the batch record ``b`` that have no label yet and were not unselected (picks, then
+    audit samples); with ``present`` (ids in the pool now) only those whose file is there."""
+    gone = set(b.get("unselected", []))
+    return [i for i in b["ids"] + b.get("audit", []) if i not in state["labels"] and i not in gone
+            and (present is None or i in present)]
 
 
 def pending_ids(state: Dict[str, Any], present: Optional[Container[str]] = None) -> List[str]:
-    """Ids of selected batches that have no label yet and were not unselected (in batch order,
-    each once); with ``present`` (ids in the pool now) only those whose file is there."""
-    labels = state["labels"]
-    seen, out = set(), []
-    for b in state["batches"]:
-        gone = set(b.get("unselected", []))
-        for i in b["ids"] + b.get("audit", []):
-            if i not in labels and i not in seen and i not in gone and (present is None or i in present):
-                seen.add(i)
-                out.append(i)
-    return out
+    """The :func:`batch_pending` ids of every batch (in batch order, each once)."""
+    return list(dict.fromkeys(i for b in state["batches"] for i in batch_pending(state, b, present)))
 
 
 def outside_batches_warning(new_ids: List[str], state: Dict[str, Any]) -> List[str]:
@@ -43,18 +42,13 @@ def outside_batches_warning(new_ids: List[str], state: Dict[str, Any]) -> List[s
             + ", ".join(outside[:20]) + (" ..." if len(outside) > 20 else "")]
 
 
-def taken_ids(root) -> List[str]:
-    """Ids the work directory at ``root`` has labeled or out for labeling: what a scorer of its
+def taken_rows(root, source) -> np.ndarray:
+    """Rows of ``source`` (the pool of the work directory at ``root``) that it has labeled or out
+    for labeling, sorted int64 (ids no longer in the pool are left out): what a scorer of its
     pool must not pick again (``tavaal.score`` on a loop export excludes them by default).
     Raises :class:`~tavaal.loop.LoopError` when ``root`` is not a work directory."""
     files = WorkdirFiles(root)
     files.read_meta()
     state = files.read_state()
-    return list(state["labels"]) + pending_ids(state)
-
-
-def taken_rows(root, source) -> np.ndarray:
-    """Rows of ``source`` (the pool of the work directory at ``root``) that it has labeled or out
-    for labeling, sorted int64 (ids no longer in the pool are left out)."""
-    rows, _ = backend.rows_for_ids(source, taken_ids(root))
+    rows, _ = backend.rows_for_ids(source, list(state["labels"]) + pending_ids(state))
     return np.unique(np.asarray([r for r in rows if r is not None], dtype=np.int64))

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Iterable, List, Optional, Sequence
 
-from ..data.labelfiles import LabelEntry
 from .errors import LoopError
 
-__all__ = ["infer_classes", "parse_classes", "natural_order"]
+__all__ = ["parse_classes", "natural_order", "check_class_list"]
 
 
 def natural_order(names: Iterable[str]) -> List[str]:
@@ -47,6 +46,7 @@ def parse_classes(text: Optional[str]) -> Optional[List[str]]:
     return names
 
 
-def infer_classes(entries: Sequence[LabelEntry]) -> List[str]:
-    """The class list of a labels file (natural order)."""
-    return natural_order(e.label for e in entries)
+def check_class_list(names: Sequence[str]) -> None:
+    """LoopError unless ``names`` are at least 2 distinct class names."""
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise LoopError(f"the class list needs >= 2 distinct names, got {names}")

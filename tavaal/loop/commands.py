@@ -17,7 +17,8 @@ from typing import Callable, Dict, List, Optional
 from ..config import PRESETS, RunConfig
 from ..training.recipe import RECIPE_HELP, default_recipe
 from ..data.labelfiles import DEFAULT_POLICY, DISAGREEMENT_POLICIES
-from ..methods import method_names
+from ..data.sources import ON_UNREADABLE
+from ..methods import DEFAULT_METHOD, method_names
 from . import labelstudio
 from .classes import parse_classes
 from .errors import LoopError
@@ -26,10 +27,20 @@ from .settings import parse_settings
 from .status import batch_table
 from .workdir import Workdir
 
-__all__ = ["main", "COMMANDS"]
+__all__ = ["main", "COMMANDS", "run_cli"]
 
 RECIPE_FIELDS = frozenset(default_recipe(labeled=100, input_shape=(3, 32, 32), num_classes=2).overrides)
 """The RunConfig fields the default recipe chooses (for the help texts)."""
+TRAINING_FLAGS = (("--budget", int, "default batch size of tavaal select"),
+                  ("--subset", int, "random unlabeled subset for the WAE and selection (None: 10 x budget; 0 = the "
+                                    "whole pool)"),
+                  ("--epochs", int, "task learner epochs per cycle"),
+                  ("--steps", int, "task learner steps per cycle (replaces --epochs)"),
+                  ("--batch-size", int, "task learner batch size"), ("--lr", float, "learning rate"),
+                  ("--width", int, "task learner width"), ("--latent-dim", int, "WAE latent size"),
+                  ("--wae-iterations", int, "WAE + discriminator iterations per cycle"),
+                  ("--seed", int, "seed of every random draw"))
+"""The typed RunConfig flags of ``tavaal init`` (flag, type, help); ``--arch`` and ``--device`` besides."""
 
 
 def _holdout(text: str):
@@ -69,7 +80,7 @@ def _parser_init() -> argparse.ArgumentParser:
                                      "classes of --labels")
     p.add_argument("--preset", choices=sorted(PRESETS), help="training settings of a preset (flags override); "
                                                              "default: the recipe chosen from the data (see below)")
-    p.add_argument("--method", choices=method_names(), help="what tavaal train trains for (default tavaal)")
+    p.add_argument("--method", choices=method_names(), help=f"what tavaal train trains for (default {DEFAULT_METHOD})")
     p.add_argument("--holdout", type=_holdout, default=None,
                    help="labeled samples held out for the accuracy estimate: a count (50) or a fraction (0.1, "
                         "the default); 0 = none")
@@ -90,15 +101,7 @@ def _parser_init() -> argparse.ArgumentParser:
                                         "(default: none; init says when it is needed)")
     g = p.add_argument_group("training settings (tavaal.config.RunConfig; saved in WORKDIR/config.json; "
                              "change them later with tavaal train WORKDIR --set KEY=VALUE)")
-    for flag, kind, text in (("--budget", int, "default batch size of tavaal select"),
-                             ("--subset", int, "random unlabeled subset for the WAE and selection (None: 10 x budget;"
-                                               " 0 = the whole pool)"),
-                             ("--epochs", int, "task learner epochs per cycle"),
-                             ("--steps", int, "task learner steps per cycle (replaces --epochs)"),
-                             ("--batch-size", int, "task learner batch size"), ("--lr", float, "learning rate"),
-                             ("--width", int, "task learner width"), ("--latent-dim", int, "WAE latent size"),
-                             ("--wae-iterations", int, "WAE + discriminator iterations per cycle"),
-                             ("--seed", int, "seed of every random draw")):
+    for flag, kind, text in TRAINING_FLAGS:
         g.add_argument(flag, type=kind, help=text + _default(flag[2:].replace("-", "_")))
     g.add_argument("--arch", help="auto, resnet18-cifar, resnet18-imagenet, mlp; with --masks: auto "
                                   "(= drn-d-22), drn-d-small" + _default("arch"))
@@ -110,9 +113,8 @@ def _parser_init() -> argparse.ArgumentParser:
 
 def _cmd_init(argv: List[str]) -> int:
     args = _parser_init().parse_args(argv)
-    overrides: Dict = {name: getattr(args, name) for name in ("budget", "subset", "epochs", "steps", "batch_size", "lr",
-                                                              "width", "latent_dim", "wae_iterations", "seed", "arch",
-                                                              "device")}
+    names = [flag[2:].replace("-", "_") for flag, _, _ in TRAINING_FLAGS] + ["arch", "device"]
+    overrides: Dict = {name: getattr(args, name) for name in names}
     overrides.update(parse_settings(args.set))
     image_shape = None
     if args.image_shape:
@@ -136,16 +138,22 @@ def _cmd_init(argv: List[str]) -> int:
     return 0
 
 
+def _parser(command: str, description: str) -> argparse.ArgumentParser:
+    """The parser of ``tavaal COMMAND WORKDIR ...``."""
+    p = argparse.ArgumentParser(prog=f"tavaal {command}", description=description)
+    p.add_argument("workdir")
+    return p
+
+
 def _on_unreadable_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--on-unreadable", choices=("skip", "error"), default="skip",
+    p.add_argument("--on-unreadable", choices=ON_UNREADABLE, default="skip",
                    help="image files that cannot be decoded (any more): skip them (default: left out of the pool, "
                         "listed in WORKDIR/unreadable.csv and reported) or stop with their list")
 
 
 def _cmd_train(argv: List[str]) -> int:
-    p = argparse.ArgumentParser(prog="tavaal train", description="One active-learning cycle on the labels so far "
-                                "(the simulation on benchmark data: tavaal simulate / python -m tavaal.train).")
-    p.add_argument("workdir")
+    p = _parser("train", "One active-learning cycle on the labels so far (the simulation on benchmark data: "
+                         "tavaal simulate / python -m tavaal.train).")
     p.add_argument("--method", choices=method_names(), help="train for this method (default: the work directory's)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps (default: the work directory's)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -171,9 +179,8 @@ def _cmd_train(argv: List[str]) -> int:
 
 
 def _cmd_select(argv: List[str]) -> int:
-    p = argparse.ArgumentParser(prog="tavaal select", description="Pick the next batch to label with the newest "
-                                "cycle's models (the fused scoring/selection path of tavaal.score).")
-    p.add_argument("workdir")
+    p = _parser("select", "Pick the next batch to label with the newest cycle's models (the fused "
+                          "scoring/selection path of tavaal.score).")
     p.add_argument("--budget", type=int, help="how many samples (default: the work directory's budget)")
     p.add_argument("--method", choices=method_names(), help="default: what the newest cycle trained for")
     p.add_argument("--subset", type=int, help="score a seeded random subset of M unlabeled samples (0 = all)")
@@ -210,12 +217,12 @@ def _cmd_select(argv: List[str]) -> int:
                       audit=args.audit, dry_run=args.dry_run, save_scores=args.save_scores,
                       on_unreadable=args.on_unreadable)
     print(batch.summary)
+    audit = f" + {len(batch.audit)} audit" if batch.audit else ""
     if batch.dry_run:
-        print(f"dry run: batch {batch.batch} would be ({len(batch.ids)} samples"
-              + (f" + {len(batch.audit)} audit" if batch.audit else "") + "; nothing was recorded or written):")
+        print(f"dry run: batch {batch.batch} would be ({len(batch.ids)} samples{audit}; nothing was recorded or "
+              "written):")
         print(batch_table(batch))
         return 0
-    audit = f" + {len(batch.audit)} audit" if batch.audit else ""
     print(f"batch {batch.batch} ({len(batch.ids)} samples{audit}) -> {batch.files['to_label']} and "
           f"{batch.files['label_studio']}")
     for note in batch.notes:
@@ -248,10 +255,8 @@ def _wants_label_studio(args) -> bool:
 
 
 def _cmd_label(argv: List[str]) -> int:
-    p = argparse.ArgumentParser(prog="tavaal label", description="Merge labels returned by annotators (CSV id,label "
-                                "or a Label Studio JSON export; for a work directory with masks: a folder of "
-                                "mask PNGs named like the images).")
-    p.add_argument("workdir")
+    p = _parser("label", "Merge labels returned by annotators (CSV id,label or a Label Studio JSON export; for a "
+                         "work directory with masks: a folder of mask PNGs named like the images).")
     p.add_argument("labels", nargs="?", help="the returned labels file / masks folder (or --project: pull from "
                                              "Label Studio)")
     p.add_argument("--add-classes", action="store_true", help="accept classes outside the class list (appended)")
@@ -290,9 +295,8 @@ def _cmd_label(argv: List[str]) -> int:
 
 
 def _cmd_unselect(argv: List[str]) -> int:
-    p = argparse.ArgumentParser(prog="tavaal unselect", description="Return the pending samples of a batch to the "
-                                "pool (what came back labeled stays labeled).")
-    p.add_argument("workdir")
+    p = _parser("unselect", "Return the pending samples of a batch to the pool (what came back labeled stays "
+                            "labeled).")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--batch", type=int, metavar="K", help="this batch (default: the newest with pending samples)")
     which.add_argument("--all", action="store_true", help="every batch with pending samples")
@@ -306,8 +310,7 @@ def _cmd_unselect(argv: List[str]) -> int:
 
 
 def _cmd_status(argv: List[str]) -> int:
-    p = argparse.ArgumentParser(prog="tavaal status", description="Where the labeling loop stands.")
-    p.add_argument("workdir")
+    p = _parser("status", "Where the labeling loop stands.")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
     args = p.parse_args(argv)
     wd = Workdir(args.workdir)
@@ -322,14 +325,22 @@ COMMANDS: Dict[str, Callable[[List[str]], int]] = {"init": _cmd_init, "train": _
 
 def main(command: str, argv: Optional[List[str]] = None) -> int:
     """Run loop command ``command`` with ``argv``; returns the exit code."""
+    return run_cli(lambda: COMMANDS[command](list(argv or [])),
+                   "interrupted: the work directory keeps its last committed state")
+
+
+def run_cli(call: Callable[[], int], interrupted: str) -> int:
+    """``call()``'s exit code under the loop's conventions: warnings logged as ``warning: ...``;
+    a :class:`LoopError` printed as ``error: ...`` to stderr (2); Ctrl-C prints ``interrupted``
+    (130); output piped into a reader that went away (``| head``) is not an error (0)."""
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
-        return COMMANDS[command](list(argv or []))
+        return call()
     except LoopError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: the work directory keeps its last committed state", file=sys.stderr)
+        print(f"\n{interrupted}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. head: not an error of the command
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -1,6 +1,4 @@
-"""The loop's one error type: a clear message plus the offending lines (first
-:data:`~tavaal.data.labelfiles.errors.SHOW_LINES` and a count, formatted as the label-file
-registry formats its own)."""
+"""The loop's one error type."""
 from __future__ import annotations
 
 from ..data.labelfiles.errors import ProblemsError

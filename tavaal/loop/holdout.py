@@ -2,18 +2,14 @@
 accuracy estimate of every cycle."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import numpy as np
-import torch
 from scipy.stats import binomtest
 
-from ..config import RunConfig
-from ..training import predict
 from .errors import LoopError
 
-__all__ = ["DEFAULT_HOLDOUT", "MIN_HOLDOUT", "draw_holdout", "holdout_ids", "holdout_accuracy", "wilson_interval",
-           "accuracy_text"]
+__all__ = ["DEFAULT_HOLDOUT", "MIN_HOLDOUT", "draw_holdout", "holdout_ids", "wilson_interval", "accuracy_text"]
 
 DEFAULT_HOLDOUT = 0.1
 """Default held-out part of the initial labeled set (a fraction; an int is a count)."""
@@ -76,12 +72,3 @@ def draw_holdout(ids: List[str], holdout, seed: int) -> List[str]:
     picks = rng.choice(len(ids), size=count, replace=False)
     return [ids[int(k)] for k in np.sort(picks)]
 
-
-@torch.no_grad()
-def holdout_accuracy(task, dataset, rows: Sequence[int], classes: Sequence[int], config: RunConfig, device) -> float:
-    """Top-1 accuracy of the task learner on the held-out labeled ``rows`` of ``dataset``
-    (``classes``: their class indices)."""
-    task.eval()
-    logits = predict(dataset, np.asarray(rows, dtype=np.int64), backbone=task.backbone, outputs=("logits",),
-                     batch_size=config.score_batch_size, device=device)["logits"]
-    return float((logits.argmax(1).numpy() == np.asarray(classes)).mean())

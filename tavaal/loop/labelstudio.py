@@ -1,14 +1,7 @@
 """The labeling loop with a Label Studio project: ``tavaal select|label WORKDIR --label-studio URL
---project ID`` (see docs/label-studio.md).
-
-``select``: :func:`check_project` checks the project, the image addressing and that the server
-serves the pool's images *before* the batch is picked; :func:`push` then sends the batch as
-tasks with predictions and records the addressing in ``WORKDIR/label_studio.json``.
-``label``: :func:`pull` reads the project's annotations through the API (the label-file
-registry's Label Studio reading and disagreement policy) and merges them with
-:meth:`Workdir.label` -- the same validation, atomicity and idempotence as a file.
-The Label Studio client itself is :mod:`tavaal.labelstudio` (it knows nothing of work directories).
-"""
+--project ID`` (see docs/label-studio.md): :func:`check_project` before a batch is picked,
+:func:`push` after (recorded in ``WORKDIR/label_studio.json``), :func:`pull` for ``label`` (merged
+by :meth:`Workdir.label`, as a file). The client itself is :mod:`tavaal.labelstudio`."""
 from __future__ import annotations
 
 import tempfile
@@ -73,8 +66,7 @@ def push(wd: Workdir, link: ProjectLink, batch: BatchResult) -> PushReport:
     """Send ``batch`` to the checked project (samples it already holds are not sent again) and
     record the push. Raises :class:`LoopError` (the batch stays recorded in the work directory;
     its ``label_studio_tasks.json`` can be imported by hand)."""
-    idents = list(batch.ids) + list(batch.audit)
-    scores = list(batch.scores) + [None] * len(batch.audit)
+    idents, scores = batch.all_ids, batch.all_scores
     predicted = batch.explanation.get("predicted", [None] * len(idents))
     probability = batch.explanation.get("probability", [None] * len(idents))
     masks = batch.masks or [None] * len(idents)  # segmentation: brush pre-annotations

@@ -22,8 +22,10 @@ from PIL import Image
 from ..data.errors import CorruptDatasetError
 from ..data.imagefiles import MASK_EXTENSIONS, identity_lookup, image_hw, read_mask
 from ..losses import IGNORE_INDEX
+from ..rundir import atomic_write_bytes
+from .classes import check_class_list
 from .errors import LoopError
-from .state import MASKS_DIR, write_bytes
+from .state import MASKS_DIR
 
 __all__ = ["MaskLabel", "read_mask_folder", "stored_mask_path", "write_masks", "check_mask_classes"]
 
@@ -39,12 +41,6 @@ class MaskLabel:
     labels: np.ndarray
     sha256: str
     pixels: List[int]
-
-    def png_bytes(self) -> bytes:
-        """The labels as a single-channel ("L") PNG, the format stored in the work directory."""
-        out = io.BytesIO()
-        Image.fromarray(self.labels, mode="L").save(out, format="PNG")
-        return out.getvalue()
 
 
 def _digest(labels: np.ndarray) -> str:
@@ -64,11 +60,14 @@ def stored_mask_path(ident: str) -> str:
 
 
 def write_masks(root: Path, masks: Sequence[MaskLabel]) -> None:
-    """Store ``masks`` as class-index PNGs under the work directory ``root`` (each write atomic)."""
+    """Store ``masks`` as single-channel ("L") class-index PNGs under the work directory ``root``
+    (each write atomic)."""
     for m in masks:
         target = root / stored_mask_path(m.id)
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(target, m.png_bytes())
+        png = io.BytesIO()
+        Image.fromarray(m.labels, mode="L").save(png, format="PNG")
+        atomic_write_bytes(target, png.getvalue())
 
 
 def check_mask_classes(classes: Optional[Sequence[str]]) -> List[str]:
@@ -78,8 +77,7 @@ def check_mask_classes(classes: Optional[Sequence[str]]) -> List[str]:
         raise LoopError("--classes is required with --masks: mask value i is class i (give the names in that "
                         "order, comma-separated or @classes.txt with one per line)")
     names = [str(c) for c in classes]
-    if len(names) < 2 or len(set(names)) != len(names):
-        raise LoopError(f"the class list needs >= 2 distinct names, got {names}")
+    check_class_list(names)
     if len(names) > 255:
         raise LoopError(f"at most 255 classes fit 8-bit masks (255 = unlabeled), got {len(names)}")
     return names

@@ -1,19 +1,37 @@
-"""Checking returned labels against the pool and the labels so far; what a merge did.
-
-:func:`check_entries` is the one validation of a label file's entries (``init`` and ``label``):
-every id must be in the pool, one file must not give one id two labels, an id already labeled
-keeps its label (the same label again is *unchanged*, so merging a file twice changes nothing),
-and a class outside the class list needs ``add_classes``.
-"""
+"""Checking returned labels against the pool and the labels so far (:func:`check_entries`, the
+one validation of a label file's entries at ``init`` and ``label``); what a merge did."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 from ..data.labelfiles import LabelEntry, ParsedLabels
 from . import backend
+from .masks import MaskLabel
 
-__all__ = ["MergeReport", "check_entries"]
+__all__ = ["ReadLabels", "MergeReport", "check_entries"]
+
+
+@dataclass
+class ReadLabels:
+    """Labels read from a label file or a mask folder and checked against the pool.
+
+    ``labels``: id -> what ``state.json`` stores for it (a class name; a stored mask path), in
+    the order the ids enter ``state.json``; ``problems``: offending lines (nothing is merged
+    when there is one); ``warnings``: non-fatal remarks of the file; ``file`` / ``format``: for
+    the merge record; ``skipped``: ids of tasks the annotators skipped (cancelled; they stay
+    out for labeling); ``columns``: which columns gave the sample and the label (for the merge
+    report; empty for fixed formats); ``masks``: the decoded masks (segmentation)."""
+
+    file: str
+    format: str
+    labels: Dict[str, str]
+    problems: List[str]
+    warnings: List[str] = field(default_factory=list)
+    skipped: List[str] = field(default_factory=list)
+    columns: str = ""
+    masks: Dict[str, MaskLabel] = field(default_factory=dict)
+    corrections: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -38,10 +56,9 @@ class MergeReport:
 
 
 def check_entries(parsed: ParsedLabels, source, existing: Dict[str, str], classes: List[str],
-                  add_classes: bool, relabel: bool = False, add_hint: str = "--add-classes adds it"
-                  ) -> Tuple[Dict[str, str], List[str], List[str], List[str]]:
-    """(canonical id -> label of the file's usable entries, in file order; problem lines;
-    warnings; corrections "id: old -> new (where)"). Problems: ids not in the pool, conflicting
+                  add_classes: bool, relabel: bool = False, add_hint: str = "--add-classes adds it") -> ReadLabels:
+    """The :class:`ReadLabels` of the label file ``parsed``: canonical id -> label of its usable
+    entries (in file order), problem lines, warnings, corrections "id: old -> new (where)". Problems: ids not in the pool, conflicting
     duplicates within the file, classes outside ``classes`` (unless ``add_classes``), and
     corrections -- labels that differ from ``existing`` -- unless ``relabel`` (then they are
     accepted). Entries for files the pool excluded as unreadable are left out with one warning.
@@ -79,4 +96,6 @@ def check_entries(parsed: ParsedLabels, source, existing: Dict[str, str], classe
         first_seen.setdefault(ident, entry)
         accepted[ident] = entry.label
     warnings = [f"{len(dropped)} label(s) of unreadable files left out: " + ", ".join(dropped[:20])] if dropped else []
-    return accepted, problems, warnings, corrections
+    return ReadLabels(str(parsed.path), parsed.format, accepted, problems, list(parsed.warnings) + warnings,
+                      skipped=[t.id for t in parsed.skipped if t.id is not None], columns=parsed.describe_columns(),
+                      corrections=corrections)

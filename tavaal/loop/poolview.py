@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterable, List
+
+import numpy as np
 
 from . import backend
 from .batches import pending_ids
@@ -45,6 +47,10 @@ class PoolView:
     unreadable: List[str] = field(default_factory=list)
     unreadable_labeled: List[str] = field(default_factory=list)
 
+    def present_rows(self, ids: Iterable[str]) -> np.ndarray:
+        """The rows (int64, in the order of ``ids``) of those of the tracked ``ids`` present in the pool."""
+        return np.asarray([self.rows[i] for i in ids if i in self.rows], dtype=np.int64)
+
     def warnings(self) -> List[str]:
         out = []
         if self.missing_labeled:
@@ -73,8 +79,9 @@ def open_pool_view(files: WorkdirFiles, meta: Dict[str, Any], state: Dict[str, A
     :class:`LoopError` when the pool cannot be opened or its sample shape changed."""
     spec = meta["pool"]
     later = set(state.get("unreadable", {}))
+    unreadable = unreadable_ids(meta, state)
     try:
-        source = backend.open_pool_spec(spec, unreadable_ids(meta, state))
+        source = backend.open_pool_spec(spec, unreadable)
     except (backend.SourceError, ValueError) as exc:
         raise LoopError(f"cannot open the pool of {files.root}: {exc} (the pool path is recorded in "
                         f"{files.meta_path})") from None
@@ -94,13 +101,12 @@ def open_pool_view(files: WorkdirFiles, meta: Dict[str, Any], state: Dict[str, A
         removed = [str(r) for r in range(n, n0)]
     labels = state["labels"]
     pending = pending_ids(state)
-    tracked = list(labels) + [i for i in pending if i not in labels]
+    tracked = list(labels) + pending  # pending ids have no label
     rows, _ = backend.rows_for_ids(source, tracked) if tracked else ([], [])
     present = {i: r for i, r in zip(tracked, rows) if r is not None}
-    unreadable = unreadable_ids(meta, state)
     bad = set(unreadable)
     missing_labeled = [i for i in labels if i not in present and i not in bad]
-    missing_out = [i for i in pending if i not in present and i not in labels and i not in bad]
+    missing_out = [i for i in pending if i not in present and i not in bad]
     view = PoolView(source, n, added, removed, missing_labeled, missing_out, present, unreadable,
                     [i for i in labels if i in bad])
     for warning in [] if quiet else view.warnings():

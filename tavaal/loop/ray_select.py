@@ -1,11 +1,6 @@
-"""``tavaal select --ray``: score a work directory's pool on Ray actors.
-
-The cycle's models are exported once as TorchScript artifacts into the cycle's folder
-(``artifacts_cycle_<c>`` next to its checkpoint), then
-:func:`tavaal.distributed.ray_pool.ray_select_from_pool` scores the pool file with the labeled
-and pending rows excluded (score-based methods; the pool must be on a filesystem every node
-sees).
-"""
+"""``tavaal select --ray``: score a work directory's pool on Ray actors with the cycle's models,
+exported once as TorchScript into ``artifacts_cycle_<c>`` next to its checkpoint (the pool must
+be on a filesystem every node sees)."""
 from __future__ import annotations
 
 import importlib.util

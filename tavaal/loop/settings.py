@@ -2,13 +2,12 @@
 ``init`` (preset, flags, ``--set KEY=VALUE``) and saved in ``workdir.json`` / ``config.json``."""
 from __future__ import annotations
 
-import ast
 import dataclasses
 from typing import Any, Dict, Optional, Sequence
 
 import torch
 
-from ..config import RunConfig, resolve_config
+from ..config import RunConfig, parse_key_values, resolve_config
 from .errors import LoopError
 
 __all__ = ["resolve_settings", "NOT_SETTINGS", "parse_settings", "apply_settings", "check_device", "resolve_device"]
@@ -34,9 +33,7 @@ def resolve_settings(preset: Optional[str], config: Optional[RunConfig], overrid
     try:
         if config is None:
             base = resolve_config(preset, None) if preset else RunConfig()
-            values = base.to_dict()
-            values.update({k: v for k, v in overrides.items() if v is not None})
-            config = RunConfig.from_dict(values)
+            config = RunConfig.from_dict({**base.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
         if method is not None:
             config = dataclasses.replace(config, methods=[method])
         config = dataclasses.replace(config, dataset="workdir", data_dir=None, dataset_options={}, trials=1)
@@ -50,20 +47,12 @@ def resolve_settings(preset: Optional[str], config: Optional[RunConfig], overrid
 
 
 def parse_settings(items: Optional[Sequence[str]]) -> Dict[str, Any]:
-    """``--set KEY=VALUE`` items -> {field: value}; values are Python literals (``0.01``,
-    ``[10, 20]``, ``True``) or else strings; ``-`` in keys reads as ``_``. Raises
+    """``--set KEY=VALUE`` items -> {field: value} (:func:`tavaal.config.parse_key_values`). Raises
     :class:`LoopError` for an item without ``=``."""
-    out: Dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise LoopError(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            parsed = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            parsed = value
-        out[key.strip().replace("-", "_")] = parsed
-    return out
+    try:
+        return parse_key_values(items, "--set")
+    except ValueError as exc:
+        raise LoopError(str(exc)) from None
 
 
 def apply_settings(config: RunConfig, changes: Dict[str, Any]) -> RunConfig:
@@ -79,9 +68,7 @@ def apply_settings(config: RunConfig, changes: Dict[str, Any]) -> RunConfig:
     if fixed:
         raise LoopError(f"--set: {', '.join(fixed)} cannot change in a work directory (use --method for the method)")
     try:
-        values = config.to_dict()
-        values.update(changes)
-        changed = RunConfig.from_dict(values)
+        changed = RunConfig.from_dict({**config.to_dict(), **changes})
         changed.validate()
     except (ValueError, TypeError) as exc:
         raise LoopError(f"invalid settings: {exc}") from None

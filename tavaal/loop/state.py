@@ -22,7 +22,6 @@ written last by every command: an interruption before it leaves the previous sta
 from __future__ import annotations
 
 import contextlib
-import copy
 import fcntl
 import os
 import shutil
@@ -34,9 +33,9 @@ from ..rundir import FILE_MODE, atomic_write_bytes, read_json, write_json
 from .errors import LoopError
 
 __all__ = ["WORKDIR_FORMAT", "STATE_FORMAT", "VERSION", "WorkdirFiles", "check_new_workdir", "create_workdir",
-           "empty_state", "write_text", "write_bytes", "write_json", "WORKDIR_JSON", "CONFIG_JSON", "STATE_JSON", "LABELS_CSV",
-           "POOL_IDS_TXT", "TO_LABEL_CSV", "LABEL_STUDIO_TASKS_JSON", "MASKS_DIR", "BATCHES_DIR", "UNREADABLE_CSV", "SCORES_CSV", "ADVICE_DIR", "ADVICE_JSON",
-           "LOCK_FILE"]
+           "write_text", "write_json", "WORKDIR_JSON", "CONFIG_JSON", "STATE_JSON", "LABELS_CSV",
+           "POOL_IDS_TXT", "TO_LABEL_CSV", "LABEL_STUDIO_TASKS_JSON", "MASKS_DIR", "BATCHES_DIR", "UNREADABLE_CSV",
+           "SCORES_CSV", "ADVICE_DIR", "ADVICE_JSON", "LOCK_FILE"]
 
 WORKDIR_FORMAT = "tavaal-workdir"
 STATE_FORMAT = "tavaal-workdir-state"
@@ -72,11 +71,6 @@ def write_text(path: Path, text: str) -> None:
     atomic_write_bytes(Path(path), text.encode("utf-8"))
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Atomic binary write (see the module docstring)."""
-    atomic_write_bytes(Path(path), data)
-
-
 def check_new_workdir(root: Path) -> None:
     """Raise :class:`LoopError` unless ``root`` can become a new work directory (absent or empty)."""
     root = Path(root)
@@ -109,64 +103,22 @@ def create_workdir(root: Path) -> Iterator["WorkdirFiles"]:
         raise
 
 
-def empty_state() -> Dict[str, Any]:
-    """A state with nothing labeled, merged, selected or trained."""
-    return {"format": STATE_FORMAT, "version": VERSION, "labels": {}, "label_round": {}, "merges": [],
-            "batches": [], "cycles": []}
-
-
 class WorkdirFiles:
-    """Paths of one work directory and the reading/writing of its JSON files."""
+    """Paths of one work directory and the reading/writing of its JSON files (``to_label_path`` /
+    ``label_studio_path``: the top-level copies of the newest batch's files)."""
 
     def __init__(self, root: os.PathLike):
         self.root = Path(root)
-
-    # paths
-    @property
-    def meta_path(self) -> Path:
-        return self.root / WORKDIR_JSON
-
-    @property
-    def state_path(self) -> Path:
-        return self.root / STATE_JSON
-
-    @property
-    def config_path(self) -> Path:
-        return self.root / CONFIG_JSON
-
-    @property
-    def pool_ids_path(self) -> Path:
-        return self.root / POOL_IDS_TXT
-
-    @property
-    def labels_path(self) -> Path:
-        return self.root / LABELS_CSV
-
-    @property
-    def to_label_path(self) -> Path:
-        """The top-level copy of the newest batch's ``to_label.csv``."""
-        return self.root / TO_LABEL_CSV
-
-    @property
-    def label_studio_path(self) -> Path:
-        """The top-level copy of the newest batch's Label Studio tasks."""
-        return self.root / LABEL_STUDIO_TASKS_JSON
-
-    @property
-    def unreadable_path(self) -> Path:
-        return self.root / UNREADABLE_CSV
-
-    @property
-    def masks_dir(self) -> Path:
-        return self.root / MASKS_DIR
-
-    @property
-    def advice_dir(self) -> Path:
-        return self.root / ADVICE_DIR
-
-    @property
-    def advice_path(self) -> Path:
-        return self.root / ADVICE_DIR / ADVICE_JSON
+        self.meta_path = self.root / WORKDIR_JSON
+        self.state_path = self.root / STATE_JSON
+        self.config_path = self.root / CONFIG_JSON
+        self.pool_ids_path = self.root / POOL_IDS_TXT
+        self.labels_path = self.root / LABELS_CSV
+        self.to_label_path = self.root / TO_LABEL_CSV
+        self.label_studio_path = self.root / LABEL_STUDIO_TASKS_JSON
+        self.unreadable_path = self.root / UNREADABLE_CSV
+        self.advice_dir = self.root / ADVICE_DIR
+        self.advice_path = self.advice_dir / ADVICE_JSON
 
     def batch_dir(self, batch: int) -> Path:
         return self.root / BATCHES_DIR / f"batch_{batch:02d}"
@@ -174,43 +126,35 @@ class WorkdirFiles:
     def checkpoint_path(self, method: str, cycle: int) -> Path:
         return self.root / method / "trial_0" / f"checkpoint_cycle_{cycle:02d}.pt"
 
-    def exists(self) -> bool:
-        return self.meta_path.exists()
-
     # reading
     def read_meta(self) -> Dict[str, Any]:
         if not self.meta_path.exists():
             hint = " (a tavaal run directory: use python -m tavaal.train --resume)" if self.config_path.exists() else ""
             raise LoopError(f"{self.root} is not a tavaal work directory (no workdir.json){hint}: "
                             f"create one with tavaal init {self.root} --pool POOL --labels LABELS")
-        meta = self._read(self.meta_path)
-        if meta.get("format") != WORKDIR_FORMAT or meta.get("version") not in SUPPORTED_VERSIONS:
-            raise LoopError(f"{self.meta_path}: format {meta.get('format')!r} version {meta.get('version')!r} is not "
-                            f"a work directory this tavaal reads ({WORKDIR_FORMAT} {SUPPORTED_VERSIONS})")
-        return meta
+        return self._read(self.meta_path, WORKDIR_FORMAT, "a work directory this tavaal reads")
 
     def read_state(self) -> Dict[str, Any]:
-        state = self._read(self.state_path)
-        if state.get("format") != STATE_FORMAT or state.get("version") not in SUPPORTED_VERSIONS:
-            raise LoopError(f"{self.state_path}: format {state.get('format')!r} version {state.get('version')!r} "
-                            f"is not supported ({STATE_FORMAT} {SUPPORTED_VERSIONS})")
-        return state
+        return self._read(self.state_path, STATE_FORMAT, "supported")
 
     @staticmethod
-    def _read(path: Path) -> Dict[str, Any]:
+    def _read(path: Path, fmt: str, what: str) -> Dict[str, Any]:
+        """The JSON file ``path`` of format ``fmt``; LoopError naming the problem (``what`` it is not)."""
         try:
-            return read_json(path)
+            data = read_json(path)
         except FileNotFoundError:
             raise LoopError(f"{path} is missing: the work directory is incomplete") from None
         except ValueError as exc:
             raise LoopError(f"{path} is not valid JSON ({exc}): the work directory is damaged") from None
+        if data.get("format") != fmt or data.get("version") not in SUPPORTED_VERSIONS:
+            raise LoopError(f"{path}: format {data.get('format')!r} version {data.get('version')!r} is not {what} "
+                            f"({fmt} {SUPPORTED_VERSIONS})")
+        return data
 
     # writing
     def commit(self, state: Dict[str, Any]) -> None:
         """Write ``state.json`` atomically (the commit point of every command)."""
-        state = copy.deepcopy(state)
-        state["format"], state["version"] = STATE_FORMAT, VERSION
-        write_json(self.state_path, state)
+        write_json(self.state_path, {**state, "format": STATE_FORMAT, "version": VERSION})
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

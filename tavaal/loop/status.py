@@ -41,12 +41,11 @@ def _pending_lines(s: Dict[str, Any]) -> List[str]:
     return lines
 
 
-def status_text(s: Dict[str, Any], task: Task, meta: Dict[str, Any], labels: Dict[str, str]) -> str:
-    """The status ``s`` of a work directory of task ``task`` (``meta``: its workdir.json,
-    ``labels``: its labels) as text: the pool, the labeled counts per class, the cycles, what is
-    out for labeling and the next command."""
-    lines = [f"work directory {s['workdir']} {task.header(s['method'])}", *_pool_lines(s, task),
-             *task.summary_lines(s, meta, labels), f"cycles: {len(s['cycles'])}"]
+def status_text(s: Dict[str, Any], task: Task) -> str:
+    """The status ``s`` of a work directory of task ``task`` as text: the pool, the labeled
+    counts per class, the cycles, what is out for labeling and the next command."""
+    lines = [f"work directory {s['workdir']} {task.header_format.format(s['method'])}", *_pool_lines(s, task),
+             *task.summary_lines(s), f"cycles: {len(s['cycles'])}"]
     lines += [task.cycle_line(c) + _discriminator_text(c) for c in s["cycles"]]
     if s["cycles"] and task.metric == "accuracy" and (s["cycles"][-1]["holdout"] or 0) < MIN_HOLDOUT:
         lines.append(f"  note: the accuracy estimate rests on {s['cycles'][-1]['holdout'] or 0} held-out labels "
@@ -69,8 +68,7 @@ def _discriminator_text(c: Dict[str, Any]) -> str:
 def batch_table(batch) -> str:
     """A selected batch (:class:`~tavaal.loop.workdir.BatchResult`) as aligned text lines: rank,
     id, score, the predicted class and its probability, score components, audit marks."""
-    ids = batch.ids + batch.audit
-    scores = list(batch.scores) + [None] * len(batch.audit)
+    ids, scores = batch.all_ids, batch.all_scores
     columns = {**batch.explanation, **batch.components}
     header = ["rank", "id", "score", *columns] + (["audit"] if batch.audit else [])
     rows = []

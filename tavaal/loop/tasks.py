@@ -1,24 +1,17 @@
 """What differs between a classification and a segmentation work directory: the task hooks.
 
-A :class:`~tavaal.loop.Workdir` runs ``init``/``train``/``select``/``label``/``status`` once
-for both; its task object (:data:`CLASSIFICATION` or :data:`SEGMENTATION`, from
-``workdir.json``'s ``task``; absent = classification) supplies the parts that differ:
-
-* labels: a label file of ``id,label`` rows (CSV / Label Studio; class names stored in
-  ``state.json``) or a folder of mask PNGs (stored under ``WORKDIR/masks``; ``state.json``
-  keeps each id's stored mask path and its ``masks`` entry: sha256 + pixels per class);
-* the class list: from ``--classes`` or the labels (classification; ``--add-classes`` extends
-  it) or fixed by ``--classes`` (segmentation: mask value i = class i);
-* a cycle's :class:`~tavaal.cycle.CycleData` (class indices / mask files + paired
-  augmentation) and the holdout metric (accuracy / mIoU);
-* which methods apply (segmentation: those with a per-image form), the status counts and lines.
+A :class:`~tavaal.loop.Workdir` runs every command once for both; its task object
+(:data:`CLASSIFICATION` or :data:`SEGMENTATION`, from ``workdir.json``'s ``task``; absent =
+classification) supplies the parts that differ. Classification labels are class names from a
+label file (stored in ``state.json``); segmentation labels are mask PNGs stored under
+``WORKDIR/masks`` (``state.json`` keeps each id's stored mask path and its ``masks`` entry:
+sha256 + pixels per class) and the class list is fixed by ``--classes`` (mask value i = class i).
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import torch
@@ -36,39 +29,17 @@ from ..data.sources import SourceDataset
 from ..training import evaluate_task, predict
 from ..training.recipe import crop_padding
 from . import backend
-from .classes import infer_classes, natural_order
+from .classes import check_class_list, natural_order
 from .errors import LoopError
-from .holdout import accuracy_text, holdout_accuracy
-from .masks import MaskLabel, check_mask_classes, read_mask_folder, stored_mask_path, write_masks
-from .merge import check_entries
+from .holdout import accuracy_text
+from .masks import check_mask_classes, read_mask_folder, stored_mask_path, write_masks
+from .merge import ReadLabels, check_entries
 from .state import MASKS_DIR, LABEL_STUDIO_TASKS_JSON
 
 log = logging.getLogger("tavaal.loop")
 
-__all__ = ["ReadLabels", "Task", "ClassificationTask", "SegmentationTask", "CLASSIFICATION", "SEGMENTATION",
+__all__ = ["Task", "ClassificationTask", "SegmentationTask", "CLASSIFICATION", "SEGMENTATION",
            "task_of"]
-
-
-@dataclass
-class ReadLabels:
-    """Labels read from a label file or a mask folder and checked against the pool.
-
-    ``labels``: id -> what ``state.json`` stores for it (a class name; a stored mask path), in
-    the order the ids enter ``state.json``; ``problems``: offending lines (nothing is merged
-    when there is one); ``warnings``: non-fatal remarks of the file; ``file`` / ``format``: for
-    the merge record; ``skipped``: ids of tasks the annotators skipped (cancelled; they stay
-    out for labeling); ``columns``: which columns gave the sample and the label (for the merge
-    report; empty for fixed formats); ``masks``: the decoded masks (segmentation)."""
-
-    file: str
-    format: str
-    labels: Dict[str, str]
-    problems: List[str]
-    warnings: List[str] = field(default_factory=list)
-    skipped: List[str] = field(default_factory=list)
-    columns: str = ""
-    masks: Dict[str, MaskLabel] = field(default_factory=dict)
-    corrections: List[str] = field(default_factory=list)
 
 
 def _read_label_file(labels, source, policy: str, locations: Optional[SampleLocations] = None) -> ParsedLabels:
@@ -85,12 +56,21 @@ def _read_label_file(labels, source, policy: str, locations: Optional[SampleLoca
         raise LoopError(exc.summary, exc.problems) from None
 
 
-def _from_parsed(parsed: ParsedLabels, checked) -> ReadLabels:
-    """The :class:`ReadLabels` of a label file and :func:`~tavaal.loop.merge.check_entries`'s result."""
-    accepted, problems, warnings, corrections = checked
-    return ReadLabels(str(parsed.path), parsed.format, accepted, problems, list(parsed.warnings) + warnings,
-                      skipped=[t.id for t in parsed.skipped if t.id is not None], columns=parsed.describe_columns(),
-                      corrections=corrections)
+def _normalisation(meta: Dict[str, Any]) -> Tuple[List[float], List[float]]:
+    """The pool's (mean, std); 0 / 1 per channel for a float pool (stored as None)."""
+    channels = int(meta["input_shape"][0])
+    return meta["mean"] or [0.0] * channels, meta["std"] or [1.0] * channels
+
+
+@torch.no_grad()
+def _logits(task_model, dataset, rows, batch_size: int, device) -> Optional[torch.Tensor]:
+    """The task model's logits on ``rows`` of ``dataset`` (None for no rows)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        return None
+    task_model.eval()
+    return predict(dataset, rows, backbone=task_model.backbone, outputs=("logits",), batch_size=batch_size,
+                   device=device)["logits"]
 
 
 class Task:
@@ -102,12 +82,15 @@ class Task:
     item: str       # one offending entry of a label source in messages
     metric: str     # the holdout metric's name
     uses_recipe: bool  # without --preset, init takes the settings of tavaal.training.recipe
+    cycle_fields: Tuple[str, ...]  # cycle-record fields in the status besides CYCLE_FIELDS
+    header_format: str  # the status header after the work directory ({} = the method)
+    returned_how: str   # how the annotators' work comes back (status ``next:``)
+    returned_arg: str   # the argument of tavaal label in the status ``next:``
 
     # ----------------------------------------------------------------------- init
     def init_fields(self, *, classes, method, key, own_model: bool, crop_size, augment) -> Dict[str, Any]:
         """Check the task's init options (before anything is opened; ``own_model``: any of
-        --model/--taps/--feature-layer/--weights given); the fields it adds to
-        ``workdir.json`` (a ``"head"`` dict after ``created``, a ``"tail"`` dict before ``config``)."""
+        --model/--taps/--feature-layer/--weights given); the fields it adds to ``workdir.json``."""
         raise NotImplementedError
 
     def check_pool(self, source, pool, fields: Dict[str, Any]) -> None:
@@ -176,17 +159,12 @@ class Task:
     def label_counts(self, holdout: Set[str], state: Dict[str, Any]) -> Dict[str, Dict[str, int]]:
         raise NotImplementedError
 
-    def status_fields(self, status: Dict[str, Any], state: Dict[str, Any]) -> None:
-        """Add the task's fields to a status dict."""
-
     def returned_hint(self, root: Path, to_label: Path) -> str:
         """The ``next:`` text while samples are out for labeling."""
-        raise NotImplementedError
+        return (f"send {to_label} (or {LABEL_STUDIO_TASKS_JSON}) to the annotators{self.returned_how}, then: "
+                f"tavaal label {root} {self.returned_arg}")
 
-    def header(self, method: str) -> str:
-        raise NotImplementedError
-
-    def summary_lines(self, s: Dict[str, Any], meta: Dict[str, Any], labels: Dict[str, str]) -> List[str]:
+    def summary_lines(self, s: Dict[str, Any]) -> List[str]:
         """The status lines of the labeled counts per class."""
         raise NotImplementedError
 
@@ -198,32 +176,29 @@ class ClassificationTask(Task):
     """Labels are class names from a label file (CSV ``id,label`` or a Label Studio export)."""
 
     name, unit, kept, item, metric = "classification", "sample", "labels", "line", "accuracy"
-    uses_recipe = True
+    uses_recipe, cycle_fields, header_format = True, (), "(method {})"
+    returned_how, returned_arg = "", "RETURNED_LABELS.csv"
 
     def init_fields(self, *, classes, method, key, own_model: bool, crop_size, augment) -> Dict[str, Any]:
         if crop_size is not None or augment != "default":
             raise LoopError("--crop-size / --augment apply with --masks only")
-        return {"head": {}, "tail": {}}
+        return {}
 
     def describe(self, labels) -> str:
         return f"labels file {labels.path if isinstance(labels, ParsedLabels) else labels}"
 
     def read_initial(self, labels, source, classes, policy=DEFAULT_POLICY):
         parsed = _read_label_file(labels, source, policy)
-        class_list = list(classes) if classes is not None else infer_classes(parsed.entries)
+        class_list = list(classes) if classes is not None else natural_order(e.label for e in parsed.entries)
         if classes is not None:
-            dup = sorted({c for c in class_list if class_list.count(c) > 1})
-            if dup or len(class_list) < 2:
-                raise LoopError(f"the class list needs >= 2 distinct names, got {class_list}")
+            check_class_list(class_list)
         hint = "name it in --classes, or leave --classes out to take the classes of the labels file"
-        return class_list, _from_parsed(parsed, check_entries(parsed, source, {}, class_list, add_classes=False,
-                                                              add_hint=hint))
+        return class_list, check_entries(parsed, source, {}, class_list, add_classes=False, add_hint=hint)
 
     def read_returned(self, labels, source, state, add_classes, policy=DEFAULT_POLICY, relabel=False,
                       locations=None) -> ReadLabels:
         parsed = _read_label_file(labels, source, policy, locations)
-        return _from_parsed(parsed, check_entries(parsed, source, state["labels"], list(state["classes"]),
-                                                  add_classes, relabel))
+        return check_entries(parsed, source, state["labels"], list(state["classes"]), add_classes, relabel)
 
     def new_classes(self, new, classes) -> List[str]:
         return natural_order(c for c in new.values() if c not in classes)
@@ -231,45 +206,43 @@ class ClassificationTask(Task):
     def warn(self, read, ids, classes, *, initial) -> None:
         if not initial:
             return
-        counts = {c: 0 for c in classes}
-        for i in ids:
-            counts[read.labels[i]] += 1
-        empty = [c for c, n in counts.items() if n == 0]
+        seen = {read.labels[i] for i in ids}
+        empty = [c for c in classes if c not in seen]
         if empty:
             log.warning("class(es) with no labeled sample yet: %s", ", ".join(empty))
 
     def cycle_data(self, meta, root, source, rows, ids, state, config, exclude) -> CycleData:
         """Class indices of ``ids``; ``config.augment`` ("none", "crop", "flip", "crop+flip") on
         image pools (random translation by 1/8 of the shorter side)."""
-        index_of = {c: k for k, c in enumerate(state["classes"])}
-        classes = np.asarray([index_of[state["labels"][i]] for i in ids], dtype=np.int64)
+        classes = np.asarray(self._class_indices(state, ids), dtype=np.int64)
         shape = tuple(meta["input_shape"])
         spec = getattr(config, "augment", "none")
         if len(shape) != 3 and spec != "none":
             raise LoopError(f"augment={spec!r} needs image samples; this pool holds vectors {list(shape)}: "
                             "tavaal train WORKDIR --set augment=none")
-        augment = None if spec == "none" else build_augment(
-            spec, "none", shape, meta["mean"] or [0.0] * shape[0], meta["std"] or [1.0] * shape[0],
-            padding=crop_padding(shape), name="workdir")
+        augment = None if spec == "none" else build_augment(spec, "none", shape, *_normalisation(meta),
+                                                             padding=crop_padding(shape), name="workdir")
         return CycleData(source, rows, classes, len(state["classes"]), mean=meta["mean"], std=meta["std"],
                          augment=augment, exclude=exclude, name="workdir")
+
+    @staticmethod
+    def _class_indices(state, ids) -> List[int]:
+        index_of = {c: k for k, c in enumerate(state["classes"])}
+        return [index_of[state["labels"][i]] for i in ids]
 
     def holdout_metrics(self, task_model, data, rows, ids, state, config, device, root) -> Dict[str, Any]:
         if not ids:
             return {"holdout_accuracy": None}
-        index_of = {c: k for k, c in enumerate(state["classes"])}
-        return {"holdout_accuracy": holdout_accuracy(task_model, data.dataset(), rows,
-                                                     [index_of[state["labels"][i]] for i in ids], config, device)}
+        logits = _logits(task_model, data.dataset(), rows, config.score_batch_size, device)
+        classes = np.asarray(self._class_indices(state, ids))
+        return {"holdout_accuracy": float((logits.argmax(1).numpy() == classes).mean())}
 
-    @torch.no_grad()
     def explain(self, models, source, rows, meta, state, config, device) -> Dict[str, List]:
         """``predicted`` class name and its softmax ``probability`` per row."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if rows.size == 0:
+        logits = _logits(models.task, SourceDataset(source, meta["mean"], meta["std"]), rows,
+                         config.score_batch_size, device)
+        if logits is None:
             return {}
-        models.task.eval()
-        logits = predict(SourceDataset(source, meta["mean"], meta["std"]), rows, backbone=models.task.backbone,
-                         outputs=("logits",), batch_size=config.score_batch_size, device=device)["logits"]
         probs = torch.softmax(logits.float(), dim=1)
         best, index = probs.max(dim=1)
         classes = state["classes"]
@@ -283,16 +256,9 @@ class ClassificationTask(Task):
             counts[c]["holdout" if i in holdout else "train"] += 1
         return counts
 
-    def returned_hint(self, root, to_label) -> str:
-        return (f"send {to_label} (or {LABEL_STUDIO_TASKS_JSON}) to the annotators, then: "
-                f"tavaal label {root} RETURNED_LABELS.csv")
-
-    def header(self, method) -> str:
-        return f"(method {method})"
-
-    def summary_lines(self, s, meta, labels) -> List[str]:
-        held = s["held_out"]
-        lines = [f"labeled {s['labeled']} ({held} held out for the accuracy estimate), {len(s['classes'])} classes:"]
+    def summary_lines(self, s) -> List[str]:
+        lines = [f"labeled {s['labeled']} ({s['held_out']} held out for the accuracy estimate), "
+                 f"{len(s['classes'])} classes:"]
         width = max(len(c) for c in s["classes"])
         for c, v in s["counts"].items():
             lines.append(f"  {c:<{width}}  {v['train'] + v['holdout']:>7}" + (f"  ({v['holdout']} held out)"
@@ -312,7 +278,9 @@ class SegmentationTask(Task):
     ``holdout_accuracy``). Selection: methods with a per-image form (not BADGE)."""
 
     name, unit, kept, item, metric = "segmentation", "image", "masks", "mask file", "miou"
-    uses_recipe = False
+    uses_recipe, cycle_fields, header_format = False, ("holdout_miou", "holdout_iou"), "(segmentation, method {})"
+    returned_how = "; put the returned masks (PNG, class indices, named like the images) in a folder"
+    returned_arg = "RETURNED_MASKS_DIR"
 
     def init_fields(self, *, classes, method, key, own_model: bool, crop_size, augment) -> Dict[str, Any]:
         if own_model or key is not None:
@@ -325,14 +293,14 @@ class SegmentationTask(Task):
             segmentation_augment(augment, crop, [0.0], [1.0], name="--augment")
         except ValueError as exc:
             raise LoopError(str(exc)) from None
-        return {"head": {"task": self.name},
-                "tail": {"segmentation": {"crop_size": None if crop is None else list(crop), "augment": augment,
-                                          "ignore_index": IGNORE_INDEX, "masks_dir": MASKS_DIR}}}
+        return {"task": self.name, "segmentation": {"crop_size": None if crop is None else list(crop),
+                                                    "augment": augment, "ignore_index": IGNORE_INDEX,
+                                                    "masks_dir": MASKS_DIR}}
 
     def check_pool(self, source, pool, fields) -> None:
         if not backend.is_image_folder(source):
             raise LoopError(f"masks as labels need a folder of images as the pool, got {pool} ({type(source).__name__})")
-        crop = fields["tail"]["segmentation"]["crop_size"]
+        crop = fields["segmentation"]["crop_size"]
         if crop is not None and (crop[0] > source.sample_shape[1] or crop[1] > source.sample_shape[2]):
             log.warning("--crop-size %s is larger than the images (%s): crops are padded with unlabeled pixels",
                         tuple(crop), tuple(source.sample_shape[1:]))
@@ -368,10 +336,7 @@ class SegmentationTask(Task):
             log.warning("%d mask(s) have no labeled pixel (all 255) and teach nothing: %s", len(blank),
                         ", ".join(blank[:20]))
         if initial:
-            seen = np.zeros(len(classes), dtype=np.int64)
-            for m in masks:
-                seen += np.asarray(m.pixels, dtype=np.int64)
-            empty = [c for c, n in zip(classes, seen) if n == 0]
+            empty = [c for k, c in enumerate(classes) if not any(m.pixels[k] for m in masks)]
             if empty:
                 log.warning("class(es) with no labeled pixel yet: %s", ", ".join(empty))
 
@@ -397,9 +362,7 @@ class SegmentationTask(Task):
     def cycle_data(self, meta, root, source, rows, ids, state, config, exclude) -> CycleData:
         seg = meta["segmentation"]
         crop = tuple(seg["crop_size"]) if seg.get("crop_size") else None
-        mean = meta["mean"] or [0.0] * int(meta["input_shape"][0])
-        std = meta["std"] or [1.0] * int(meta["input_shape"][0])
-        augment = segmentation_augment(seg.get("augment", "default"), crop, mean, std, name="workdir")
+        augment = segmentation_augment(seg.get("augment", "default"), crop, *_normalisation(meta), name="workdir")
         files = [root / state["labels"][i] for i in ids]
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
@@ -422,16 +385,11 @@ class SegmentationTask(Task):
         return {"holdout_accuracy": float(metrics["miou"]), "metric": "miou", "holdout_miou": float(metrics["miou"]),
                 "holdout_pixel_accuracy": float(metrics["pixel_accuracy"]), "holdout_iou": iou}
 
-    @torch.no_grad()
     def predicted_masks(self, models, source, rows, meta, config, device) -> List[np.ndarray]:
         """Argmax class indices per pixel of ``rows`` (uint8 (H, W) at the decoded image size)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if rows.size == 0:
-            return []
-        models.task.eval()
-        logits = predict(SourceDataset(source, meta["mean"], meta["std"]), rows, backbone=models.task.backbone,
-                         outputs=("logits",), batch_size=min(int(config.score_batch_size), 8), device=device)["logits"]
-        return [m.numpy().astype(np.uint8) for m in logits.argmax(1)]
+        logits = _logits(models.task, SourceDataset(source, meta["mean"], meta["std"]), rows,
+                         min(int(config.score_batch_size), 8), device)
+        return [] if logits is None else [m.numpy().astype(np.uint8) for m in logits.argmax(1)]
 
     def label_counts(self, holdout, state) -> Dict[str, Dict[str, int]]:
         """class -> {"train", "holdout": labeled images showing the class, "pixels": its labeled pixels}."""
@@ -443,20 +401,8 @@ class SegmentationTask(Task):
                     counts[c]["pixels"] += int(n)
         return counts
 
-    def status_fields(self, status, state) -> None:
-        status["cycles"] = [dict(c, holdout_miou=r.get("holdout_miou"), holdout_iou=r.get("holdout_iou"))
-                            for c, r in zip(status["cycles"], state["cycles"])]
-
-    def returned_hint(self, root, to_label) -> str:
-        return (f"send {to_label} (or {LABEL_STUDIO_TASKS_JSON}) to the annotators; put the returned masks (PNG, "
-                f"class indices, named like the images) in a folder, then: tavaal label {root} RETURNED_MASKS_DIR")
-
-    def header(self, method) -> str:
-        return f"(segmentation, method {method})"
-
-    def summary_lines(self, s, meta, labels) -> List[str]:
-        held = s["held_out"]
-        lines = [f"labeled {s['labeled']} images with masks ({held} held out for the mIoU estimate), "
+    def summary_lines(self, s) -> List[str]:
+        lines = [f"labeled {s['labeled']} images with masks ({s['held_out']} held out for the mIoU estimate), "
                  f"{len(s['classes'])} classes (images showing the class, labeled pixels):"]
         width = max(len(c) for c in s["classes"])
         total = max(sum(v["pixels"] for v in s["counts"].values()), 1)

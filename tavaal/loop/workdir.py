@@ -10,21 +10,17 @@ an annotation server can call them directly::
     wd.label("returned.csv")            # merge what the annotators sent back
     print(wd.status_text())
 
-One implementation for classification (labels from a label file) and segmentation (masks
-from a folder, ``Workdir.init(..., masks=FOLDER)``): the work directory's task object
-(:mod:`tavaal.loop.tasks`) supplies what differs.
-
-Contracts: every method validates its inputs before it writes anything; a refused request
-raises :class:`~tavaal.loop.LoopError` and leaves the work directory byte-identical; each
-command commits by rewriting ``state.json`` atomically as its last write (see
-:mod:`tavaal.loop.state`). No label of an unlabeled sample exists anywhere: the loop knows
+Segmentation: ``Workdir.init(..., masks=FOLDER)``; the task object (:mod:`tavaal.loop.tasks`)
+supplies what differs. Contracts: every method validates its inputs before it writes anything;
+a refused request raises :class:`~tavaal.loop.LoopError` and leaves the work directory
+byte-identical; each command commits by rewriting ``state.json`` atomically as its last write
+(see :mod:`tavaal.loop.state`). No label of an unlabeled sample exists anywhere: the loop knows
 exactly the labels it was given. Every command applies the pool-change rule
 (:mod:`tavaal.loop.poolview`).
 """
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import io
 import logging
 import os
@@ -38,23 +34,24 @@ import torch
 
 from ..checkpoint import load_cycle_models, save_cycle_models
 from ..config import RunConfig
-from ..rundir import read_json
+from ..rundir import read_json, utc_now
 from ..data.candidates import check_budget
+from ..data.sources import ON_UNREADABLE
 from ..data.labelfiles import DEFAULT_POLICY, label_studio_task, label_studio_tasks, to_label_csv
 from ..labelstudio.record import workdir_locations
 from ..cycle import cycle_seed, select_batch, train_cycle
 from ..training.recipe import default_recipe
 from ..methods import ScoreRule, get_method, method_names
 from . import backend
-from .batches import outside_batches_warning, pending_ids
+from .batches import batch_pending, outside_batches_warning, pending_ids
 from .errors import LoopError
 from .holdout import draw_holdout, holdout_ids
 from .merge import MergeReport
 from .poolview import PoolView, ids_digest, open_pool_view
 from .ray_select import select_on_ray
 from .settings import apply_settings, resolve_device, resolve_settings
-from .state import (LABEL_STUDIO_TASKS_JSON, SCORES_CSV, TO_LABEL_CSV, UNREADABLE_CSV, VERSION, WORKDIR_FORMAT, WorkdirFiles, check_new_workdir,
-                    create_workdir, empty_state, write_json, write_text)
+from .state import (LABEL_STUDIO_TASKS_JSON, SCORES_CSV, TO_LABEL_CSV, UNREADABLE_CSV, VERSION, WORKDIR_FORMAT,
+                    WorkdirFiles, check_new_workdir, create_workdir, write_json, write_text)
 from .status import status_text
 from .tasks import CLASSIFICATION, SEGMENTATION, Task, task_of
 from .user_model import user_model_spec
@@ -69,9 +66,11 @@ AUDIT_STREAM = 0xA0D17
 """Seed stream of the audit draw (mixed with the cycle seed and the batch number)."""
 MAX_UNREADABLE_RETRIES = 3
 """How often ``train`` starts again after files of the unlabeled subset turned out unreadable."""
-ON_UNREADABLE = ("skip", "error")
 PARALLEL_CHECK_ROWS = 1000
 """From this many labeled files on, ``train`` checks them in decode worker processes."""
+CYCLE_FIELDS = ("cycle", "method", "labeled", "trained_on", "holdout", "holdout_accuracy", "seconds", "disc_auc_train",
+                "disc_auc_heldout", "disc_score_std", "disc_warning")
+"""The cycle-record fields of a status (and the task's ``cycle_fields``)."""
 
 
 def _check_on_unreadable(value: str) -> None:
@@ -79,17 +78,18 @@ def _check_on_unreadable(value: str) -> None:
         raise LoopError(f"--on-unreadable must be one of {', '.join(ON_UNREADABLE)}, got {value!r}")
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def unreadable_csv(files: Sequence) -> str:
-    """``id,reason`` lines of unreadable files (``unreadable.csv``)."""
+def _csv_text(header: Sequence[str], rows) -> str:
+    """CSV text (``\\n`` line ends) of the ``header`` row and ``rows``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["id", "reason"])
-    writer.writerows([i, reason] for i, reason in files)
+    writer.writerow(header)
+    writer.writerows(rows)
     return out.getvalue()
+
+
+def _skipped_files(skipped: Sequence[Dict[str, Any]]) -> List[tuple]:
+    """[(id, reason)] of a source's or a selection's ``skipped`` entries (files that failed to decode)."""
+    return [(e.get("id", e.get("path")), e.get("error", "")) for e in skipped]
 
 
 @dataclass
@@ -121,6 +121,16 @@ class BatchResult:
     texts: tuple = ()
     masks: List[np.ndarray] = field(default_factory=list)
 
+    @property
+    def all_ids(self) -> List[str]:
+        """The picks, then the audit samples."""
+        return self.ids + self.audit
+
+    @property
+    def all_scores(self) -> List[Optional[float]]:
+        """The scores of :attr:`all_ids` (None for the audit samples)."""
+        return list(self.scores) + [None] * len(self.audit)
+
 
 def _score_components(method: str, selection, picked: int, audited: int) -> Dict[str, List]:
     """Score components of the picks (None for the audit samples): for methods with a
@@ -133,13 +143,6 @@ def _score_components(method: str, selection, picked: int, audited: int) -> Dict
         out["r"] = [float(v) for v in np.asarray(selection.latents["r"], dtype=np.float64).reshape(picked, -1)[:, 0]]
     out["d"] = [float(v) for v in np.asarray(selection.scores, dtype=np.float64)]
     return {name: values + [None] * audited for name, values in out.items()}
-
-
-def _top_level_batch(state: Dict[str, Any]) -> Optional[int]:
-    """The batch the top-level ``to_label.csv`` holds (None: no batch yet)."""
-    if "to_label_batch" in state:
-        return state["to_label_batch"]
-    return len(state["batches"]) - 2 if len(state["batches"]) >= 2 else None
 
 
 class Workdir:
@@ -256,37 +259,35 @@ class Workdir:
         if preset is None and config is None and task.uses_recipe:
             recipe = default_recipe(labeled=len(ids) - len(holdout_ids), input_shape=source.sample_shape,
                                     num_classes=len(class_list), pool_size=len(source))
-            given = {k: v for k, v in (overrides or {}).items() if v is not None}
-            resolved = resolve_settings(None, None, {**recipe.overrides, **given}, method)
-            notes.append(recipe.text(overridden=[k for k in recipe.overrides if k in given]))
+            flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+            resolved = resolve_settings(None, None, {**recipe.overrides, **flags}, method)
+            notes.append(recipe.text(overridden=[k for k in recipe.overrides if k in flags]))
         mean, std = backend.pool_stats(source, STATS_ROWS, resolved.seed)
         folder = backend.is_image_folder(source)
         ids_text = "\n".join(source.ids) + "\n" if folder else ""
         meta = {
-            "format": WORKDIR_FORMAT, "version": VERSION, "created": _now(), **fields["head"],
+            "format": WORKDIR_FORMAT, "version": VERSION, "created": utc_now(), **fields,
             "pool": {"path": str(Path(pool).resolve()), "key": key, "image_shape": list(source.sample_shape),
                      "kind": type(source).__name__, "dtype": source.dtype, "size": len(source),
                      "ids_sha256": ids_digest(ids_text) if folder else None,
                      **({"unreadable": dict(unreadable)} if unreadable else {})},
             "input_shape": list(source.sample_shape), "mean": mean, "std": std,
             "holdout": sorted(holdout_ids), "initial_labels": read.file, "user_model": user_model,
-            **fields["tail"], **({"recipe": dict(recipe.overrides)} if recipe is not None else {}),
+            **({"recipe": dict(recipe.overrides)} if recipe is not None else {}),
             "config": resolved.to_dict(),
         }
-        state = empty_state()
-        state["classes"] = class_list
-        state["labels"] = dict(read.labels)
+        state = {"classes": class_list, "labels": dict(read.labels), "label_round": {i: 0 for i in ids},
+                 "label_history": {i: [{"label": read.labels[i], "round": 0, "source": read.file}] for i in ids},
+                 "merges": [{"round": 0, "file": read.file, "format": read.format, "added": len(ids), "time": utc_now()}],
+                 "batches": [], "cycles": []}  # commit adds format and version
         task.record(state, read, ids)
-        state["label_round"] = {i: 0 for i in ids}
-        state["label_history"] = {i: [{"label": read.labels[i], "round": 0, "source": read.file}] for i in ids}
-        state["merges"] = [{"round": 0, "file": read.file, "format": read.format, "added": len(ids), "time": _now()}]
         with create_workdir(root) as files:
             write_json(files.config_path, resolved.to_dict())
             if folder:
                 write_text(files.pool_ids_path, ids_text)
             task.store(files.root, read, ids)
             if unreadable:
-                write_text(files.unreadable_path, unreadable_csv(unreadable))
+                write_text(files.unreadable_path, _csv_text(["id", "reason"], unreadable))
             write_text(files.labels_path, task.labels_csv(state["labels"]))
             files.commit(state)
             write_json(files.meta_path, meta)
@@ -324,7 +325,7 @@ class Workdir:
             self.task.check_method(method)
             device = resolve_device(device or config.device)
             view = self._pool_view(state)
-            labeled_rows = [view.rows[i] for i in state["labels"] if i in view.rows]
+            labeled_rows = view.present_rows(state["labels"])
             bad = backend.unreadable_files(view.source, labeled_rows,
                                            workers=0 if len(labeled_rows) < PARALLEL_CHECK_ROWS else None)
             if bad:
@@ -335,8 +336,7 @@ class Workdir:
                     record = self._train_cycle(state, view, config, method, device, progress)
                     break
                 except (ValueError, RuntimeError) as exc:  # SourceError is a ValueError
-                    found = [(e.get("id", e.get("path")), e.get("error", ""))
-                             for e in getattr(view.source, "skipped", [])[seen:]]
+                    found = _skipped_files(getattr(view.source, "skipped", [])[seen:])
                     if not found or attempt == MAX_UNREADABLE_RETRIES:
                         if isinstance(exc, LoopError) or not isinstance(exc, ValueError):
                             raise
@@ -363,15 +363,14 @@ class Workdir:
         if not train_ids:
             raise LoopError("no labeled sample to train on: add labels with tavaal label")
         # rows in increasing order, as tavaal.data.Pool.labeled (the training order follows from it)
-        train_rows = np.asarray([view.rows[i] for i in train_ids], dtype=np.int64)
+        train_rows = view.present_rows(train_ids)
         order = np.argsort(train_rows, kind="stable")
         train_rows, train_ids = train_rows[order], [train_ids[k] for k in order]
-        holdout_rows = [view.rows[i] for i in hold_ids]
-        out_rows = [view.rows[i] for i in pending_ids(state) if i in view.rows]
+        holdout_rows = view.present_rows(hold_ids)
         cycle = len(state["cycles"])
         seed = cycle_seed(config, 0, cycle)
         data = self.task.cycle_data(self.meta, self.root, view.source, train_rows, train_ids, state, config,
-                                    exclude=np.asarray(holdout_rows + out_rows, dtype=np.int64))
+                                    exclude=np.concatenate([holdout_rows, view.present_rows(pending_ids(state))]))
         task = None
         previous = state["cycles"][-1] if state["cycles"] else None
         if (not config.fresh_model_each_cycle and previous is not None and previous["method"] == method
@@ -397,7 +396,7 @@ class Workdir:
                 "classes": len(classes), "checkpoint": str(checkpoint.relative_to(self.root)),
                 "train_seconds": round(trained.seconds.get("task", 0.0), 3),
                 "adversarial_seconds": round(trained.seconds.get("adversarial", 0.0), 3),
-                "seconds": round(time.perf_counter() - started, 3), "time": _now(), **trained.diagnostics}
+                "seconds": round(time.perf_counter() - started, 3), "time": utc_now(), **trained.diagnostics}
 
     def _left_out_unreadable(self, state: Dict[str, Any], found: Sequence, on_unreadable: str) -> PoolView:
         """Record the files ``found`` ([(id, reason)]) as unreadable in ``state`` (committed by
@@ -414,7 +413,7 @@ class Workdir:
         """Rewrite ``unreadable.csv`` when files became unreadable after init (after the commit)."""
         if state.get("unreadable"):
             rows = {**self.meta["pool"].get("unreadable", {}), **state["unreadable"]}
-            write_text(self.files.unreadable_path, unreadable_csv(sorted(rows.items())))
+            write_text(self.files.unreadable_path, _csv_text(["id", "reason"], sorted(rows.items())))
 
     # ------------------------------------------------------------------------------ select
     def select(self, budget: Optional[int] = None, *, method: Optional[str] = None, subset: Optional[int] = None,
@@ -453,17 +452,17 @@ class Workdir:
             if method not in method_names():
                 raise LoopError(f"--method {method!r} is not available for selection here; choose from "
                                 f"{', '.join(method_names())}")
-            if not get_method(method).can_select_with(get_method(trained)):
+            spec = get_method(method)
+            if not spec.can_select_with(get_method(trained)):
                 raise LoopError(f"--method {method} needs models trained for it, but the newest cycle trained "
                                 f"{trained!r}: run tavaal train WORKDIR --method {method} first")
-            rule = get_method(get_method(method).selection_name).rule
+            rule = get_method(spec.selection_name).rule
             if save_scores and not isinstance(rule, ScoreRule):
                 raise LoopError(f"--save-scores needs a method with one score per sample; {method} has none")
             device = resolve_device(device or config.device)
             view = self._pool_view(state)
             pending = pending_ids(state, view.rows)
-            excluded = np.unique(np.asarray([view.rows[i] for i in list(state["labels"]) + pending if i in view.rows],
-                                            dtype=np.int64))
+            excluded = np.unique(view.present_rows(list(state["labels"]) + pending))
             try:
                 check_budget(budget, view.size - excluded.size - audit, "samples left to label"
                              + (f" besides --audit {audit}" if audit else ""),
@@ -480,8 +479,8 @@ class Workdir:
                 log.warning("the newest models (cycle %d) were trained on %d labels; %d now: run tavaal train "
                             "first for a batch that knows the new labels", last["cycle"], last["labeled"],
                             len(state["labels"]))
-            labeled_rows = np.asarray([view.rows[i] for i in state["labels"] if i in view.rows], dtype=np.int64)
-            out_rows = np.asarray([view.rows[i] for i in pending if i in view.rows], dtype=np.int64)
+            labeled_rows = view.present_rows(state["labels"])
+            out_rows = view.present_rows(pending)
             batch_size = batch_size or config.score_batch_size
             k = len(state["batches"])
             batch_dir = self.files.batch_dir(k)
@@ -495,14 +494,14 @@ class Workdir:
                                               labeled_rows=labeled_rows, pending_rows=out_rows, subset=int(subset),
                                               batch_size=batch_size, ray=ray, ray_actors=ray_actors)
                 else:
-                    extra = {"with_latents": True} if get_method(method).adversarial else {}
+                    extra = {"with_latents": True} if spec.adversarial else {}
                     selection = select_batch(models, view.source, int(budget), method=method, labeled=labeled_rows,
                                              exclude=out_rows, subset=int(subset), seed=int(last["seed"]),
                                              config=config, batch_size=batch_size, progress=progress,
                                              device=device, save_scores=scores_npy, **extra)
             except (ValueError, backend.SourceError) as exc:
                 raise LoopError(f"selection failed: {exc}") from None
-            found = [(e.get("id", e.get("path")), e.get("error", "")) for e in selection.skipped]
+            found = _skipped_files(selection.skipped)
             if found:
                 if dry_run:
                     log.warning("%d file(s) of the pool cannot be decoded (not selected): %s", len(found),
@@ -513,11 +512,10 @@ class Workdir:
             scores = [float(s) for s in np.asarray(selection.scores, dtype=np.float64)]
             audit_ids = self._draw_audit(state, view, np.union1d(excluded, selection.rows), int(audit),
                                          int(last["seed"]), k, dry_run, on_unreadable) if audit else []
-            why = self.task.explain(models, view.source, view.source.rows_of(ids + audit_ids) if ids + audit_ids
-                                    else [], self.meta, state, config, device)
+            rows = view.source.rows_of(ids + audit_ids) if ids + audit_ids else []
+            why = self.task.explain(models, view.source, rows, self.meta, state, config, device)
             components = _score_components(method, selection, len(ids), len(audit_ids))
-            masks = self.task.predicted_masks(models, view.source, view.source.rows_of(ids + audit_ids)
-                                              if ids + audit_ids else [], self.meta, config, device)
+            masks = self.task.predicted_masks(models, view.source, rows, self.meta, config, device)
             result = BatchResult(k, last["cycle"], method, ids, scores, {}, selection.summary(),
                                  dict(selection.timings), audit=audit_ids, explanation=why, components=components,
                                  dry_run=dry_run, masks=masks)
@@ -527,17 +525,17 @@ class Workdir:
             state["batches"].append({"batch": k, "cycle": last["cycle"], "method": method, "budget": int(budget),
                                      "subset": int(subset), "ids": ids,
                                      "scores": [None if np.isnan(s) else s for s in scores],
-                                     "dir": str(batch_dir.relative_to(self.root)), "time": _now(),
+                                     "dir": str(batch_dir.relative_to(self.root)), "time": utc_now(),
                                      "timings": {k2: round(v, 4) for k2, v in selection.timings.items()},
                                      **({"audit": audit_ids} if audit_ids else {})})
-            top = _top_level_batch(state)
-            replace_top = top is None or not self._pending_of(state, top, view)
+            top = state.get("to_label_batch", k - 1 if k else None)  # the batch the top-level to_label.csv holds
+            top_pending = [] if top is None else batch_pending(state, state["batches"][top], view.rows)
+            replace_top = not top_pending
             if replace_top:
                 state["to_label_batch"] = k
             else:
-                result.notes.append(f"{self.files.to_label_path} still holds batch {top} "
-                                    f"({len(self._pending_of(state, top, view))} pending), so it was not replaced; "
-                                    f"batch {k} is {result.files['batch_to_label']}")
+                result.notes.append(f"{self.files.to_label_path} still holds batch {top} ({len(top_pending)} "
+                                    f"pending), so it was not replaced; batch {k} is {result.files['batch_to_label']}")
             self.files.commit(state)
             if replace_top:
                 write_text(self.files.to_label_path, result.texts[0])
@@ -564,8 +562,7 @@ class Workdir:
                 if on_unreadable == "error":
                     self._left_out_unreadable(state, list(bad.items()), on_unreadable)
                 state.setdefault("unreadable", {}).update(bad)
-            good = [int(r) for r in picks if view.source.id_of(int(r)) not in bad]
-            chosen.extend(good)
+            chosen.extend(int(r) for r in picks if view.source.id_of(int(r)) not in bad)
             free = np.setdiff1d(free, picks)
         if len(chosen) < count:
             raise LoopError(f"--audit {count}: only {len(chosen)} readable samples are left to draw")
@@ -575,50 +572,39 @@ class Workdir:
                      scores_npy: Optional[Path]) -> Dict[str, str]:
         """Write the batch folder: ``to_label.csv``, ``label_studio_tasks.json`` (and
         ``scores.csv``); the texts are kept on ``result.texts`` for the top-level copies."""
-        ids = result.ids + result.audit
-        scores: List[Optional[float]] = list(result.scores) + [None] * len(result.audit)
+        ids, scores = result.all_ids, result.all_scores
         audit = [""] * len(result.ids) + ["audit"] * len(result.audit)
         columns = {**result.explanation, **result.components}
         if result.audit:
             columns["audit"] = audit
         csv_text = to_label_csv(ids, scores, columns)
         image_root = Path(self.meta["pool"]["path"]) if backend.is_image_folder(view.source) else None
+        predicted = result.explanation.get("predicted", [None] * len(ids))
+        probability = result.explanation.get("probability", [None] * len(ids))
         tasks = []
         for rank, (i, score) in enumerate(zip(ids, scores)):
             task = label_studio_task(i, rank, score, result.batch, cycle=result.cycle, method=result.method,
                                      image=None if image_root is None else str(image_root / i),
-                                     predicted=result.explanation.get("predicted", [None] * len(ids))[rank],
-                                     probability=result.explanation.get("probability", [None] * len(ids))[rank],
+                                     predicted=predicted[rank], probability=probability[rank],
                                      components={n: v[rank] for n, v in result.components.items()})
             if audit[rank]:
                 task["data"]["audit"] = True
             tasks.append(task)
         tasks_text = label_studio_tasks(tasks)
-        write_text(batch_dir / TO_LABEL_CSV, csv_text)
-        write_text(batch_dir / LABEL_STUDIO_TASKS_JSON, tasks_text)
-        files = {"batch_to_label": str(batch_dir / TO_LABEL_CSV),
-                 "batch_label_studio": str(batch_dir / LABEL_STUDIO_TASKS_JSON), "batch_dir": str(batch_dir),
-                 "to_label": str(batch_dir / TO_LABEL_CSV), "label_studio": str(batch_dir / LABEL_STUDIO_TASKS_JSON)}
+        csv_file, tasks_file = str(batch_dir / TO_LABEL_CSV), str(batch_dir / LABEL_STUDIO_TASKS_JSON)
+        write_text(csv_file, csv_text)
+        write_text(tasks_file, tasks_text)
+        files = {"batch_to_label": csv_file, "batch_label_studio": tasks_file, "batch_dir": str(batch_dir),
+                 "to_label": csv_file, "label_studio": tasks_file}
         if scores_npy is not None:
             values = np.load(scores_npy, mmap_mode="r")
-            scored = np.flatnonzero(~np.isnan(values))
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(["id", "score"])
-            writer.writerows([view.source.id_of(int(r)), repr(float(values[r]))] for r in scored)
-            write_text(batch_dir / SCORES_CSV, out.getvalue())
+            rows = ([view.source.id_of(int(r)), repr(float(values[r]))] for r in np.flatnonzero(~np.isnan(values)))
+            write_text(batch_dir / SCORES_CSV, _csv_text(["id", "score"], rows))
             del values
             scores_npy.unlink()
             files["scores"] = str(batch_dir / SCORES_CSV)
         result.texts = (csv_text, tasks_text)
         return files
-
-    def _pending_of(self, state, batch: int, view: Optional[PoolView] = None) -> List[str]:
-        """Pending ids of batch ``batch`` (present in the pool when ``view`` is given)."""
-        b = state["batches"][batch]
-        gone = set(b.get("unselected", []))
-        return [i for i in b["ids"] + b.get("audit", []) if i not in state["labels"] and i not in gone
-                and (view is None or i in view.rows)]
 
     # ------------------------------------------------------------------------------ unselect
     def unselect(self, batch: Optional[int] = None, *, all_batches: bool = False) -> Dict[int, List[str]]:
@@ -629,25 +615,23 @@ class Workdir:
             raise LoopError("give --batch K or --all, not both")
         with self.files.lock():
             state = self.state()
-            with_pending = [b["batch"] for b in state["batches"] if self._pending_of(state, b["batch"])]
+            pending = {b["batch"]: batch_pending(state, b) for b in state["batches"]}
             if batch is not None:
                 if not 0 <= batch < len(state["batches"]):
                     raise LoopError(f"--batch {batch}: {self.root} has batches 0..{len(state['batches']) - 1}"
                                     if state["batches"] else f"--batch {batch}: {self.root} has no batch yet")
                 chosen = [batch]
-            elif all_batches:
-                chosen = with_pending
             else:
-                chosen = with_pending[-1:]
-            returned = {k: self._pending_of(state, k) for k in chosen}
-            returned = {k: ids for k, ids in returned.items() if ids}
+                with_pending = [k for k, ids in pending.items() if ids]
+                chosen = with_pending if all_batches else with_pending[-1:]
+            returned = {k: pending[k] for k in chosen if pending[k]}
             if not returned:
                 raise LoopError(f"nothing to unselect: {'batch ' + str(batch) if batch is not None else 'no batch'} "
                                 "has pending samples")
             for k, ids in returned.items():
                 b = state["batches"][k]
                 b["unselected"] = sorted(set(b.get("unselected", [])) | set(ids))
-                b["unselected_time"] = _now()
+                b["unselected_time"] = utc_now()
             self.files.commit(state)
         return returned
 
@@ -680,8 +664,9 @@ class Workdir:
                                 read.problems)
             new = {i: v for i, v in read.labels.items() if i not in state["labels"]}
             corrected = {i: v for i, v in read.labels.items() if i in state["labels"] and state["labels"][i] != v}
-            unchanged = len(read.labels) - len(new) - len(corrected)
-            new_classes = self.task.new_classes({**new, **corrected}, classes)
+            changes = {**new, **corrected}
+            unchanged = len(read.labels) - len(changes)
+            new_classes = self.task.new_classes(changes, classes)
             warnings = list(read.warnings) + outside_batches_warning(list(new), state)
             skipped = sorted((set(state.get("skipped", [])) | set(read.skipped)) - set(state["labels"]) - set(new))
             report = MergeReport(len(new), unchanged, new_classes, warnings, list(read.skipped), read.columns,
@@ -695,19 +680,17 @@ class Workdir:
             round_ = len(state["merges"])
             state["classes"] = classes + new_classes
             history = state.setdefault("label_history", {})
-            for i, v in {**new, **corrected}.items():
+            for i, v in changes.items():
                 if i not in history and i in state["labels"]:  # labeled before histories were kept
                     history[i] = [{"label": state["labels"][i], "round": state["label_round"].get(i), "source": None}]
                 history.setdefault(i, []).append({"label": v, "round": round_, "source": read.file})
-            state["labels"].update(new)
-            state["labels"].update(corrected)
+            state["labels"].update(changes)
             self.task.record(state, read, list(new))
             state["label_round"].update({i: round_ for i in new})
             state["skipped"] = skipped
             merge = {"round": round_, "file": read.file, "format": read.format, "added": len(new),
-                     "unchanged": unchanged, "corrected": len(corrected), "new_classes": new_classes, "time": _now()}
-            if read.skipped:
-                merge["skipped"] = list(read.skipped)
+                     "unchanged": unchanged, "corrected": len(corrected), "new_classes": new_classes, "time": utc_now(),
+                     **({"skipped": list(read.skipped)} if read.skipped else {})}
             state["merges"].append(merge)
             self.files.commit(state)  # the commit point: one atomic rename
             write_text(self.files.labels_path, self.task.labels_csv(state["labels"]))
@@ -725,15 +708,13 @@ class Workdir:
         top = state.get("to_label_batch", len(state["batches"]) - 1)
         batches = []
         for b in state["batches"]:
-            pending = self._pending_of(state, b["batch"], view)
             file = self.files.to_label_path if b["batch"] == top else self.root / b["dir"] / TO_LABEL_CSV
             batches.append({"batch": b["batch"], "cycle": b["cycle"], "method": b["method"],
                             "size": len(b["ids"]) + len(b.get("audit", [])), "audit": len(b.get("audit", [])),
-                            "pending": len(pending), "unselected": len(b.get("unselected", [])), "file": str(file)})
-        cycles = [{k: c.get(k) for k in ("cycle", "method", "labeled", "trained_on", "holdout", "holdout_accuracy",
-                                         "seconds", "disc_auc_train", "disc_auc_heldout", "disc_score_std",
-                                         "disc_warning")} for c in state["cycles"]]
-        config = self.config
+                            "pending": len(batch_pending(state, b, view.rows)),
+                            "unselected": len(b.get("unselected", [])), "file": str(file)})
+        cycles = [{k: c.get(k) for k in CYCLE_FIELDS + self.task.cycle_fields} for c in state["cycles"]]
+        config = self._config(state)
         if out:
             files = [b["file"] for b in batches if b["pending"]]
             next_command = self.task.returned_hint(self.root, " and ".join(files))
@@ -741,7 +722,7 @@ class Workdir:
             next_command = f"tavaal train {self.root}"
         else:
             next_command = f"tavaal select {self.root} --budget {config.budget}"
-        status = {"workdir": str(self.root), "task": self.task.name,
+        return {"workdir": str(self.root), "task": self.task.name,
                   "pool": {"path": self.meta["pool"]["path"], "size": view.size, "added_since_init": view.added,
                            "removed_since_init": len(view.removed), "missing_labeled": view.missing_labeled,
                            "missing_out_for_labeling": view.missing_out, "unreadable": len(view.unreadable),
@@ -754,10 +735,8 @@ class Workdir:
                                   if m.get("corrected")],
                   "advice": read_json(self.files.advice_path)["summary"] if self.files.advice_path.exists() else None,
                   "next": next_command}
-        self.task.status_fields(status, state)
-        return status
 
     def status_text(self) -> str:
         """:meth:`status` as the text ``tavaal status`` prints."""
-        return status_text(self.status(), self.task, self.meta, self.labels)
+        return status_text(self.status(), self.task)
 

@@ -14,7 +14,7 @@ Add a method by writing one module that builds a :class:`Method` and calling
 """
 from . import badge, coreset, entropy, leastconf, lloss, lloss2, margin, mcdropout, random_sampling, tavaal, vaal
 from .base import EmbeddingRule, Method, Outputs, ScoreRule, Training, per_image
-from .registry import (ENTRY_POINT_GROUP, check_dense, get_method, method_names, register_method,
+from .registry import (DEFAULT_METHOD, ENTRY_POINT_GROUP, check_dense, get_method, method_names, register_method,
                        registered_methods, selection_names, supported_methods, unregister_method)
 
 for _module in (random_sampling, entropy, margin, leastconf, badge, coreset, mcdropout, lloss, lloss2, vaal, tavaal):
@@ -23,4 +23,4 @@ for _module in (random_sampling, entropy, margin, leastconf, badge, coreset, mcd
 __all__ = ["Method", "ScoreRule", "EmbeddingRule", "Training", "Outputs", "per_image", "register_method",
            "unregister_method",
            "get_method", "method_names", "registered_methods", "selection_names", "supported_methods", "check_dense",
-           "ENTRY_POINT_GROUP"]
+           "ENTRY_POINT_GROUP", "DEFAULT_METHOD"]

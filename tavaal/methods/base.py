@@ -1,16 +1,9 @@
 """What a selection method is: one declaration of everything the package asks about it.
 
-A :class:`Method` says
-
-* what a cycle trains for it (:meth:`Method.training`): the task learner alone, with a Ranker
-  (``ranker_loss``), with the WAE + discriminator (``adversarial``), with dropout for
-  stochastic passes (``dropout``), and whether its candidates are a random subset of the pool;
-* how it selects (``rule``): a :class:`ScoreRule` (one score per row, the ``budget`` best kept
-  by a running top-b), an :class:`EmbeddingRule` (one vector per row, then a set operation over
-  all of them), or None (no model: a seeded uniform draw);
-* what selection needs: the scorer graph of its rule, stochastic passes over live models,
-  whether it has a per-image form for segmentation (``dense``);
-* how plots and reports show it (``label``, ``color``, ``compare``).
+A :class:`Method` says what a cycle trains for it (:meth:`Method.training`), how it selects
+(``rule``: a :class:`ScoreRule`, one score per row with the ``budget`` best kept by a running
+top-b; an :class:`EmbeddingRule`, one vector per row, then a set operation over all of them;
+or None, a seeded uniform draw), what selection needs and how plots and reports show it.
 
 The streaming loop that runs a rule is :func:`tavaal.scoring.select_from_pool`; the graphs
 (``scorer`` x -> (loss, r, mu, score), ``ranker`` x -> (loss, r), ``features`` x -> feature,

@@ -16,9 +16,11 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from .base import GRAPHS, Method, ScoreRule
 
 __all__ = ["register_method", "unregister_method", "get_method", "method_names", "registered_methods", "selection_names",
-           "supported_methods", "check_dense", "ENTRY_POINT_GROUP"]
+           "supported_methods", "check_dense", "ENTRY_POINT_GROUP", "DEFAULT_METHOD"]
 
 ENTRY_POINT_GROUP = "tavaal.methods"
+DEFAULT_METHOD = "tavaal"
+"""The method of a run or a command that names none."""
 
 log = logging.getLogger(__name__)
 
@@ -107,24 +109,16 @@ def supported_methods(graphs: Iterable[str], rank_conditioned: Optional[bool], *
     ``ranker``, ``features``, ``classifier`` (registration order within a graph), then those
     that need no model -- so the first one is what models trained for it are best used for."""
     graphs = set(graphs)
-    with_models, without = [], []
-    for m in registered_methods():
-        if m.selects_as is not None:
-            continue
-        rule = m.rule
-        if rule is None:
-            without.append(m.name)
-            continue
-        if rule.graph not in graphs:
-            continue
-        if isinstance(rule, ScoreRule):
-            if rule.fused and rule.rank_conditioned != rank_conditioned:
-                continue
-            if rule.stochastic and not stochastic:
-                continue
-        with_models.append(m)
-    with_models.sort(key=lambda m: GRAPHS.index(m.rule.graph))  # stable: registration order within a graph
-    return [m.name for m in with_models] + without
+
+    def usable(rule) -> bool:
+        if isinstance(rule, ScoreRule) and rule.fused and rule.rank_conditioned != rank_conditioned:
+            return False
+        return rule.graph in graphs and (stochastic or not getattr(rule, "stochastic", False))
+
+    own = [m for m in registered_methods() if m.selects_as is None]
+    with_models = sorted((m for m in own if m.rule is not None and usable(m.rule)),
+                         key=lambda m: GRAPHS.index(m.rule.graph))  # stable: registration order within a graph
+    return [m.name for m in with_models] + [m.name for m in own if m.rule is None]
 
 
 def check_dense(names: Sequence[str]) -> None:

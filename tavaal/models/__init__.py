@@ -11,30 +11,12 @@
 * the discriminator (:mod:`.discriminator`): ``Discriminator`` -- ``forward(r, mu)``.
 """
 from .discriminator import Discriminator
-from .drn import DRN_ARCHS, DRNSeg, build_drn
+from .drn import DRN_ARCHS, BasicBlock, DRNSeg, build_drn
 from .ranker import Ranker
-from .task import (TASK_ARCHS, BasicBlock, MLPTaskLearner, ResNet18CIFAR, ResNet18ImageNet, TappedClassifier,
-                   build_task_learner, build_user_model, load_initial_weights, resolve_model)
+from .task import (TASK_ARCHS, MLPTaskLearner, ResNet18CIFAR, ResNet18ImageNet, TappedClassifier, build_task_learner,
+                   build_user_model, load_initial_weights, resolve_model)
 from .wae import WAE_VARIANTS, ConditionalWAE, MeanEncoder, build_wae
 
-__all__ = [
-    "BasicBlock",
-    "ResNet18CIFAR",
-    "ResNet18ImageNet",
-    "MLPTaskLearner",
-    "build_task_learner",
-    "TASK_ARCHS",
-    "TappedClassifier",
-    "resolve_model",
-    "build_user_model",
-    "load_initial_weights",
-    "DRNSeg",
-    "build_drn",
-    "DRN_ARCHS",
-    "Ranker",
-    "ConditionalWAE",
-    "MeanEncoder",
-    "build_wae",
-    "WAE_VARIANTS",
-    "Discriminator",
-]
+__all__ = ["BasicBlock", "ResNet18CIFAR", "ResNet18ImageNet", "MLPTaskLearner", "build_task_learner", "TASK_ARCHS",
+           "TappedClassifier", "resolve_model", "build_user_model", "load_initial_weights", "DRNSeg", "build_drn",
+           "DRN_ARCHS", "Ranker", "ConditionalWAE", "MeanEncoder", "build_wae", "WAE_VARIANTS", "Discriminator"]

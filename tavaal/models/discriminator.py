@@ -6,6 +6,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .ranker import append_rank
+
 
 class Discriminator(nn.Module):
     """MLP on ``cat([mu, r], 1)`` (r last) -> sigmoid probability of "labeled".
@@ -38,29 +40,16 @@ class Discriminator(nn.Module):
         self.hidden_dim = int(hidden_dim)
         self.num_layers = int(num_layers)
         self.rank_conditioned = bool(rank_conditioned)
-        in_dim = self.latent_dim + (1 if self.rank_conditioned else 0)
-        dims = [in_dim] + [self.hidden_dim] * (self.num_layers - 1) + [1]
+        dims = [self.latent_dim + int(self.rank_conditioned)] + [self.hidden_dim] * (self.num_layers - 1) + [1]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         for layer in self.layers:
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             nn.init.zeros_(layer.bias)
 
-    @property
-    def input_dim(self) -> int:
-        return self.layers[0].in_features
-
     def inputs(self, r: Optional[torch.Tensor], mu: torch.Tensor) -> torch.Tensor:
-        """The (B, input_dim) matrix the MLP sees; r is (B,) or (B, 1)."""
-        if mu.dim() != 2 or mu.shape[1] != self.latent_dim:
-            raise ValueError(f"mu must be (B, {self.latent_dim}), got shape {list(mu.shape)}")
-        if not self.rank_conditioned:
-            return mu
-        if r is None:
-            raise ValueError("this discriminator is rank-conditioned (TA-VAAL): pass r")
-        r = r.reshape(-1, 1).to(mu.dtype)
-        if r.shape[0] != mu.shape[0]:
-            raise ValueError(f"r has {r.shape[0]} rows but mu has {mu.shape[0]}")
-        return torch.cat([mu, r], dim=1)
+        """The (B, d (+1)) matrix the MLP sees; r is (B,) or (B, 1)."""
+        return append_rank(mu, r, self.rank_conditioned, self.latent_dim, "mu",
+                           "this discriminator is rank-conditioned (TA-VAAL): pass r")
 
     def logits(self, r: Optional[torch.Tensor], mu: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid scores, shape (B,)."""

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["DRNSeg", "DRN_ARCHS", "build_drn"]
+__all__ = ["BasicBlock", "DRNSeg", "DRN_ARCHS", "build_drn", "check_sizes"]
 
 DRN_ARCHS = {
     # name: (layers per level 1..8, default width)
@@ -52,24 +52,38 @@ DRN_ARCHS = {
 }
 
 
-def _conv_bn_relu(cin: int, cout: int, kernel: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+def check_sizes(dropout: float, **sizes: int) -> None:
+    """ValueError unless every one of ``sizes`` is a positive integer and ``dropout`` is in [0, 1)."""
+    for name, value in sizes.items():
+        if int(value) < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int = 1, dilation: int = 1, kernel: int = 3) -> nn.Sequential:
     pad = dilation * (kernel // 2)
     return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride=stride, padding=pad, dilation=dilation, bias=False),
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class _DilatedBlock(nn.Module):
-    """Basic residual block with dilated 3x3 convs; 1x1 conv + BN shortcut when the stride or
-    the channel count changes. ReLU after the sum."""
+class BasicBlock(nn.Module):
+    """ResNet basic block: 3x3 conv-BN-ReLU, 3x3 conv-BN, plus shortcut, ReLU after the sum.
 
-    def __init__(self, cin: int, cout: int, stride: int, dilation: int):
+    The shortcut is a 1x1 conv + BN when the stride is not 1 or the channel count changes
+    (He et al. 2016, option B), the identity otherwise. ``dilation`` dilates (and pads) both
+    3x3 convs: 1 in ResNet-18, 2 and 4 in DRN's last residual levels.
+    """
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, dilation: int = 1):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=dilation, dilation=dilation, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=dilation, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(planes))
         else:
             self.shortcut = nn.Identity()
 
@@ -77,6 +91,18 @@ class _DilatedBlock(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x))
+
+
+def _level(layer, cin: int, cout: int, count: int, stride: int, dilation: int) -> nn.Sequential:
+    """``count`` layers (``_conv_bn_relu`` or ``BasicBlock``): the first maps cin -> cout with
+    ``stride``, the others keep cout at stride 1."""
+    return nn.Sequential(*[layer(cin if i == 0 else cout, cout, stride if i == 0 else 1, dilation)
+                           for i in range(count)])
+
+
+# levels 1-8: (layer type, stride of the level's first layer, dilation)
+_LEVELS = ((_conv_bn_relu, 1, 1), (_conv_bn_relu, 2, 1), (BasicBlock, 2, 1), (BasicBlock, 2, 1),
+           (BasicBlock, 1, 2), (BasicBlock, 1, 4), (_conv_bn_relu, 1, 2), (_conv_bn_relu, 1, 1))
 
 
 class DRNSeg(nn.Module):
@@ -94,11 +120,10 @@ class DRNSeg(nn.Module):
 
     Attributes: ``num_classes``, ``in_channels``, ``stage_channels`` (4 ints),
     ``feature_dim``, ``dropout``, ``dense = True`` (per-pixel logits; the training code uses
-    it to pick the dense loss and the mIoU metric), ``output_stride = 8``.
+    it to pick the dense loss and the mIoU metric).
     """
 
     dense = True
-    output_stride = 8
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64,
                  layers: Sequence[int] = DRN_ARCHS["drn-d-22"][0], dropout: float = 0.0):
@@ -106,28 +131,17 @@ class DRNSeg(nn.Module):
         layers = [int(n) for n in layers]
         if len(layers) != 8 or any(n < 1 for n in layers):
             raise ValueError(f"layers must be 8 positive counts (levels 1-8), got {layers}")
-        for name, value in (("num_classes", num_classes), ("in_channels", in_channels), ("width", width)):
-            if int(value) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
+        check_sizes(dropout, num_classes=num_classes, in_channels=in_channels, width=width)
         if int(width) % 4:
             raise ValueError(f"width must be a multiple of 4 (level 0 has width / 4 channels), got {width}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.num_classes, self.in_channels, self.width = int(num_classes), int(in_channels), int(width)
         self.layers = tuple(layers)
         w = self.width
         ch = [w // 4, w // 4, w // 2, w, 2 * w, 4 * w, 8 * w, 8 * w, 8 * w]
-        self.level0 = _conv_bn_relu(self.in_channels, ch[0], 7)
-        self.level1 = nn.Sequential(*[_conv_bn_relu(ch[0], ch[1], 3) for _ in range(layers[0])])
-        self.level2 = nn.Sequential(*[_conv_bn_relu(ch[1] if i == 0 else ch[2], ch[2], 3, stride=2 if i == 0 else 1)
-                                      for i in range(layers[1])])
-        self.level3 = self._residual(ch[2], ch[3], layers[2], stride=2, dilation=1)
-        self.level4 = self._residual(ch[3], ch[4], layers[3], stride=2, dilation=1)
-        self.level5 = self._residual(ch[4], ch[5], layers[4], stride=1, dilation=2)
-        self.level6 = self._residual(ch[5], ch[6], layers[5], stride=1, dilation=4)
-        self.level7 = nn.Sequential(*[_conv_bn_relu(ch[6], ch[7], 3, dilation=2) for _ in range(layers[6])])
-        self.level8 = nn.Sequential(*[_conv_bn_relu(ch[7], ch[8], 3, dilation=1) for _ in range(layers[7])])
-        self.stage_channels: List[int] = [ch[3], ch[4], ch[5], ch[6]]
+        self.level0 = _conv_bn_relu(self.in_channels, ch[0], kernel=7)
+        for k, ((layer, stride, dilation), count) in enumerate(zip(_LEVELS, layers), start=1):
+            setattr(self, f"level{k}", _level(layer, ch[k - 1], ch[k], count, stride, dilation))
+        self.stage_channels: List[int] = ch[3:7]
         self.feature_dim = ch[8]
         self.dropout = nn.Dropout2d(p=float(dropout))
         self.classifier = nn.Conv2d(ch[8], self.num_classes, 1)
@@ -137,11 +151,6 @@ class DRNSeg(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-
-    @staticmethod
-    def _residual(cin: int, cout: int, blocks: int, stride: int, dilation: int) -> nn.Sequential:
-        return nn.Sequential(*[_DilatedBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1, dilation)
-                               for i in range(blocks)])
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, List[torch.Tensor]]:
         """x (B, C, H, W) -> (logits (B, K, H, W), feature (B, 8w), [4 stage maps])."""

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import logging
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["Ranker", "RANK_NORMS", "normalize_rank", "saturated_fraction", "warn_if_saturated"]
+__all__ = ["Ranker", "RANK_NORMS", "normalize_rank", "saturated_fraction", "warn_if_saturated", "append_rank"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,23 @@ def normalize_rank(raw: torch.Tensor, rank_norm: str = "sigmoid", center=0.0, sc
     if rank_norm == "sigmoid":
         return torch.sigmoid(raw)
     raise ValueError(f"rank_norm must be one of {RANK_NORMS}, got {rank_norm!r}")
+
+
+def append_rank(x: torch.Tensor, r: Optional[torch.Tensor], conditioned: bool, width: int, name: str,
+                missing: str) -> torch.Tensor:
+    """``cat([x, r], 1)`` (r last, in x's dtype) if ``conditioned``, else x (r ignored): the
+    input of TA-VAAL's decoder and discriminator. ``x`` (B, width) named ``name`` in errors, r
+    (B,) or (B, 1). Raises ValueError for other shapes, and with ``missing`` when r is None."""
+    if x.dim() != 2 or x.shape[1] != width:
+        raise ValueError(f"{name} must be (B, {width}), got shape {list(x.shape)}")
+    if not conditioned:
+        return x
+    if r is None:
+        raise ValueError(missing)
+    r = r.reshape(-1, 1).to(x.dtype)
+    if r.shape[0] != x.shape[0]:
+        raise ValueError(f"r has {r.shape[0]} rows but {name} has {x.shape[0]}")
+    return torch.cat([x, r], dim=1)
 
 
 def saturated_fraction(r: torch.Tensor, tolerance: float = SATURATION_TOLERANCE) -> float:

@@ -33,81 +33,45 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .drn import build_drn
+from .drn import BasicBlock, build_drn, check_sizes
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "TappedClassifier",
-    "resolve_model",
-    "build_user_model",
-    "load_initial_weights",
-    "import_factory",
-    "TORCHVISION_TAPS",
-    "BasicBlock",
-    "ResNet18CIFAR",
-    "ResNet18ImageNet",
-    "MLPTaskLearner",
-    "build_task_learner",
-    "TASK_ARCHS",
-]
+__all__ = ["TappedClassifier", "resolve_model", "build_user_model", "load_initial_weights", "import_factory",
+           "TORCHVISION_TAPS", "ResNet18CIFAR", "ResNet18ImageNet", "MLPTaskLearner", "build_task_learner",
+           "TASK_ARCHS"]
 
 TASK_ARCHS = ("auto", "resnet18-cifar", "resnet18-imagenet", "mlp", "drn-d-22", "drn-d-small")
 """Built-in task learners; the "drn-*" ones are segmentation networks (:mod:`tavaal.models.drn`)."""
 TASKS = ("classification", "segmentation")
 
 
-class BasicBlock(nn.Module):
-    """ResNet basic block: 3x3 conv-BN-ReLU, 3x3 conv-BN, plus shortcut, ReLU after the sum.
-
-    The shortcut is a 1x1 conv + BN when the stride is not 1 or the channel count changes
-    (He et al. 2016, option B), the identity otherwise.
-    """
-
-    expansion = 1
-
-    def __init__(self, in_planes: int, planes: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
-            )
-        else:
-            self.shortcut = nn.Sequential()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
 class _ResNet18(nn.Module):
-    """Shared body of the two ResNet-18 variants; subclasses define ``self.stem``."""
+    """Shared body of the two ResNet-18 variants; they differ in the stem (conv-BN-ReLU with
+    ``stem_kernel`` and ``stem_stride``, then a 3x3 stride-2 max-pool if ``stem_pool``)."""
 
-    def __init__(self, num_classes: int, in_channels: int, width: int, dropout: float):
+    def __init__(self, num_classes: int, in_channels: int, width: int, dropout: float, *,
+                 stem_kernel: int, stem_stride: int, stem_pool: bool):
         super().__init__()
-        _check_positive(num_classes=num_classes, in_channels=in_channels, width=width)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_sizes(dropout, num_classes=num_classes, in_channels=in_channels, width=width)
         self.num_classes = int(num_classes)
         self.in_channels = int(in_channels)
         self.width = int(width)
         widths = [self.width * m for m in (1, 2, 4, 8)]
         self.stage_channels: List[int] = list(widths)
         self.feature_dim = widths[-1]
-        in_planes = self.width
-        stages = []
-        for planes, stride in zip(widths, (1, 2, 2, 2)):
-            stages.append(nn.Sequential(BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1)))
-            in_planes = planes
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.layer1, self.layer2, self.layer3, self.layer4 = (
+            nn.Sequential(BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes, 1))
+            for in_planes, planes, stride in zip([self.width] + widths[:-1], widths, (1, 2, 2, 2)))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(p=float(dropout))
         self.linear = nn.Linear(self.feature_dim, self.num_classes)
+        # built last: the checkpoint layout has the stem after the classifier
+        stem = [nn.Conv2d(self.in_channels, self.width, stem_kernel, stride=stem_stride, padding=stem_kernel // 2,
+                          bias=False), nn.BatchNorm2d(self.width), nn.ReLU(inplace=True)]
+        if stem_pool:
+            stem.append(nn.MaxPool2d(3, stride=2, padding=1))
+        self.stem = nn.Sequential(*stem)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, List[torch.Tensor]]:
         """x (B, C, H, W) -> (logits (B, K), feature (B, 8*width), [4 stage maps])."""
@@ -140,12 +104,7 @@ class ResNet18CIFAR(_ResNet18):
     """
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64, dropout: float = 0.0):
-        super().__init__(num_classes, in_channels, width, dropout)
-        self.stem = nn.Sequential(
-            nn.Conv2d(self.in_channels, self.width, 3, stride=1, padding=1, bias=False),
-            nn.BatchNorm2d(self.width),
-            nn.ReLU(inplace=True),
-        )
+        super().__init__(num_classes, in_channels, width, dropout, stem_kernel=3, stem_stride=1, stem_pool=False)
 
 
 class ResNet18ImageNet(_ResNet18):
@@ -157,13 +116,7 @@ class ResNet18ImageNet(_ResNet18):
     """
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64, dropout: float = 0.0):
-        super().__init__(num_classes, in_channels, width, dropout)
-        self.stem = nn.Sequential(
-            nn.Conv2d(self.in_channels, self.width, 7, stride=2, padding=3, bias=False),
-            nn.BatchNorm2d(self.width),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, stride=2, padding=1),
-        )
+        super().__init__(num_classes, in_channels, width, dropout, stem_kernel=7, stem_stride=2, stem_pool=True)
 
 
 class MLPTaskLearner(nn.Module):
@@ -197,9 +150,8 @@ class MLPTaskLearner(nn.Module):
         hidden = [int(h) for h in hidden]
         if not hidden:
             raise ValueError("hidden must name at least one hidden layer")
-        _check_positive(in_features=in_features, num_classes=num_classes, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_sizes(dropout, in_features=in_features, num_classes=num_classes,
+                    **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
         if ranker_layer is None:
             ranker_layer = len(hidden) // 2
         if not 0 <= ranker_layer < len(hidden):
@@ -258,33 +210,23 @@ def build_task_learner(
         raise ValueError(f"input_shape must be (C, H, W) or (D,) with positive sizes, got {shape}")
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    dense = arch.startswith("drn-")
     if task == "segmentation":
         arch = "drn-d-22" if arch == "auto" else arch
         if not arch.startswith("drn-") or len(shape) != 3:
             raise ValueError(f"segmentation needs a dense task learner on images: arch 'drn-d-22' or 'drn-d-small' "
                              f"(got arch {arch!r}, input_shape {shape})")
         return build_drn(arch, num_classes, in_channels=shape[0], width=width, dropout=dropout)
-    if dense:
+    if arch.startswith("drn-"):
         raise ValueError(f"arch {arch!r} is a segmentation network; this data set has one label per sample "
                          "(use auto, resnet18-cifar, resnet18-imagenet or mlp)")
     if arch == "auto":
-        if len(shape) == 1:
-            arch = "mlp"
-        else:
-            arch = "resnet18-cifar" if min(shape[1:]) < 64 else "resnet18-imagenet"
+        arch = "mlp" if len(shape) == 1 else "resnet18-cifar" if min(shape[1:]) < 64 else "resnet18-imagenet"
     if arch == "mlp":
         return MLPTaskLearner(math.prod(shape), num_classes, hidden=(width, width), dropout=dropout)
     if len(shape) != 3:
         raise ValueError(f"arch {arch!r} needs image inputs (C, H, W), got input_shape {shape}")
     cls = ResNet18CIFAR if arch == "resnet18-cifar" else ResNet18ImageNet
     return cls(num_classes, in_channels=shape[0], width=width, dropout=dropout)
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if int(value) < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value}")
 
 
 # ---------------------------------------------------------------------------- user models
@@ -390,11 +332,8 @@ def _store_input(owner: TappedClassifier, key, module, inputs) -> None:
 
 
 # known defaults: family prefix -> (taps, feature layer)
-TORCHVISION_TAPS = {
-    "resnet": (["layer1", "layer2", "layer3", "layer4"], "avgpool"),
-    "resnext": (["layer1", "layer2", "layer3", "layer4"], "avgpool"),
-    "wide_resnet": (["layer1", "layer2", "layer3", "layer4"], "avgpool"),
-}
+TORCHVISION_TAPS = {family: (["layer1", "layer2", "layer3", "layer4"], "avgpool")
+                    for family in ("resnet", "resnext", "wide_resnet")}
 
 
 def import_factory(path: str) -> Callable[..., nn.Module]:
@@ -437,12 +376,10 @@ def resolve_model(name: str, num_classes: int | None = None, *, taps: Sequence[s
         if num_classes is not None:
             kwargs.setdefault("num_classes", int(num_classes))
         kwargs.setdefault("weights", None)
-        if taps is None:
-            for prefix, (default_taps, default_feature) in TORCHVISION_TAPS.items():
-                if arch.startswith(prefix):
-                    taps = default_taps
-                    feature_layer = feature_layer or default_feature
-                    break
+        family = next((prefix for prefix in TORCHVISION_TAPS if arch.startswith(prefix)), None)
+        if taps is None and family is not None:
+            taps, default_feature = TORCHVISION_TAPS[family]
+            feature_layer = feature_layer or default_feature
     else:
         factory = name
         fn = import_factory(factory)

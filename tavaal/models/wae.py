@@ -18,10 +18,8 @@ Three variants, chosen by :func:`build_wae` / ``variant="auto"`` from ``input_sh
     reconstruction bilinearly resized back to (H, W); both are no-ops at 32 px, so CIFAR gets
     exactly the official network. ``input_fit="pad"`` instead zero-pads inputs up to 32x32
     (centred) and centre-crops the reconstruction (only for H, W <= 32; exact inverse, no
-    interpolation). The official code instead changes the last encoder / first decoder kernel
-    to 3 for 28 px (``VAE(28, 1, 3)``), which does not generalise to other sizes.
-    Asking for ``variant="conv32"`` on >= 64 px images resizes them to 32x32, which is what the
-    VAAL authors did for ImageNet (their issue #5).
+    interpolation). Asking for ``variant="conv32"`` on >= 64 px images resizes them to 32x32,
+    which is what the VAAL authors did for ImageNet (their issue #5).
 
 ``"conv64"`` (images of at least 64 px; e.g. 64, 224, 412)
     The 64x64 WAE of Tolstikhin et al. (WAE-pytorch) extended with more stride-2 stages, so
@@ -60,6 +58,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .ranker import append_rank
+
 __all__ = ["ConditionalWAE", "MeanEncoder", "build_wae", "WAE_VARIANTS"]
 
 WAE_VARIANTS = ("auto", "conv32", "conv64", "mlp")
@@ -72,15 +72,6 @@ def _conv_down(cin: int, cout: int) -> List[nn.Module]:
 
 def _conv_up(cin: int, cout: int) -> List[nn.Module]:
     return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-
-class _View(nn.Module):
-    def __init__(self, shape: Sequence[int]):
-        super().__init__()
-        self.shape = tuple(int(s) for s in shape)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.view((-1,) + self.shape)
 
 
 class ConditionalWAE(nn.Module):
@@ -159,13 +150,11 @@ class ConditionalWAE(nn.Module):
             d_in = math.prod(shape)
             self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(d_in, self.hidden_dim), nn.ReLU(inplace=True))
             flat = self.hidden_dim
-            self.decoder = nn.Sequential(
-                nn.Linear(dec_in, self.hidden_dim), nn.ReLU(inplace=True), nn.Linear(self.hidden_dim, d_in)
-            )
+            self.decoder = nn.Sequential(nn.Linear(dec_in, self.hidden_dim), nn.ReLU(inplace=True),
+                                         nn.Linear(self.hidden_dim, d_in))
             self._canvas: Tuple[int, int] = (0, 0)
         else:
             c, h, w = shape
-            b = self.base_channels
             if variant == "conv32":
                 if input_fit == "pad" and (h > _CANVAS32 or w > _CANVAS32):
                     raise ValueError(f"input_fit='pad' needs H, W <= 32, got {h}x{w}; use input_fit='resize'")
@@ -183,29 +172,20 @@ class ConditionalWAE(nn.Module):
                 canvas = (h, w)
                 n_down = max(4, int(math.floor(math.log2(min(h, w) / 4))))
             self._canvas = canvas
-            enc_ch = [b * 2 ** min(i, 3) for i in range(n_down)]
+            enc_ch = [self.base_channels * 2 ** min(i, 3) for i in range(n_down)]
             layers: List[nn.Module] = []
-            cin = c
-            eh, ew = canvas
-            for cout in enc_ch:
+            for cin, cout in zip([c] + enc_ch[:-1], enc_ch):
                 layers += _conv_down(cin, cout)
-                cin = cout
-                eh, ew = eh // 2, ew // 2  # k4 s2 p1: floor(n / 2)
-            layers.append(nn.Flatten())
-            self.encoder = nn.Sequential(*layers)
-            flat = enc_ch[-1] * eh * ew
-            n_up = n_down - 1
-            scale = 2 ** n_up
+            self.encoder = nn.Sequential(*layers, nn.Flatten())
+            flat = enc_ch[-1] * (canvas[0] // 2 ** n_down) * (canvas[1] // 2 ** n_down)  # k4 s2 p1: floor(n / 2)
+            scale = 2 ** (n_down - 1)
             h0, w0 = -(-canvas[0] // scale), -(-canvas[1] // scale)
             top = enc_ch[-1]
-            dec: List[nn.Module] = [nn.Linear(dec_in, top * h0 * w0), _View((top, h0, w0))]
-            cin = top
-            for j in range(n_up):
-                cout = max(top // 2 ** (j + 1), 8)
+            dec_ch = [top] + [max(top // 2 ** j, 8) for j in range(1, n_down)]
+            dec: List[nn.Module] = [nn.Linear(dec_in, top * h0 * w0), nn.Unflatten(1, (top, h0, w0))]
+            for cin, cout in zip(dec_ch[:-1], dec_ch[1:]):
                 dec += _conv_up(cin, cout)
-                cin = cout
-            dec.append(nn.ConvTranspose2d(cin, c, 1))
-            self.decoder = nn.Sequential(*dec)
+            self.decoder = nn.Sequential(*dec, nn.ConvTranspose2d(dec_ch[-1], c, 1))
             self._decoded_hw = (h0 * scale, w0 * scale)
         self.fc_mu = nn.Linear(flat, self.latent_dim)
         self.fc_logvar = nn.Linear(flat, self.latent_dim)
@@ -225,13 +205,10 @@ class ConditionalWAE(nn.Module):
 
     # ------------------------------------------------------------- helpers
     def _check_input(self, x: torch.Tensor) -> None:
-        if torch.jit.is_tracing():  # shapes are fixed by the example input; avoid TracerWarnings
-            return
-        if tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(
-                f"ConditionalWAE built for inputs of shape (B, {', '.join(map(str, self.input_shape))}), "
-                f"got {tuple(x.shape)}"
-            )
+        # while tracing the shapes are fixed by the example input: no check (no TracerWarnings)
+        if not torch.jit.is_tracing() and tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"ConditionalWAE built for inputs of shape (B, {', '.join(map(str, self.input_shape))}), "
+                             f"got {tuple(x.shape)}")
 
     def _to_canvas(self, x: torch.Tensor) -> torch.Tensor:
         if self.variant == "mlp":
@@ -288,16 +265,8 @@ class ConditionalWAE(nn.Module):
 
     def decoder_input(self, z: torch.Tensor, r: Optional[torch.Tensor]) -> torch.Tensor:
         """``cat([z, r], 1)`` (r last) if rank-conditioned, else z (r ignored)."""
-        if z.dim() != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must be (B, {self.latent_dim}), got {tuple(z.shape)}")
-        if not self.rank_conditioned:
-            return z
-        if r is None:
-            raise ValueError("this WAE is rank-conditioned (TA-VAAL): pass the normalised rank r")
-        r = r.reshape(-1, 1).to(z.dtype)
-        if r.shape[0] != z.shape[0]:
-            raise ValueError(f"r has {r.shape[0]} rows but z has {z.shape[0]}")
-        return torch.cat([z, r], dim=1)
+        return append_rank(z, r, self.rank_conditioned, self.latent_dim, "z",
+                           "this WAE is rank-conditioned (TA-VAAL): pass the normalised rank r")
 
     def decode(self, z: torch.Tensor, r: Optional[torch.Tensor] = None) -> torch.Tensor:
         """z (B, d), r (B,) or (B, 1) normalised rank (ignored when not rank-conditioned)
@@ -335,14 +304,10 @@ class MeanEncoder(nn.Module):
 def wae_canvas_size(input_shape: Sequence[int], variant: str, input_size: Optional[int]) -> Optional[int]:
     """The ``canvas_size`` for :func:`build_wae` from a run's ``wae_input_size``: ``input_size``
     for image inputs (C, H, W) with variant "auto" or "conv64", else None (no downscaling)."""
-    if len(input_shape) == 3 and variant in ("auto", "conv64"):
-        return input_size
-    return None
+    return input_size if len(input_shape) == 3 and variant in ("auto", "conv64") else None
 
 
 def build_wae(input_shape: Sequence[int], latent_dim: int = 64, rank_conditioned: bool = True, **kw) -> ConditionalWAE:
-    """The conditional WAE for ``input_shape``: "mlp" for vectors (D,), "conv32" for images with
-    shorter side < 64 px, "conv64" otherwise (override with ``variant=``). Extra keyword
-    arguments (``base_channels``, ``hidden_dim``, ``input_fit``, ``variant``) go to
-    :class:`ConditionalWAE`."""
+    """:class:`ConditionalWAE` for ``input_shape`` (variant "auto" unless ``variant=`` is among the
+    keyword arguments, which go to the class)."""
     return ConditionalWAE(input_shape, latent_dim, rank_conditioned, **kw)

@@ -1,17 +1,12 @@
 """Public Python API of the selection ops: input validation + dispatch.
 
-Each function validates its inputs (dtype, shape, device, contiguity, ``b`` range) with an
-actionable message, then runs ``torch.ops.tavaal.*`` from the compiled extension
-``tavaal._C`` when it is loaded and supports the tensors' device, else the pure-torch
-reference (:mod:`tavaal.ops.reference`). The compiled ops come from ``tavaal._C`` or, when
-that was not built at install time, from a cached just-in-time build (:mod:`tavaal.ops.build`).
-If neither works, ONE warning per process says why (silence it with
-``TAVAAL_QUIET_FALLBACK=1``; ``TAVAAL_REQUIRE_EXT=1`` raises instead);
-``TAVAAL_FORCE_REFERENCE=1`` forces the reference (read at every call, so tests can compare
-both backends in one process).
-
-Errors: ``TypeError`` for wrong dtypes/types, ``ValueError`` for wrong shapes, devices, values
-(``b`` out of range, NaN/inf, non-contiguous tensors). The C++ ops raise the same types.
+Each op validates its inputs with an actionable message -- ``TypeError`` for wrong
+dtypes/types, ``ValueError`` for wrong shapes, devices, values (``b`` out of range, NaN/inf,
+non-contiguous tensors), as the C++ ops do -- then runs ``torch.ops.tavaal.*`` when the
+compiled ops are loaded (:mod:`tavaal.ops.build`) and serve the tensors' device, else the
+pure-torch reference (:mod:`tavaal.ops.reference`). A missing extension gives ONE warning per
+process (``TAVAAL_QUIET_FALLBACK=1`` silences it, ``TAVAAL_REQUIRE_EXT=1`` raises instead);
+``TAVAAL_FORCE_REFERENCE=1`` forces the reference (read at every call).
 """
 from __future__ import annotations
 
@@ -81,26 +76,22 @@ def use_extension(device: torch.device) -> bool:
         return False
     if not _load():
         if os.environ.get("TAVAAL_REQUIRE_EXT", "0") not in ("", "0"):
-            raise RuntimeError(
-                f"the compiled tavaal ops are required (TAVAAL_REQUIRE_EXT=1) but unavailable: {_state['error']}"
-            )
+            raise RuntimeError(f"the compiled tavaal ops are required (TAVAAL_REQUIRE_EXT=1) but unavailable: "
+                               f"{_state['error']}")
         if not _state["warned"] and os.environ.get("TAVAAL_QUIET_FALLBACK", "0") in ("", "0"):
             _state["warned"] = True
-            warnings.warn(
-                "the compiled tavaal ops (tavaal._C / the JIT build of tavaal.ops.build) are not "
-                f"available ({_state['error']}); using the slow pure-torch reference. "
-                "`python -m tavaal.ops.build` retries the build and says why it fails.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+            warnings.warn("the compiled tavaal ops (tavaal._C / the JIT build of tavaal.ops.build) are not "
+                          f"available ({_state['error']}); using the slow pure-torch reference. "
+                          "`python -m tavaal.ops.build` retries the build and says why it fails.",
+                          RuntimeWarning, stacklevel=3)
         return False
-    if device.type == "cpu":
-        return True
-    return device.type == "cuda" and _cuda_built()
+    return device.type == "cpu" or (device.type == "cuda" and _cuda_built())
 
 
 # ------------------------------------------------------------------------------ validation
-def _check_tensor(name: str, t, ndim: int, dtypes=_FLOATS) -> None:
+def check_tensor(name: str, t, ndim: int, dtypes=_FLOATS, rows_only: bool = False) -> None:
+    """TypeError/ValueError unless ``t`` is an ``ndim``-D tensor of one of ``dtypes``,
+    contiguous (``rows_only``: each row contiguous, e.g. a column slice of a wider matrix)."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if t.dim() != ndim:
@@ -108,8 +99,22 @@ def _check_tensor(name: str, t, ndim: int, dtypes=_FLOATS) -> None:
     if t.dtype not in dtypes:
         names = ", ".join(str(d).replace("torch.", "") for d in dtypes)
         raise TypeError(f"{name} must have dtype in ({names}), got {t.dtype}; convert it with .to(...)")
-    if not t.is_contiguous():
+    if rows_only and not ((t.shape[1] <= 1 or t.stride(1) == 1) and t.stride(0) >= 0):
+        raise ValueError(f"the rows of {name} must be contiguous (got strides {t.stride()}); pass {name}.contiguous()")
+    if not rows_only and not t.is_contiguous():
         raise ValueError(f"{name} must be contiguous (got strides {t.stride()}); pass {name}.contiguous()")
+
+
+def check_choice(name: str, value, choices: Tuple[str, str]) -> None:
+    """ValueError ``"<name> must be 'a' or 'b', got ..."`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be {' or '.join(map(repr, choices))}, got {value!r}")
+
+
+def check_b(b: int, n: int, what: str) -> None:
+    """ValueError unless ``1 <= b <= n``; ``what`` says what ``n`` counts."""
+    if b < 1 or b > n:
+        raise ValueError(f"b must be in [1, {n}] ({what}), got {b}")
 
 
 def check_int(name: str, v) -> int:
@@ -148,19 +153,9 @@ def _selector(name: str, sel: Tensor, n: int, ref: Tensor, ref_name: str) -> Ten
     return idx
 
 
-def _candidates(mask, n: int, ref: Tensor) -> Optional[Tensor]:
-    """Validated candidates of topb: a bool mask (n,) or int64 indices, contiguous; or None."""
-    return None if mask is None else _selector("mask", mask, n, ref, "scores").contiguous()
-
-
 # ------------------------------------------------------------------------------------ topb
-def topb(
-    scores: Tensor,
-    b: int,
-    largest: bool = False,
-    mask: Optional[Tensor] = None,
-    nan_policy: str = "raise",
-) -> Tuple[Tensor, Tensor]:
+def topb(scores: Tensor, b: int, largest: bool = False, mask: Optional[Tensor] = None,
+         nan_policy: str = "raise") -> Tuple[Tensor, Tensor]:
     """The ``b`` smallest (or ``largest``) scores and their indices, ordered by (value, index).
 
     Args:
@@ -175,14 +170,12 @@ def topb(
     Returns:
         ``(values, indices)``: ``values`` of ``scores.dtype``, ``indices`` int64, both (b,).
     """
-    _check_tensor("scores", scores, 1)
+    check_tensor("scores", scores, 1)
     b = check_int("b", b)
-    if nan_policy not in ("raise", "worst"):
-        raise ValueError(f"nan_policy must be 'raise' or 'worst', got {nan_policy!r}")
+    check_choice("nan_policy", nan_policy, ("raise", "worst"))
     n = scores.shape[0]
-    cand = _candidates(mask, n, scores)
-    if b < 1 or b > n:
-        raise ValueError(f"b must be in [1, {n}] (the number of scores), got {b}")
+    cand = None if mask is None else _selector("mask", mask, n, scores, "scores").contiguous()
+    check_b(b, n, "the number of scores")
     if cand is not None and cand.dtype == torch.bool:
         m = int(cand.sum())
         if b > m:
@@ -194,23 +187,8 @@ def topb(
 
 
 # ---------------------------------------------------------------------------------- kcenter
-def _center_indices(centers, n: int, ref: Tensor) -> Tensor:
-    """Sorted, unique int64 indices of the initial centers (empty for None)."""
-    if centers is None:
-        return torch.empty(0, dtype=torch.long, device=ref.device)
-    sel = _selector("centers", centers, n, ref, "features")
-    if sel.dtype == torch.bool:
-        return torch.nonzero(sel, as_tuple=False).flatten()
-    return torch.unique(sel)
-
-
-def kcenter_greedy(
-    features: Tensor,
-    b: int,
-    centers: Optional[Tensor] = None,
-    first: Optional[int] = None,
-    metric: str = "euclidean",
-) -> Tuple[Tensor, Tensor]:
+def kcenter_greedy(features: Tensor, b: int, centers: Optional[Tensor] = None, first: Optional[int] = None,
+                   metric: str = "euclidean") -> Tuple[Tensor, Tensor]:
     """Exact greedy k-center (core-set, Sener & Savarese 2018) without an N x L matrix.
 
     Args:
@@ -230,14 +208,17 @@ def kcenter_greedy(
         radius ``max_i min_c d(i, c)`` over the remaining non-center points after each pick
         (fp32, (b,); Euclidean distance, not squared; 0 when no point remains).
     """
-    _check_tensor("features", features, 2, (torch.float32, torch.float16, torch.bfloat16))
+    check_tensor("features", features, 2, (torch.float32, torch.float16, torch.bfloat16))
     b = check_int("b", b)
-    if metric not in ("euclidean", "cosine"):
-        raise ValueError(f"metric must be 'euclidean' or 'cosine', got {metric!r}")
+    check_choice("metric", metric, ("euclidean", "cosine"))
     n = features.shape[0]
     if n == 0 or features.shape[1] == 0:
         raise ValueError(f"features must be non-empty, got shape {tuple(features.shape)}")
-    cidx = _center_indices(centers, n, features)
+    if centers is None:
+        cidx = torch.empty(0, dtype=torch.long, device=features.device)
+    else:
+        sel = _selector("centers", centers, n, features, "features")
+        cidx = torch.nonzero(sel, as_tuple=False).flatten() if sel.dtype == torch.bool else torch.unique(sel)
     if cidx.numel():
         if first is not None:
             raise ValueError("first is only used when there are no initial centers; pass first=None")
@@ -246,9 +227,7 @@ def kcenter_greedy(
         first_i = 0 if first is None else check_int("first", first)
         if not 0 <= first_i < n:
             raise ValueError(f"first must lie in [0, {n}), got {first_i}")
-    avail = n - cidx.numel()
-    if b < 1 or b > avail:
-        raise ValueError(f"b must be in [1, {avail}] (N={n} minus {cidx.numel()} initial centers), got {b}")
+    check_b(b, n - cidx.numel(), f"N={n} minus {cidx.numel()} initial centers")
     if use_extension(features.device):
         return torch.ops.tavaal.kcenter_greedy(features, b, cidx, first_i, metric)
     if not bool(torch.isfinite(features).all()):
@@ -266,25 +245,17 @@ def _discriminator_params(discriminator, device: torch.device):
         raise TypeError("discriminator must have .layers: an nn.ModuleList of nn.Linear (tavaal.models.Discriminator)")
     if layers[-1].out_features != 1:
         raise ValueError(f"the discriminator's last layer must have 1 output, got {layers[-1].out_features}")
-    ws, bs = [], []
-    for m in layers:
-        w = m.weight.detach().to(device=device, dtype=torch.float32).contiguous()
-        bias = m.bias.detach() if m.bias is not None else torch.zeros(m.out_features)
-        ws.append(w)
-        bs.append(bias.to(device=device, dtype=torch.float32).contiguous())
+    def f32(t: Tensor) -> Tensor:
+        return t.detach().to(device=device, dtype=torch.float32).contiguous()
+
+    ws = [f32(m.weight) for m in layers]
+    bs = [f32(m.bias if m.bias is not None else torch.zeros(m.out_features)) for m in layers]
     return ws, bs, bool(getattr(discriminator, "rank_conditioned", False))
 
 
-def score_topb(
-    mu: Tensor,
-    r: Optional[Tensor],
-    discriminator: torch.nn.Module,
-    b: int,
-    largest: bool = False,
-    precision: str = "fp32",
-    return_scores: bool = False,
-    chunk_size: int = 0,
-) -> Union[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor, Tensor]]:
+def score_topb(mu: Tensor, r: Optional[Tensor], discriminator: torch.nn.Module, b: int, largest: bool = False,
+               precision: str = "fp32", return_scores: bool = False,
+               chunk_size: int = 0) -> Union[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor, Tensor]]:
     """Fused discriminator scoring + top-b: the same selection as ``topb(D(r, mu), b)``.
 
     Runs the discriminator MLP (``layers`` with ReLU between, sigmoid at the end) over ``mu``
@@ -307,10 +278,9 @@ def score_topb(
         ``(values, indices)`` -- sigmoid probabilities (fp32) and int64 indices ordered by
         (value, index) -- plus ``scores`` when ``return_scores``.
     """
-    _check_tensor("mu", mu, 2)
+    check_tensor("mu", mu, 2)
     b = check_int("b", b)
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    check_choice("precision", precision, ("fp32", "bf16"))
     chunk_size = check_int("chunk_size", chunk_size)
     if chunk_size < 0:
         raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
@@ -318,10 +288,8 @@ def score_topb(
     ws, bs, rank_cond = _discriminator_params(discriminator, mu.device)
     in_dim = ws[0].shape[1]
     if mu.shape[1] + (1 if rank_cond else 0) != in_dim:
-        raise ValueError(
-            f"mu has {mu.shape[1]} columns but the discriminator expects "
-            f"{in_dim - (1 if rank_cond else 0)} (input {in_dim}{' incl. r' if rank_cond else ''})"
-        )
+        raise ValueError(f"mu has {mu.shape[1]} columns but the discriminator expects "
+                         f"{in_dim - (1 if rank_cond else 0)} (input {in_dim}{' incl. r' if rank_cond else ''})")
     if rank_cond:
         if r is None:
             raise ValueError("the discriminator is rank-conditioned (TA-VAAL): pass r")
@@ -337,13 +305,11 @@ def score_topb(
         r = r.to(torch.float32)  # any stride: r is read through views (N values, never copied by the ops)
     else:
         r = torch.empty(0, dtype=torch.float32, device=mu.device)
-    if b < 1 or b > n:
-        raise ValueError(f"b must be in [1, {n}] (the number of latents), got {b}")
+    check_b(b, n, "the number of latents")
     mu32 = mu.to(torch.float32)
     if use_extension(mu.device):
         v, i, s = torch.ops.tavaal.score_topb(mu32, r, ws, bs, b, bool(largest), precision, int(chunk_size), bool(return_scores))
-        return (v, i, s) if return_scores else (v, i)
-    v, i, s = reference.score_topb(
-        mu32, r, ws, bs, b, largest=bool(largest), precision=precision, chunk_size=chunk_size, return_scores=return_scores
-    )
+    else:
+        v, i, s = reference.score_topb(mu32, r, ws, bs, b, largest=bool(largest), precision=precision,
+                                       chunk_size=chunk_size, return_scores=return_scores)
     return (v, i, s) if return_scores else (v, i)

@@ -1,43 +1,25 @@
 """Building and loading the compiled selection ops (``torch.ops.tavaal.*``).
 
-Every ordinary install gives the compiled ops. On first use, :func:`load` tries in order:
+On first use, :func:`load` tries in order:
 
 1. ``TAVAAL_NO_EXT=1``: no compiled ops (``tavaal.ops`` uses the pure-torch reference, with
    one warning);
-2. ``import tavaal._C`` -- unless ``TAVAAL_JIT=1``, or the module is older than one of the
-   sources it would be built from (:func:`extension_is_stale`: an edited checkout whose
-   ``make install`` has not been rerun, or a second git worktree of an editable install): then
-   the current sources are JIT-built instead (step 3), with one warning, so stale kernels never
-   run unnoticed;: the extension compiled at install time by ``setup.py`` when torch was
-   importable then (``make install``, ``pip install --no-build-isolation ...``);
-3. otherwise (plain ``pip install .``: build isolation hides torch from ``setup.py``) a
-   just-in-time build with :func:`torch.utils.cpp_extension.load` of the C++/CUDA sources the
-   package ships (``tavaal/_csrc`` in a wheel, ``csrc/`` in a source checkout). It runs once,
-   takes a few minutes, and is cached in :func:`cache_dir` under a key made of the torch
-   version, the CUDA version (``cpu`` without), Python, the CPU and a hash of the sources;
-   later processes load the cached library in milliseconds.
+2. ``import tavaal._C``, compiled at install time by ``setup.py`` when torch was importable
+   then (``make install``, ``pip install --no-build-isolation ...``) -- unless ``TAVAAL_JIT=1``
+   or the module is older than one of its sources (:func:`extension_is_stale`: an edited
+   checkout, a second git worktree of an editable install): then step 3, with one warning;
+3. a just-in-time build (:func:`jit_build`, e.g. after a plain ``pip install .``) of the
+   C++/CUDA sources the package ships (``tavaal/_csrc`` in a wheel, ``csrc/`` in a checkout):
+   once, a few minutes, cached in :func:`cache_dir` under :func:`build_key`.
 
-A failed build is reported with the missing tool named (C++ compiler, ninja, nvcc) and the fix;
-``tavaal.ops`` then warns once and uses the reference, or raises with ``TAVAAL_REQUIRE_EXT=1``.
-Never load ``tavaal._C`` and a JIT build (or the CMake ``libtavaal_ops.so``) into one process:
-the ops would be registered twice. :func:`load` loads at most one of them.
-
-Environment (shared with ``setup.py``, which imports this file by path):
-
-* ``TAVAAL_EXT_CACHE``: cache directory (default ``$XDG_CACHE_HOME/tavaal/ext`` or
-  ``~/.cache/tavaal/ext``).
-* ``TAVAAL_JIT=1``: do not import ``tavaal._C``; use the JIT build of the sources found by
-  :func:`source_dir`.
-* ``TAVAAL_NATIVE=0``: no ``-march=native`` (default on: AVX-512 kernels where the CPU has it).
-* ``TAVAAL_NO_CUDA=1``: CPU-only even with CUDA torch. Without nvcc a CUDA torch also gets a
-  CPU-only build (with a warning).
-* ``TORCH_CUDA_ARCH_LIST`` (e.g. ``"8.0;9.0"``): GPU architectures; default: the visible GPUs'
-  when there are any, else ``"8.0;9.0+PTX"`` (:data:`DEFAULT_CUDA_ARCHS`).
-
+A failed build names the missing tool (C++ compiler, ninja, nvcc) and the fix. At most one of
+``tavaal._C``, a JIT build or the CMake ``libtavaal_ops.so`` may be loaded into a process (the
+ops would be registered twice). Environment (``TAVAAL_EXT_CACHE``, ``TAVAAL_JIT``,
+``TAVAAL_NATIVE=0``, ``TAVAAL_NO_CUDA=1``, ``TORCH_CUDA_ARCH_LIST``): see docs/ops.md.
 ``python -m tavaal.ops.build`` builds (or finds) the ops now and prints where they come from.
 
-This module imports only the standard library at import time (torch lazily), so ``setup.py``
-can use it in an isolated build environment without torch.
+``setup.py`` imports this file by path for the same flags and source lists, so it imports only
+the standard library at import time (torch lazily).
 """
 from __future__ import annotations
 
@@ -149,10 +131,7 @@ def nvcc_flags() -> List[str]:
 def cuda_arch_list(gpu_visible: bool) -> Optional[str]:
     """The ``TORCH_CUDA_ARCH_LIST`` to build with: the user's; None (torch's default: the
     visible GPUs) when a GPU is visible; else :data:`DEFAULT_CUDA_ARCHS`."""
-    user = os.environ.get("TORCH_CUDA_ARCH_LIST", "").strip()
-    if user:
-        return user
-    return None if gpu_visible else DEFAULT_CUDA_ARCHS
+    return os.environ.get("TORCH_CUDA_ARCH_LIST", "").strip() or (None if gpu_visible else DEFAULT_CUDA_ARCHS)
 
 
 def want_cuda(torch_cuda_version: Optional[str], have_cu_sources: bool) -> bool:
@@ -217,12 +196,10 @@ class BuildError(RuntimeError):
 def _require_tools(with_cuda: bool) -> None:
     cxx = os.environ.get("CXX", "c++")
     if shutil.which(cxx) is None:
-        raise BuildError(
-            f"no C++ compiler: `{cxx}` (the CXX variable, else c++) is not on PATH. Install one "
-            "(Debian/Ubuntu: `apt-get install g++`; Fedora: `dnf install gcc-c++`; conda: "
-            "`conda install -c conda-forge cxx-compiler`), or set TAVAAL_NO_EXT=1 to use the slow "
-            "pure-torch reference"
-        )
+        raise BuildError(f"no C++ compiler: `{cxx}` (the CXX variable, else c++) is not on PATH. Install one "
+                         "(Debian/Ubuntu: `apt-get install g++`; Fedora: `dnf install gcc-c++`; conda: "
+                         "`conda install -c conda-forge cxx-compiler`), or set TAVAAL_NO_EXT=1 to use the slow "
+                         "pure-torch reference")
     if shutil.which("ninja") is None:
         try:  # the `ninja` PyPI package (a dependency of tavaal) ships the binary
             import ninja  # type: ignore
@@ -243,19 +220,14 @@ def jit_build(verbose: bool = False) -> Path:
 
     root = source_dir()
     if root is None:
-        raise BuildError(
-            f"the C++ sources of the ops are missing (looked in {_PKG_DIR / PACKAGE_SOURCES} and "
-            f"{_PKG_DIR.parent / 'csrc'}); reinstall tavaal from a source checkout or wheel"
-        )
+        raise BuildError(f"the C++ sources of the ops are missing (looked in {_PKG_DIR / PACKAGE_SOURCES} and "
+                         f"{_PKG_DIR.parent / 'csrc'}); reinstall tavaal from a source checkout or wheel")
     cpp, cu = source_files(root)
     with_cuda = want_cuda(torch.version.cuda, bool(cu))
     if with_cuda and cpp_ext.CUDA_HOME is None:
-        log.warning(
-            "tavaal: torch has CUDA %s but nvcc (CUDA_HOME) was not found: building the ops for CPU "
-            "only (CUDA tensors then use the pure-torch reference). Install the CUDA toolkit "
-            "matching torch and set CUDA_HOME to get the CUDA kernels.",
-            torch.version.cuda,
-        )
+        log.warning("tavaal: torch has CUDA %s but nvcc (CUDA_HOME) was not found: building the ops for CPU "
+                    "only (CUDA tensors then use the pure-torch reference). Install the CUDA toolkit "
+                    "matching torch and set CUDA_HOME to get the CUDA kernels.", torch.version.cuda)
         with_cuda = False
     _require_tools(with_cuda)
     arch_list = cuda_arch_list(torch.cuda.is_available()) if with_cuda else None
@@ -266,26 +238,17 @@ def jit_build(verbose: bool = False) -> Path:
     name = "tavaal_ops_" + src_hash[:12]
     lib = build_dir / f"{name}.so"
     if not lib.exists():
-        log.warning(
-            "tavaal: compiling the C++%s selection ops for torch %s (once; a few minutes). Cache: %s",
-            "/CUDA" if with_cuda else "", torch.__version__, build_dir,
-        )
+        log.warning("tavaal: compiling the C++%s selection ops for torch %s (once; a few minutes). Cache: %s",
+                    "/CUDA" if with_cuda else "", torch.__version__, build_dir)
     old_arch = os.environ.get("TORCH_CUDA_ARCH_LIST")
     if arch_list is not None:
         os.environ["TORCH_CUDA_ARCH_LIST"] = arch_list
     try:
-        cpp_ext.load(
-            name=name,
-            sources=cpp + (cu if with_cuda else []),
-            extra_cflags=cxx_flags() + (["-DTAVAAL_WITH_CUDA=1"] if with_cuda else []),
-            extra_cuda_cflags=nvcc_flags(),
-            extra_ldflags=link_flags(with_cuda),
-            extra_include_paths=[str(root)],
-            build_directory=str(build_dir),
-            with_cuda=with_cuda,
-            is_python_module=False,
-            verbose=verbose,
-        )
+        cpp_ext.load(name=name, sources=cpp + (cu if with_cuda else []),
+                     extra_cflags=cxx_flags() + (["-DTAVAAL_WITH_CUDA=1"] if with_cuda else []),
+                     extra_cuda_cflags=nvcc_flags(), extra_ldflags=link_flags(with_cuda),
+                     extra_include_paths=[str(root)], build_directory=str(build_dir), with_cuda=with_cuda,
+                     is_python_module=False, verbose=verbose)
     except Exception as exc:  # compiler errors, missing headers, ...
         raise BuildError(f"compiling the ops failed in {build_dir}: {type(exc).__name__}: {exc}") from exc
     finally:

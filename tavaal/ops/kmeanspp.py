@@ -1,16 +1,10 @@
 """k-means++ D^2 seeding (Arthur & Vassilvitskii 2007), the selection step of BADGE (Ash et al. 2020).
 
-``kmeanspp(x, b, y=None, init="uniform", seed=0)`` picks ``b`` rows by exact D^2 sampling: each
-pick is drawn with probability proportional to its squared distance to the nearest earlier
-pick. The points are the rows of ``x`` or, with ``y``, the outer products ``x_i (x) y_i`` --
-BADGE's gradient embeddings ``(p - onehot(argmax p)) (x) features`` -- which are never
-materialised: ``||a (x) f - c (x) h||^2 = |a|^2 |f|^2 + |c|^2 |h|^2 - 2 (a.c)(f.h)``.
-
-The random stream is explicit: ``b`` float64 uniforms (``uniforms``, or drawn from
-``torch.Generator().manual_seed(seed)``), consumed by inverse-CDF sampling in index order
-(contract in ``csrc/kmeanspp_common.h`` and ``docs/ops.md``), so a float64 brute force
-reproduces the picks from the same uniforms. Runs ``torch.ops.tavaal.kmeanspp`` (C++/CUDA) when
-the extension is built, else :func:`kmeanspp_reference` (pure torch, O(N) memory too).
+:func:`kmeanspp` runs ``torch.ops.tavaal.kmeanspp`` (C++/CUDA) when the extension is built,
+else :func:`kmeanspp_reference` (pure torch, O(N) memory too). The outer-product points of
+BADGE are never materialised: ``||a (x) f - c (x) h||^2 = |a|^2 |f|^2 + |c|^2 |h|^2 - 2 (a.c)(f.h)``.
+The random stream and the sampling are part of the contract (``csrc/kmeanspp_common.h``,
+``docs/ops.md``), so a float64 brute force reproduces the picks from the same uniforms.
 """
 from __future__ import annotations
 
@@ -18,7 +12,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .api import check_int, check_same_device, use_extension
+from .api import check_b, check_choice, check_int, check_same_device, check_tensor, use_extension
 
 Tensor = torch.Tensor
 
@@ -31,34 +25,14 @@ _DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 _ROW_BLOCK_ELEMS = 1 << 22  # float64 elements per row block of the reference (32 MB)
 
 
-def _check_points(name: str, t) -> None:
-    """2-D float tensor whose rows are contiguous (a larger row stride, e.g. a column slice of
-    a wider matrix, is accepted without a copy)."""
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.dim() != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {tuple(t.shape)}")
-    if t.dtype not in _DTYPES:
-        raise TypeError(f"{name} must have dtype in (float32, float16, bfloat16, float64), got {t.dtype}; "
-                        "convert it with .to(...)")
-    if not ((t.shape[1] <= 1 or t.stride(1) == 1) and t.stride(0) >= 0):
-        raise ValueError(f"the rows of {name} must be contiguous (got strides {t.stride()}); pass {name}.contiguous()")
-
-
 def draw_uniforms(b: int, seed: int = 0) -> Tensor:
     """The op's default random stream: ``b`` float64 uniforms in [0, 1) from a CPU
     ``torch.Generator`` seeded with ``seed``."""
     return torch.rand(b, dtype=torch.float64, generator=torch.Generator().manual_seed(int(seed)))
 
 
-def kmeanspp(
-    x: Tensor,
-    b: int,
-    y: Optional[Tensor] = None,
-    init: str = "uniform",
-    seed: int = 0,
-    uniforms: Optional[Tensor] = None,
-) -> Tuple[Tensor, Tensor]:
+def kmeanspp(x: Tensor, b: int, y: Optional[Tensor] = None, init: str = "uniform", seed: int = 0,
+             uniforms: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """Exact k-means++ seeding of ``b`` points, without an N x b (or N x N) matrix.
 
     Args:
@@ -87,12 +61,12 @@ def kmeanspp(
         TypeError: wrong dtypes/types. ValueError: wrong shapes, devices, non-contiguous
         rows, b out of range, uniforms outside [0, 1), NaN/inf in x or y, unknown init.
     """
-    _check_points("x", x)
+    check_tensor("x", x, 2, _DTYPES, rows_only=True)
     n = x.shape[0]
     if n == 0 or x.shape[1] == 0:
         raise ValueError(f"x must be non-empty, got shape {tuple(x.shape)}")
     if y is not None:
-        _check_points("y", y)
+        check_tensor("y", y, 2, _DTYPES, rows_only=True)
         check_same_device("y", y, "x", x)
         if y.dtype != x.dtype:
             raise TypeError(f"y must have the dtype of x ({x.dtype}), got {y.dtype}; convert one with .to(...)")
@@ -101,10 +75,8 @@ def kmeanspp(
         if y.shape[1] == 0:
             raise ValueError("y must have at least one column")
     b = check_int("b", b)
-    if b < 1 or b > n:
-        raise ValueError(f"b must be in [1, {n}] (the number of points), got {b}")
-    if init not in ("uniform", "norm"):
-        raise ValueError(f"init must be 'uniform' or 'norm', got {init!r}")
+    check_b(b, n, "the number of points")
+    check_choice("init", init, ("uniform", "norm"))
     if uniforms is None:
         u = draw_uniforms(b, check_int("seed", seed))
     else:
@@ -152,7 +124,14 @@ def kmeanspp_reference(x: Tensor, y: Optional[Tensor], uniforms: Tensor, init: s
                 s[r0:r1] *= (yb * yb).sum(1)
     m = torch.full((n,), float("inf"), dtype=torch.float64, device=dev)
     picked = torch.zeros(n, dtype=torch.bool, device=dev)
-    nleaf = -(-n // LEAF)
+
+    def node_sums(v: Tensor, fan: int) -> Tensor:
+        """Sums of consecutive groups of ``fan`` values (zero-padded; torch.cumsum on CPU adds
+        in index order and the padding zeros leave the sums exact)."""
+        k = -(-v.numel() // fan)
+        pad = torch.zeros(k * fan, dtype=torch.float64, device=dev)
+        pad[: v.numel()] = v
+        return torch.cumsum(pad.view(k, fan), dim=1)[:, -1]
 
     def update(p: int):
         xp = x[p].to(torch.float64)
@@ -168,16 +147,9 @@ def kmeanspp_reference(x: Tensor, y: Optional[Tensor], uniforms: Tensor, init: s
             torch.minimum(m[r0:r1], d, out=m[r0:r1])
         m[picked] = 0.0
         # the sampling tree: level 0 = the leaf sums, level h + 1 = sums of FAN level-h nodes
-        # (torch.cumsum on CPU adds in index order; the padding zeros leave the sums exact)
-        w = torch.zeros(nleaf * LEAF, dtype=torch.float64, device=dev)
-        w[:n] = m
-        levels = [torch.cumsum(w.view(nleaf, LEAF), dim=1)[:, -1]]
+        levels = [node_sums(m, LEAF)]
         while levels[-1].numel() > 1:
-            v = levels[-1]
-            k = -(-v.numel() // FAN)
-            pad = torch.zeros(k * FAN, dtype=torch.float64, device=dev)
-            pad[: v.numel()] = v
-            levels.append(torch.cumsum(pad.view(k, FAN), dim=1)[:, -1])
+            levels.append(node_sums(levels[-1], FAN))
         return levels
 
     def descend(levels, target: float) -> int:
@@ -217,7 +189,5 @@ def kmeanspp_reference(x: Tensor, y: Optional[Tensor], uniforms: Tensor, init: s
         if p < 0:  # every unpicked point coincides with a pick: uniform over the unpicked
             rest = torch.nonzero(~picked).flatten()
             p = int(rest[min(int(ut * rest.numel()), rest.numel() - 1)])
-    return (
-        torch.tensor(picks, dtype=torch.long, device=dev),
-        torch.tensor(potential, dtype=torch.float64, device=dev),
-    )
+    return (torch.tensor(picks, dtype=torch.long, device=dev),
+            torch.tensor(potential, dtype=torch.float64, device=dev))

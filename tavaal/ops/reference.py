@@ -20,19 +20,10 @@ _SCORE_CHUNK = 8192
 
 
 # ----------------------------------------------------------------------------------------- topb
-def topb(
-    scores: Tensor,
-    b: int,
-    largest: bool = False,
-    mask: Optional[Tensor] = None,
-    nan_worst: bool = False,
-) -> Tuple[Tensor, Tensor]:
-    """The ``b`` smallest (``largest=False``) or largest scores, ordered by (value, index).
-
-    ``mask`` is a bool mask of candidates or an index tensor of candidates (duplicates are
-    merged); returned indices are into ``scores``. NaNs raise unless ``nan_worst``: then they
-    rank after every number (after +inf for smallest, after -inf for largest), by index.
-    """
+def topb(scores: Tensor, b: int, largest: bool = False, mask: Optional[Tensor] = None,
+         nan_worst: bool = False) -> Tuple[Tensor, Tensor]:
+    """The contract of :func:`tavaal.ops.topb` (``mask``: bool mask or int64 indices); NaNs
+    raise unless ``nan_worst``."""
     n = scores.shape[0]
     if mask is None:
         cand = torch.arange(n, device=scores.device)
@@ -44,10 +35,8 @@ def topb(
     nan = torch.isnan(vals)
     n_nan = int(nan.sum())
     if n_nan and not nan_worst:
-        raise ValueError(
-            f"scores contain {n_nan} NaN value(s) among the candidates; clean them or pass "
-            "nan_policy='worst' to rank NaNs last"
-        )
+        raise ValueError(f"scores contain {n_nan} NaN value(s) among the candidates; clean them or pass "
+                         "nan_policy='worst' to rank NaNs last")
     if b > cand.numel():
         raise ValueError(f"b={b} exceeds the number of candidates ({cand.numel()})")
     key = vals.to(torch.float64)
@@ -67,27 +56,15 @@ def sq_dists(x: Tensor, c: Tensor) -> Tensor:
 
     Computed from differences (not the norm expansion) so there is no cancellation.
     """
-    x = x.to(torch.float32)
-    c = c.to(torch.float32)
-    d = torch.cdist(x, c, compute_mode="donot_use_mm_for_euclid_dist")
+    d = torch.cdist(x.to(torch.float32), c.to(torch.float32), compute_mode="donot_use_mm_for_euclid_dist")
     return d * d
 
 
-def kcenter_greedy(
-    features: Tensor,
-    b: int,
-    centers: Optional[Tensor] = None,
-    first: int = 0,
-    metric: str = "euclidean",
-) -> Tuple[Tensor, Tensor]:
-    """Plain exact greedy k-center (Sener & Savarese 2018).
-
-    ``centers``: int64 index tensor of the initial centers (may be empty). If empty, ``first``
-    is the first pick (returned as ``indices[0]``). Each further pick is the non-center point
-    with the largest min-distance to the centers, ties to the lower index. ``radii[t]`` is the
-    covering radius ``max_i min_c d(i, c)`` over the points that are not centers, after pick t
-    (0 when no such point remains). Euclidean distance (not squared); for ``metric="cosine"``
-    the rows are L2-normalised in fp32 and the distance is ``1 - cos = ||u - v||^2 / 2``.
+def kcenter_greedy(features: Tensor, b: int, centers: Tensor, first: int = 0,
+                   metric: str = "euclidean") -> Tuple[Tensor, Tensor]:
+    """Plain exact greedy k-center: the contract of :func:`tavaal.ops.kcenter_greedy`, with
+    ``centers`` sorted, unique int64 indices (may be empty: then ``first`` is the first pick).
+    For ``metric="cosine"`` the distance is ``1 - cos = ||u - v||^2 / 2`` on fp32-normalised rows.
     """
     n = features.shape[0]
     x = features.to(torch.float32)
@@ -96,9 +73,6 @@ def kcenter_greedy(
     dev = features.device
     min_d2 = torch.full((n,), float("inf"), dtype=torch.float32, device=dev)
     is_center = torch.zeros(n, dtype=torch.bool, device=dev)
-    if centers is None:
-        centers = torch.empty(0, dtype=torch.long, device=dev)
-    centers = torch.unique(centers.to(torch.long))
 
     def add(idx: Tensor) -> None:
         for s in range(0, idx.numel(), _CENTER_BLOCK):
@@ -115,34 +89,21 @@ def kcenter_greedy(
         m = float(rest.max())
         return m / 2.0 if metric == "cosine" else m**0.5
 
-    picks: List[int] = []
-    radii: List[float] = []
-    if centers.numel():
-        add(centers)
-    else:
-        add(torch.tensor([int(first)], device=dev))
-        picks.append(int(first))
-        radii.append(radius())
+    add(centers if centers.numel() else torch.tensor([int(first)], device=dev))
+    picks: List[int] = [] if centers.numel() else [int(first)]
+    radii: List[float] = [] if centers.numel() else [radius()]
     while len(picks) < b:
         cand = torch.where(is_center, torch.full_like(min_d2, -1.0), min_d2)
         p = int(torch.argmax(cand))  # torch.argmax returns the first maximal index
         add(torch.tensor([p], device=dev))
         picks.append(p)
         radii.append(radius())
-    return (
-        torch.tensor(picks, dtype=torch.long, device=dev),
-        torch.tensor(radii, dtype=torch.float32, device=dev),
-    )
+    return torch.tensor(picks, dtype=torch.long, device=dev), torch.tensor(radii, dtype=torch.float32, device=dev)
 
 
 # ---------------------------------------------------------------------------------- score_topb
-def mlp_logits(
-    mu: Tensor,
-    r: Optional[Tensor],
-    weights: List[Tensor],
-    biases: List[Tensor],
-    dtype: torch.dtype = torch.float32,
-) -> Tensor:
+def mlp_logits(mu: Tensor, r: Optional[Tensor], weights: List[Tensor], biases: List[Tensor],
+               dtype: torch.dtype = torch.float32) -> Tensor:
     """Discriminator logits (pre-sigmoid) of one chunk: Linear -> ReLU ... -> Linear."""
     h = mu.to(dtype)
     if r is not None and r.numel():
@@ -155,17 +116,9 @@ def mlp_logits(
     return h.reshape(-1).to(torch.float32)
 
 
-def score_topb(
-    mu: Tensor,
-    r: Optional[Tensor],
-    weights: List[Tensor],
-    biases: List[Tensor],
-    b: int,
-    largest: bool = False,
-    precision: str = "fp32",
-    chunk_size: int = _SCORE_CHUNK,
-    return_scores: bool = False,
-) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+def score_topb(mu: Tensor, r: Optional[Tensor], weights: List[Tensor], biases: List[Tensor], b: int,
+               largest: bool = False, precision: str = "fp32", chunk_size: int = _SCORE_CHUNK,
+               return_scores: bool = False) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
     """Chunked eager discriminator scoring, then :func:`topb` on the sigmoid probabilities."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     n = mu.shape[0]

@@ -3,16 +3,10 @@
 Used by the cycle (the simulation and the labeling loop, through
 :func:`tavaal.cycle.select_batch`), ``python -m tavaal.score`` and the Ray workers.
 
-* :mod:`.graphs` -- the scoring graphs over a cycle's models (what the export writes);
-* :mod:`.backends` -- :class:`Scorer`: exported artifacts (ONNX Runtime / TorchScript /
-  eager, fp32 / bf16, :meth:`Scorer.from_artifacts`) or live in-process models
-  (:meth:`Scorer.from_models`) behind one interface;
-* :mod:`.pipeline` -- :func:`select_from_pool`: the streaming batch -> running top-b pipeline
-  running a method's rule (:mod:`tavaal.methods`), plus :class:`RunningTopB` /
-  :func:`merge_selections` to combine partial results.
-
-The rows come from a row source (:mod:`tavaal.data.sources`, re-exported here: ``open_source``,
-``write_sharded_pool``, ...).
+:mod:`.graphs` (the scoring graphs the export writes), :mod:`.backends` (:class:`Scorer`:
+artifacts or live models behind one interface), :mod:`.pipeline` (:func:`select_from_pool`,
+running a :mod:`tavaal.methods` rule). The row sources of :mod:`tavaal.data.sources` are
+re-exported here.
 
 >>> from tavaal.scoring import Scorer, open_source, select_from_pool   # doctest: +SKIP
 >>> scorer = Scorer.from_artifacts("artifacts", backend="onnx")      # doctest: +SKIP

@@ -13,19 +13,9 @@ Backends:
 * ``"eager"``: the tavaal models rebuilt from ``models.pt`` (needs this package); bf16 via
   autocast as above.
 
-:meth:`Scorer.from_models` builds an ``eager`` Scorer over *live* in-process models (the
-same graphs as the export, sharing the modules): the simulated cycle and the labeling loop
-select through it, with the same pipeline as the artifacts.
-
-``score_batch(x)`` runs the combined scorer graph and returns ``{"loss", "r", "mu",
-"score"}`` (VAAL artifacts: ``{"mu", "score"}``) as fp32 CPU tensors; ``rank_batch(x)`` ->
-``{"loss", "r"}``; ``features_batch(x)`` -> (B, F); ``classify_batch(x)`` -> ``{"logits",
-"probs", "feature"}``; ``run_graph(name, x)`` any of them by name; ``mc_probs_batch(x, T)``
--> (T, B, K) softmax samples with dropout on (eager only). Inputs may be uint8 raw values
-(normalised with the manifest's mean/std) or float (taken as already normalised), in the
-manifest's layout, or NHWC images (transposed). The discriminator is also available as
-an eager :class:`tavaal.models.Discriminator` (``scorer.discriminator``) for the fused
-``tavaal.ops.score_topb`` op.
+The ``*_batch`` methods and ``run_graph(name, x)`` return fp32 CPU tensors. Inputs may be
+uint8 raw values (normalised with the manifest's mean/std) or float (taken as already
+normalised), in the manifest's layout, or NHWC images (transposed).
 """
 from __future__ import annotations
 
@@ -85,6 +75,13 @@ class Scorer:
         self._live = None
         mean, std = manifest["input"].get("mean"), manifest["input"].get("std")
         self._scale, self._shift = uint8_scale_shift(mean, std, self.input_shape, batch=True)
+        # accepted sample shapes -> how a batch of them becomes the graphs' layout
+        shape = self.input_shape
+        self._layouts = {shape: lambda x: x}
+        if len(shape) == 3:
+            self._layouts.setdefault(shape[1:] + shape[:1], lambda x: x.permute(0, 3, 1, 2))  # NHWC
+            if shape[0] == 1:
+                self._layouts.setdefault(shape[1:], lambda x: x.unsqueeze(1))  # (B, H, W)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -163,12 +160,10 @@ class Scorer:
 
             opts = ort.SessionOptions()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            threads = self.threads or torch.get_num_threads()
-            opts.intra_op_num_threads = int(threads)
+            opts.intra_op_num_threads = int(self.threads or torch.get_num_threads())
             opts.inter_op_num_threads = 1
-            providers = ["CPUExecutionProvider"]
-            if self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-                providers.insert(0, "CUDAExecutionProvider")
+            cuda = self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers()
+            providers = (["CUDAExecutionProvider"] if cuda else []) + ["CPUExecutionProvider"]
             return ort.InferenceSession(str(self._file(name, "onnx")), sess_options=opts, providers=providers)
         if self.backend == "torchscript":
             with quiet_torch_deprecations():
@@ -217,14 +212,9 @@ class Scorer:
     def check_sample_shape(self, shape: Sequence[int], what: str = "pool") -> None:
         """ValueError naming both shapes unless ``shape`` is the manifest's (or its NHWC form)."""
         shape = tuple(int(s) for s in shape)
-        if shape == self.input_shape:
-            return
-        if len(self.input_shape) == 3 and shape == self.input_shape[1:] + self.input_shape[:1]:
-            return
-        if len(self.input_shape) == 3 and self.input_shape[0] == 1 and shape == self.input_shape[1:]:
-            return
-        raise ValueError(f"{what} samples have shape {list(shape)} but the artifacts expect {list(self.input_shape)}"
-                         + (" (or NHWC)" if len(self.input_shape) == 3 else ""))
+        if shape not in self._layouts:
+            raise ValueError(f"{what} samples have shape {list(shape)} but the artifacts expect "
+                             f"{list(self.input_shape)}" + (" (or NHWC)" if len(self.input_shape) == 3 else ""))
 
     def prepare(self, x) -> torch.Tensor:
         """A batch as the graphs' float32 input: uint8 -> (x/255 - mean)/std, float16/bf16 ->
@@ -232,13 +222,9 @@ class Scorer:
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(np.ascontiguousarray(x))
         shape = tuple(x.shape[1:])
-        if shape != self.input_shape and len(self.input_shape) == 3:
-            if shape == self.input_shape[1:] + self.input_shape[:1]:
-                x = x.permute(0, 3, 1, 2)
-            elif self.input_shape[0] == 1 and shape == self.input_shape[1:]:
-                x = x.unsqueeze(1)
-        if tuple(x.shape[1:]) != self.input_shape:
+        if shape not in self._layouts:
             raise ValueError(f"batch has sample shape {list(shape)} but the artifacts expect {list(self.input_shape)}")
+        x = self._layouts[shape](x)
         if x.dtype == torch.uint8:
             x = x.to(torch.float32).mul_(self._scale).add_(self._shift)
         elif x.dtype != torch.float32:

@@ -1,22 +1,13 @@
 """The scoring graphs: what ``tavaal.export`` writes and :class:`tavaal.scoring.Scorer` runs.
 
 Over a cycle's task models (backbone + optional Ranker) and adversarial models (WAE +
-discriminator, optional), :func:`build_graphs` returns, by name:
-
-* ``ranker``: x -> (loss, r): task backbone + Ranker; ``loss`` is the raw predicted loss,
-  ``r`` the rank the discriminator sees (``ranker.normalize(loss)`` for ``rank_mode=
-  "normalized"``, the default and the paper; ``loss`` itself for ``"raw"``);
-* ``encoder``: x -> mu (WAE posterior mean, eval mode);
-* ``discriminator``: (r, mu) -> score = D(r, mu) (VAAL: mu -> D(mu));
-* ``scorer``: the three combined, x -> (loss, r, mu, score) (VAAL: x -> (mu, score));
-* ``features``: x -> penultimate feature (core-set);
-* ``classifier``: x -> (logits, probs, feature) (entropy, margin, least confidence, BADGE,
-  MC-dropout).
-
-:class:`NormalizeGraph` (uint8 raw pixels -> the normalised float input) is exported beside
-them. TorchScript (``torch.jit.trace``) and the legacy ONNX exporter emit deprecation
-warnings in torch >= 2.9; :func:`quiet_torch_deprecations` filters them while the graphs are
-traced, exported or loaded.
+discriminator, optional), :func:`build_graphs` returns, by name: ``ranker``
+(:class:`RankerGraph`), ``encoder`` (x -> mu, the WAE posterior mean), ``discriminator``
+(:class:`DiscriminatorGraph`; VAAL: :class:`PlainDiscriminatorGraph`), ``scorer`` (the three
+combined, :class:`ScorerGraph`), ``features`` (:class:`FeatureGraph`) and ``classifier``
+(:class:`ClassifierGraph`). :class:`NormalizeGraph` is exported beside them.
+:func:`quiet_torch_deprecations` filters the deprecation warnings torch >= 2.9 emits while the
+graphs are traced, exported or loaded.
 """
 from __future__ import annotations
 
@@ -168,10 +159,9 @@ def build_graphs(task, adversarial=None, rank_mode: str = "normalized") -> Graph
     if task.ranker is not None:
         ranker_graph = RankerGraph(backbone, task.ranker.eval(), (rank_mode or "normalized") == "normalized")
         graphs["ranker"] = (ranker_graph, ["x"], ["loss", "r"])
-    adv = adversarial
-    if adv is not None:
-        encoder = adv.wae.eval().mean_encoder().eval()
-        disc = adv.discriminator.eval()
+    if adversarial is not None:
+        encoder = adversarial.wae.eval().mean_encoder().eval()
+        disc = adversarial.discriminator.eval()
         graphs["encoder"] = (encoder, ["x"], ["mu"])
         if disc.rank_conditioned:
             if ranker_graph is None:

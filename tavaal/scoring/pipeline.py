@@ -1,11 +1,7 @@
 """Streaming selection over a pool: batches in, running top-b through the fused ops, picks out.
 
-:func:`select_from_pool` is the one selection path: the simulated cycle and the labeling loop
-call it (through :func:`tavaal.cycle.select_batch`) with a :meth:`Scorer.from_models` over
-their live models, ``python -m tavaal.score`` with exported artifacts, and scale-out workers
-(Ray actors) on their share of a pool (``start``/``stop`` or ``indices``); partial results
-merge with :meth:`RunningTopB.merge` / :func:`merge_selections`. The methods and their rules
-are those of the registry, :mod:`tavaal.methods`.
+Scale-out workers (Ray actors) select on their share of a pool (``start``/``stop`` or
+``indices``); partial results merge with :meth:`RunningTopB.merge` / :func:`merge_selections`.
 
 Memory is bounded: at most ``prefetch_depth`` batches are read ahead, the running top-b holds
 ``budget`` rows, and no N-sized array is built -- except, on request, the ``save_scores``
@@ -43,6 +39,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .. import ops
 from ..data.candidates import check_budget, draw_candidates, unlabeled_rows
@@ -82,14 +79,11 @@ class RunningTopB:
             return
         cat_v = torch.cat([self.values, values]).contiguous()
         cat_r = torch.cat([self.rows, rows])
-        k = min(self.b, cat_v.numel())
-        _, pos = ops.topb(cat_v, k, largest=self.largest)
+        _, pos = ops.topb(cat_v, min(self.b, cat_v.numel()), largest=self.largest)
         self.values, self.rows = cat_v[pos], cat_r[pos]
-        if payload:
-            for name, t in payload.items():
-                old = self.payload.get(name)
-                cat = t if old is None else torch.cat([old, t])
-                self.payload[name] = cat[pos]
+        for name, t in (payload or {}).items():
+            old = self.payload.get(name)
+            self.payload[name] = (t if old is None else torch.cat([old, t]))[pos]
 
     def merge(self, other: "RunningTopB") -> "RunningTopB":
         """Combine two partial results (any row order): exact (value, row) order."""
@@ -99,10 +93,9 @@ class RunningTopB:
         if v.numel() == 0:
             return out
         key = -v.double() if self.largest else v.double()
-        order = np.lexsort((r.numpy(), key.numpy()))[: self.b]
-        order = torch.from_numpy(order)
+        order = torch.from_numpy(np.lexsort((r.numpy(), key.numpy()))[: self.b])
         out.values, out.rows = v[order], r[order]
-        for name in self.payload.keys() | other.payload.keys():
+        for name in dict.fromkeys([*self.payload, *other.payload]):  # first-seen order, the same in every process
             parts = [p.payload[name] for p in (self, other) if p.rows.numel() and name in p.payload]
             if all(p.rows.numel() == 0 or name in p.payload for p in (self, other)):
                 out.payload[name] = torch.cat(parts)[order]
@@ -142,12 +135,11 @@ class Selection:
     def summary(self) -> str:
         t = self.timings
         total = max(t.get("total", 0.0), 1e-9)
-        pct = lambda k: 100.0 * t.get(k, 0.0) / total  # noqa: E731
+        split = ", ".join(f"{k} {t.get(k, 0.0):.2f}s ({100.0 * t.get(k, 0.0) / total:.0f}%)"
+                          for k in ("load", "inference", "selection"))
         line = (f"{self.method}: selected {len(self.rows)} of {self.candidates} candidates (pool {self.pool_size}); "
                 f"scored {self.scored} in {t.get('total', 0.0):.2f}s = {self.throughput:.1f} samples/s "
-                f"[{self.backend}/{self.precision}]; load {t.get('load', 0.0):.2f}s ({pct('load'):.0f}%), "
-                f"inference {t.get('inference', 0.0):.2f}s ({pct('inference'):.0f}%), "
-                f"selection {t.get('selection', 0.0):.2f}s ({pct('selection'):.0f}%)")
+                f"[{self.backend}/{self.precision}]; {split}")
         if self.skipped:
             line += f"; skipped {len(self.skipped)} unreadable"
         return line
@@ -179,19 +171,16 @@ def merge_selections(parts: Sequence[Selection], budget: int, pool: Optional[Row
         part.payload = {k: torch.from_numpy(np.asarray(v)) for k, v in p.latents.items()}
         acc = acc.merge(part)
     rows = acc.rows.numpy()
-    ids = pool.ids_of(rows) if pool is not None else _ids_from_parts(parts, rows)
+    if pool is not None:
+        ids = pool.ids_of(rows)
+    else:
+        lookup = {row: ident for p in parts for row, ident in zip(np.asarray(p.rows).tolist(), p.ids)}
+        ids = [lookup[int(r)] for r in rows]
     timings = {k: max(p.timings.get(k, 0.0) for p in parts) for k in ("load", "inference", "selection", "total")}
     return Selection(method, budget, rows, ids, acc.values.numpy(), parts[0].pool_size,
                      sum(p.candidates for p in parts), sum(p.scored for p in parts),
                      [s for p in parts for s in p.skipped], timings, {k: v.numpy() for k, v in acc.payload.items()},
                      None, parts[0].backend, parts[0].precision)
-
-
-def _ids_from_parts(parts, rows):
-    lookup = {}
-    for p in parts:
-        lookup.update(zip(np.asarray(p.rows).tolist(), p.ids))
-    return [lookup[int(r)] for r in rows]
 
 
 # -------------------------------------------------------------------------------- request checks
@@ -272,16 +261,13 @@ def select_from_pool(scorer: Optional[Scorer], pool: RowSource, method: str, bud
         raise SelectionError(f"the pool {pool.path} is empty: nothing to select from")
     check_pool_kind(scorer, pool, m)
     labeled_rows = checked_rows(labeled, n)
-    excluded_rows = labeled_rows
-    if exclude is not None and len(exclude):
-        excluded_rows = np.union1d(labeled_rows, checked_rows(exclude, n, what="excluded"))
+    excluded_rows = np.union1d(labeled_rows, checked_rows(exclude, n, what="excluded"))
     if rng is None:
         rng = np.random.default_rng(seed)
     stop = n if stop is None else min(int(stop), n)
     if indices is not None:
         cand = np.asarray(indices, dtype=np.int64)
-        if excluded_rows.size:
-            cand = cand[~np.isin(cand, excluded_rows)]
+        cand = cand[~np.isin(cand, excluded_rows)]
     elif start > 0 or stop < n:
         cand = None
     else:
@@ -310,9 +296,9 @@ def select_from_pool(scorer: Optional[Scorer], pool: RowSource, method: str, bud
     iterator = pool.iter_batches(batch_size, start=start, stop=stop, indices=cand,
                                  exclude=excluded_rows if cand is None else None,
                                  prefetch_depth=prefetch_depth, num_workers=num_workers)
-    bar = _progress(progress, n_cand, method)
     timings = {"load": 0.0, "inference": 0.0, "selection": 0.0}
-    try:
+    with tqdm(total=n_cand, unit="sample", unit_scale=True, desc=f"scoring ({method})", dynamic_ncols=True,
+              smoothing=0.1, disable=not progress) as bar:
         if isinstance(rule, EmbeddingRule):
             result = _embedding(m.name, rule, scorer, pool, iterator, n_cand, labeled_rows, labeled_pool, budget, rng, timings,
                                 bar, batch_size, save_scores, metric)
@@ -320,13 +306,11 @@ def select_from_pool(scorer: Optional[Scorer], pool: RowSource, method: str, bud
             with _seeded_dropout(scorer, rng) if rule.stochastic else contextlib.nullcontext():
                 result = _score_based(rule, scorer, pool, iterator, budget, n, timings, bar, save_scores, with_latents,
                                       mc_samples)
-    finally:
-        if bar is not None:
-            bar.close()
-    rows, scores, latents, scored, scores_file = result
+    rows, scores, latents, scored = result
     timings["total"] = time.perf_counter() - t_start
     return Selection(method, budget, rows, pool.ids_of(rows), scores, n, n_cand, scored, list(pool.skipped),
-                     timings, latents, scores_file, scorer.backend, scorer.precision)
+                     timings, latents, None if save_scores is None else str(save_scores), scorer.backend,
+                     scorer.precision)
 
 
 @contextlib.contextmanager
@@ -340,31 +324,29 @@ def _seeded_dropout(scorer: Scorer, rng: np.random.Generator):
         yield
 
 
+_VECTOR_POOLS = {  # pool kind: (what it is, what its rows are, manifest size, which rules it serves)
+    "latents": ("a latents pool ((mu, r) per row)", "mu", "latent", lambda r: isinstance(r, ScoreRule) and r.fused),
+    "features": ("a features pool", "features", "feature",
+                 lambda r: isinstance(r, EmbeddingRule) and r.graph == "features"),
+}
+
+
 def check_pool_kind(scorer: Optional[Scorer], pool: RowSource, method: Method) -> None:
     """:class:`SelectionError` unless ``pool``'s rows can feed ``method`` with ``scorer``'s models:
     a ``latents`` pool ((mu, r) per row) feeds the fused discriminator methods, a ``features``
     pool the embedding methods on the ``features`` graph, an ``inputs`` pool any method whose
     sample shape matches the models."""
-    rule = method.rule
-    if rule is None:
+    if method.rule is None:
         return
-    if pool.kind == "latents":
-        if not (isinstance(rule, ScoreRule) and rule.fused):
-            serves = "/".join(m.name for m in registered_methods() if isinstance(m.rule, ScoreRule) and m.rule.fused)
-            raise SelectionError(f"a latents pool ((mu, r) per row) only serves {serves}, not {method.name!r}")
-        d = scorer.manifest.get("latent_dim")
+    if pool.kind in _VECTOR_POOLS:
+        label, rows_are, size, serves = _VECTOR_POOLS[pool.kind]
+        if not serves(method.rule):
+            names = "/".join(m.name for m in registered_methods() if serves(m.rule))
+            raise SelectionError(f"{label} only serves {names}, not {method.name!r}")
+        d = scorer.manifest.get(f"{size}_dim")
         if tuple(pool.sample_shape) != (d,):
-            raise SelectionError(f"the latents pool has mu of shape {list(pool.sample_shape)} but the artifacts' "
-                                 f"latent size is {d}")
-    elif pool.kind == "features":
-        if not (isinstance(rule, EmbeddingRule) and rule.graph == "features"):
-            serves = "/".join(m.name for m in registered_methods()
-                              if isinstance(m.rule, EmbeddingRule) and m.rule.graph == "features")
-            raise SelectionError(f"a features pool only serves {serves}, not {method.name!r}")
-        f = scorer.manifest.get("feature_dim")
-        if tuple(pool.sample_shape) != (f,):
-            raise SelectionError(f"the features pool has features of shape {list(pool.sample_shape)} but the "
-                                 f"artifacts' feature size is {f}")
+            raise SelectionError(f"the {pool.kind} pool has {rows_are} of shape {list(pool.sample_shape)} but the "
+                                 f"artifacts' {size} size is {d}")
     else:
         try:
             scorer.check_sample_shape(pool.sample_shape, what=f"pool {pool.path}:")
@@ -372,27 +354,17 @@ def check_pool_kind(scorer: Optional[Scorer], pool: RowSource, method: Method) -
             raise SelectionError(str(exc)) from None
 
 
-def _progress(enabled: bool, total: int, method: str):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, unit="sample", unit_scale=True, desc=f"scoring ({method})", dynamic_ncols=True,
-                smoothing=0.1)
-
-
-def _timed(iterator, timings):
+def _timed(batches, timings):
+    """The non-empty ``(rows, batch)`` items of ``batches``; the waits add to ``timings["load"]``."""
+    batches = iter(batches)
     while True:
         t0 = time.perf_counter()
-        try:
-            item = next(iterator)
-        except StopIteration:
-            timings["load"] += time.perf_counter() - t0
-            return
+        item = next(batches, None)
         timings["load"] += time.perf_counter() - t0
-        yield item
+        if item is None:
+            return
+        if len(item[0]):
+            yield item
 
 
 def _score_based(m: ScoreRule, scorer: Scorer, pool: RowSource, iterator, budget, n, timings, bar, save_scores,
@@ -405,18 +377,13 @@ def _score_based(m: ScoreRule, scorer: Scorer, pool: RowSource, iterator, budget
         scores_mm = np.lib.format.open_memmap(str(save_scores), mode="w+", dtype=np.float32, shape=(n,))
         scores_mm[:] = np.nan
     scored = 0
-    for rows, batch in _timed(iter(iterator), timings):
-        if len(rows) == 0:
-            if bar is not None:
-                bar.update(0)
-            continue
+    for rows, batch in _timed(iterator, timings):
         t0 = time.perf_counter()
         if pool.kind == "latents":
             mu, r = batch
-            mu = mu.to(torch.float32).contiguous()
             if rank_cond and r is None:
                 raise SourceError(f"{pool.path}: the latents pool has no r but the discriminator is rank-conditioned")
-            out = {"mu": mu}
+            out = {"mu": mu.to(torch.float32).contiguous()}
             if r is not None:
                 out["r"] = r.to(torch.float32)
         elif m.stochastic:
@@ -427,7 +394,6 @@ def _score_based(m: ScoreRule, scorer: Scorer, pool: RowSource, iterator, budget
         timings["inference"] += t1 - t0
         k = min(budget, len(rows))
         rows_np = np.asarray(rows, dtype=np.int64)
-        rows_t = torch.from_numpy(rows_np)
         if m.fused:
             r = out.get("r") if rank_cond else None
             res = ops.score_topb(out["mu"].contiguous(), None if r is None else r.contiguous(), disc, k,
@@ -435,29 +401,24 @@ def _score_based(m: ScoreRule, scorer: Scorer, pool: RowSource, iterator, budget
             v, pos = res[0], res[1]
             batch_scores = res[2] if scores_mm is not None else None
         else:
-            values = m.score(out).to(torch.float32).contiguous()
-            v, pos = ops.topb(values, k, largest=m.largest)
-            batch_scores = values if scores_mm is not None else None
-        payload = None
-        if with_latents:
-            payload = {name: out[name][pos] for name in ("loss", "r", "mu") if name in out}
-        top.update(v, rows_t[pos], payload)
-        if batch_scores is not None:
+            batch_scores = m.score(out).to(torch.float32).contiguous()
+            v, pos = ops.topb(batch_scores, k, largest=m.largest)
+        payload = {name: out[name][pos] for name in ("loss", "r", "mu") if name in out} if with_latents else None
+        top.update(v, torch.from_numpy(rows_np)[pos], payload)
+        if scores_mm is not None:
             scores_mm[rows_np] = batch_scores.numpy()
         timings["selection"] += time.perf_counter() - t1
         scored += len(rows)
-        if bar is not None:
-            bar.update(len(rows))
-            if pool.skipped:
-                bar.set_postfix(skipped=len(pool.skipped), refresh=False)
+        bar.update(len(rows))
+        if pool.skipped:
+            bar.set_postfix(skipped=len(pool.skipped), refresh=False)
     if scores_mm is not None:
         scores_mm.flush()
         del scores_mm
     if top.rows.numel() < budget:
         raise SelectionError(f"only {top.rows.numel()} samples could be scored ({len(pool.skipped)} unreadable) "
                              f"but the budget is {budget}")
-    latents = {k: v.numpy() for k, v in top.payload.items()}
-    return top.rows.numpy(), top.values.numpy(), latents, scored, None if save_scores is None else str(save_scores)
+    return top.rows.numpy(), top.values.numpy(), {k: v.numpy() for k, v in top.payload.items()}, scored
 
 
 def _embedding(name: str, m: EmbeddingRule, scorer, pool, iterator, n_cand, labeled_rows, labeled_pool, budget, rng, timings,
@@ -474,58 +435,52 @@ def _embedding(name: str, m: EmbeddingRule, scorer, pool, iterator, n_cand, labe
         tmpdir = tempfile.TemporaryDirectory(prefix=f"tavaal-{name}-")
         path = os.path.join(tmpdir.name, "features.npy")
     feats = None
-    cand_rows: List[np.ndarray] = []
     fill = 0
 
-    def embed_into_feats(src, batch):
-        """Embed one batch of ``src`` (timed as inference) and append it to the matrix."""
+    def embed(src, batches, progress=None) -> List[np.ndarray]:
+        """Embed the batches of ``src`` (timed as inference) into the matrix; the rows read."""
         nonlocal feats, fill
-        t0 = time.perf_counter()
-        if src.kind == "features":
-            f = batch.to(torch.float32)
-        else:
-            f = m.embed(scorer.run_graph(m.graph, batch)).to(torch.float32)
-        timings["inference"] += time.perf_counter() - t0
-        if feats is None:
-            feats = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(total_rows, int(f.shape[1])))
-        feats[fill:fill + len(f)] = f.numpy()
-        fill += len(f)
+        read = []
+        for rows, batch in _timed(batches, timings):
+            t0 = time.perf_counter()
+            if src.kind == "features":
+                f = batch.to(torch.float32)
+            else:
+                f = m.embed(scorer.run_graph(m.graph, batch)).to(torch.float32)
+            timings["inference"] += time.perf_counter() - t0
+            if feats is None:
+                feats = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(total_rows, int(f.shape[1])))
+            feats[fill:fill + len(f)] = f.numpy()
+            fill += len(f)
+            read.append(np.asarray(rows, dtype=np.int64))
+            if progress is not None:
+                progress.update(len(rows))
+        return read
 
     try:
-        scored = 0
-        for rows, batch in _timed(iter(iterator), timings):
-            if len(rows) == 0:
-                continue
-            embed_into_feats(pool, batch)
-            cand_rows.append(np.asarray(rows, dtype=np.int64))
-            scored += len(rows)
-            if bar is not None:
-                bar.update(len(rows))
+        cand_rows = embed(pool, iterator, bar)
         n_good = fill
         if n_good < budget:
             raise SelectionError(f"only {n_good} samples could be read ({len(pool.skipped)} unreadable) but "
                                  f"the budget is {budget}")
         if use_labeled:  # labeled rows of the pool, then an external labeled pool: the initial centers
-            for src, kw in ((pool, {"indices": labeled_rows}), (labeled_pool, {})):
-                if src is None or (src is pool and labeled_rows.size == 0):
-                    continue
-                if src is labeled_pool and src.kind == "inputs":
-                    scorer.check_sample_shape(src.sample_shape, what=f"labeled pool {src.path}:")
-                for rows, batch in _timed(iter(src.iter_batches(batch_size, **kw)), timings):
-                    if len(rows) == 0:
-                        continue
-                    embed_into_feats(src, batch)
+            if labeled_rows.size:
+                embed(pool, pool.iter_batches(batch_size, indices=labeled_rows))
+            if labeled_pool is not None:
+                if labeled_pool.kind == "inputs":
+                    scorer.check_sample_shape(labeled_pool.sample_shape, what=f"labeled pool {labeled_pool.path}:")
+                embed(labeled_pool, labeled_pool.iter_batches(batch_size))
         t0 = time.perf_counter()
         features = torch.from_numpy(feats[:fill])
         centers = torch.arange(n_good, fill, dtype=torch.int64) if fill > n_good else None
         picks, values = m.select(features, budget, centers=centers, rng=rng, metric=metric,
                                  num_classes=scorer.manifest.get("num_classes"))
-        all_rows = np.concatenate(cand_rows) if cand_rows else np.empty(0, np.int64)
-        rows = all_rows[np.asarray(picks, dtype=np.int64)]
+        rows = np.concatenate(cand_rows)[np.asarray(picks, dtype=np.int64)]
         timings["selection"] += time.perf_counter() - t0
         del features
         feats.flush()
-        return rows, np.asarray(values, dtype=np.float32), {}, scored, None if save_scores is None else path
+        scored = sum(len(r) for r in cand_rows)
+        return rows, np.asarray(values, dtype=np.float32), {}, scored
     finally:
         del feats
         if tmpdir is not None:

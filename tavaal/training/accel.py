@@ -94,11 +94,6 @@ class Accel:
         return None
 
     @property
-    def scoring_precision(self) -> str:
-        """``"bf16"`` or ``"fp32"``, as :class:`tavaal.scoring.Scorer` spells it."""
-        return "bf16" if self.dtype is not None else "fp32"
-
-    @property
     def channels_last(self) -> bool:
         return self.fast and self.cuda
 
@@ -160,7 +155,7 @@ class Accel:
 def accel_of(module: Optional[nn.Module], device) -> Accel:
     """The Accel ``module`` was prepared with (moved to ``device``), else the default for
     ``device`` (bf16 + fast path on CUDA, plain fp32 on CPU)."""
-    found = getattr(module, _ATTR, None) if module is not None else None
+    found = getattr(module, _ATTR, None)  # None for module None
     return found.on(device) if isinstance(found, Accel) else Accel.resolve(device)
 
 
@@ -191,9 +186,6 @@ class LossMeter:
         out = {name: 0.0 for name in names}
         out.update(zip(keys, values))
         return out
-
-    def reset(self) -> None:
-        self._sums.clear()
 
 
 # ------------------------------------------------------------------------- augmentation
@@ -278,25 +270,19 @@ class DeviceAugment:
 
 
 # ------------------------------------------------------------------------- device-resident data
-class _DeviceArrays:
-    __slots__ = ("data", "scale", "shift", "targets")
-
-    def __init__(self, dataset, device: torch.device):
-        self.data = dataset.data.to(device)
-        norm = dataset.normalization()
-        self.scale, self.shift = (None, None) if norm is None else (norm[0].to(device), norm[1].to(device))
-        self.targets = torch.as_tensor(np.asarray(dataset.targets, dtype=np.int64)).to(device)
-
-
 _DEVICE_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _device_arrays(dataset, device: torch.device) -> _DeviceArrays:
-    """One device copy per (data set, device), kept while the data set lives."""
+def _device_arrays(dataset, device: torch.device) -> tuple:
+    """``(data, scale, shift, targets)`` of an in-memory data set on ``device`` (scale and shift
+    None without a normalisation): one copy per (data set, device), kept while the data set lives."""
     per_dataset = _DEVICE_CACHE.setdefault(dataset, {})
     key = str(device)
     if key not in per_dataset:
-        per_dataset[key] = _DeviceArrays(dataset, device)
+        data = dataset.data.to(device)
+        norm = dataset.normalization()
+        scale, shift = (None, None) if norm is None else (norm[0].to(device), norm[1].to(device))
+        per_dataset[key] = (data, scale, shift, torch.as_tensor(np.asarray(dataset.targets, dtype=np.int64)).to(device))
     return per_dataset[key]
 
 
@@ -323,14 +309,14 @@ class DeviceBatchLoader(BatchLoader):
 
     def __iter__(self):
         order = torch.from_numpy(np.ascontiguousarray(self.epoch_order())).to(self.device, non_blocking=True)
-        a = self.arrays
+        data, scale, shift, targets = self.arrays
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
             if self.drop_last and len(rows) < self.batch_size:
                 break
-            x = a.data[rows]
-            if a.scale is not None:
-                x = x.float().mul_(a.scale).add_(a.shift)
+            x = data[rows]
+            if scale is not None:
+                x = x.float().mul_(scale).add_(shift)
             if self.augment is not None:
                 x = self.augment(x)
-            yield x, a.targets[rows], rows
+            yield x, targets[rows], rows

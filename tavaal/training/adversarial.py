@@ -9,7 +9,7 @@ VAAL is the same without r.
 """
 from __future__ import annotations
 
-import logging
+import functools
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -27,8 +27,6 @@ from .diagnostics import discriminator_diagnostics, discriminator_outputs, separ
 from .inference import predict, rank_inputs
 from .loaders import endless
 from .task import TaskModels
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -136,13 +134,11 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
     conditioned = models.rank_conditioned
     if conditioned and (task is None or task.ranker is None):
         raise ValueError("rank-conditioned (TA-VAAL) training needs the task models with a Ranker")
-    batch = config.resolved_wae_batch_size()
     wae_augment = augment if config.wae_augment else None
     accel = Accel.from_config(config, device)  # CUDA: bf16 autocast, channels_last, data on the device
-    lab = endless(accel.loader(dataset, labeled, batch, shuffle=config.wae_shuffle, augment=wae_augment,
-                               seed=seed, num_workers=config.num_workers))
-    unl = endless(accel.loader(dataset, unlabeled, batch, shuffle=config.wae_shuffle, augment=wae_augment,
-                               seed=seed + 1, num_workers=config.num_workers))
+    lab, unl = (endless(accel.loader(dataset, rows, config.resolved_wae_batch_size(), shuffle=config.wae_shuffle,
+                                     augment=wae_augment, seed=seed + k, num_workers=config.num_workers))
+                for k, rows in enumerate((labeled, unlabeled)))
 
     rank_of = None
     if conditioned:
@@ -169,12 +165,7 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
     watch = held_l.size > 0 and held_u.size > 0 and (plateau or config.disc_diagnostics)
     check_every = max(1, fixed // 10)
     trace, best, stale = [], -np.inf, 0
-
-    def heldout_auc() -> float:
-        scores, _ = discriminator_outputs(models, dataset, np.concatenate([held_l, held_u]), task=task,
-                                          batch_size=config.score_batch_size, device=device)
-        return separation_auc(scores[:held_l.size], scores[held_l.size:])
-
+    pool_loss = functools.partial(wae_loss, beta=config.beta, kld_reduction=config.kld_reduction)
     losses = {}
     run = iterations
     bar = tqdm(range(iterations), desc="WAE + discriminator", leave=False, disable=not progress)
@@ -199,10 +190,7 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
             with accel.autocast():
                 recon_l, _, mu_l, logvar_l = models.wae(x_l, r_dec_l)
                 recon_u, _, mu_u, logvar_u = models.wae(x_u, r_dec_u)
-                transductive = (wae_loss(x_l, recon_l, mu_l, logvar_l, beta=config.beta,
-                                         kld_reduction=config.kld_reduction)
-                                + wae_loss(x_u, recon_u, mu_u, logvar_u, beta=config.beta,
-                                           kld_reduction=config.kld_reduction))
+                transductive = pool_loss(x_l, recon_l, mu_l, logvar_l) + pool_loss(x_u, recon_u, mu_u, logvar_u)
                 adversarial = vae_adversarial_loss_from_logits(models.discriminator.logits(r_dis_l, mu_l),
                                                                models.discriminator.logits(r_dis_u, mu_u))
                 total = transductive + config.adversary_weight * adversarial
@@ -223,7 +211,9 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
 
         stop = False
         if watch and ((it + 1) % check_every == 0 or it == iterations - 1):
-            auc = heldout_auc()
+            scores, _ = discriminator_outputs(models, dataset, np.concatenate([held_l, held_u]), task=task,
+                                              batch_size=config.score_batch_size, device=device)
+            auc = separation_auc(scores[:held_l.size], scores[held_l.size:])
             trace.append([it + 1, auc])
             if auc > best + PLATEAU_MIN_GAIN:
                 best, stale = auc, 0

@@ -12,10 +12,7 @@ selection.
   the separation selection uses (selection ranks the unlabeled rows D trained on): near 0.5
   there, D's picks are close to random sampling, which :func:`chance_warning` reports. On
   held-out rows (``config.disc_holdout``) it measures whether D learned a difference between the
-  labeled set and the pool that holds for rows it has not seen. While the labeled set is a
-  random sample of the pool (the seed set) no such difference exists; on the digits evidence it
-  stays near 0.5 in every cycle however long D trains (benchmarks/results/ablation-disc-training.md):
-  D's picks come from what it fitted on the pool, not from a generalising difference.
+  labeled set and the pool that holds for rows it has not seen (evidence: docs/advise.md).
 * **spread**: min, 5% / 50% / 95% quantiles, max and standard deviation of D's scores over the
   scored (unlabeled) rows and, for TA-VAAL, of the normalised rank r the decoder sees.
 """
@@ -126,21 +123,19 @@ def discriminator_diagnostics(models, dataset, *, labeled: Sequence[int], unlabe
     """
     held_l, held_u = np.asarray(heldout_labeled, np.int64), np.asarray(heldout_unlabeled, np.int64)
     groups = [np.asarray(labeled, np.int64), np.asarray(unlabeled, np.int64), held_l, held_u]
-    sizes = [g.size for g in groups]
     scores, ranks = discriminator_outputs(models, dataset, np.concatenate(groups), task=task, batch_size=batch_size,
                                           device=device)
-    bounds = np.cumsum([0] + sizes)
-    part = [scores[bounds[k]:bounds[k + 1]] for k in range(4)]
-    auc_train = separation_auc(part[0], part[1])
-    auc_heldout = separation_auc(part[2], part[3])
-    scored = np.concatenate([part[1], part[3]])
-    result = {"disc_auc_train": auc_train, "disc_auc_heldout": auc_heldout,
+    cuts = np.cumsum([g.size for g in groups])[:-1]
+    train_l, train_u, test_l, test_u = np.split(scores, cuts)
+    auc_train = separation_auc(train_l, train_u)
+    result = {"disc_auc_train": auc_train, "disc_auc_heldout": separation_auc(test_l, test_u),
               "disc_heldout_labeled": int(held_l.size), "disc_heldout_unlabeled": int(held_u.size),
-              **spread(scored, "disc_score")}
-    if ranks is not None:
-        result.update(spread(np.concatenate([ranks[bounds[1]:bounds[2]], ranks[bounds[3]:bounds[4]]]), "rank"))
+              **spread(np.concatenate([train_u, test_u]), "disc_score")}
+    if ranks is None:
+        result.update(spread([], "rank"))  # every rank_* entry None
     else:
-        result.update({f"rank_{k}": None for k in SPREAD_STATS})
+        _, rank_u, _, rank_test_u = np.split(ranks, cuts)
+        result.update(spread(np.concatenate([rank_u, rank_test_u]), "rank"))
     # selection ranks the rows D trained on: near-chance separation there means near-random picks
     warning = chance_warning(auc_train, "on the rows it trained on and scores")
     result["disc_warning"] = warning

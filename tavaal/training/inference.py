@@ -7,7 +7,6 @@ import torch
 
 from ..models.ranker import normalize_rank
 from .accel import accel_of
-from .loaders import make_loader
 
 
 def rank_inputs(raw_rank: torch.Tensor, mode: str, ranker=None) -> torch.Tensor:
@@ -40,26 +39,21 @@ def predict(dataset, indices: Sequence[int], *, backbone=None, ranker=None, wae=
     need_backbone = bool({"logits", "feature", "rank"} & set(outputs))
     chunks: Dict[str, list] = {name: [] for name in outputs}
     accel = accel_of(backbone if need_backbone else wae, device)  # as trained: bf16 / channels_last on CUDA
-    loader = accel.loader(dataset, indices, batch_size, shuffle=False)
-    for x, _, _ in loader:
+    for x, _, _ in accel.loader(dataset, indices, batch_size, shuffle=False):
         x = accel.inputs(x)
         with accel.autocast():
+            got = {}
             if need_backbone:
                 logits, feature, stages = backbone(x)
                 got = {"logits": logits, "feature": feature}
                 if "rank" in outputs:  # the Ranker head in fp32: bf16 outputs would tie selection scores
                     with torch.autocast(x.device.type, enabled=False):
                         got["rank"] = ranker([s.float() for s in stages])
-            else:
-                got = {}
             if "mu" in outputs:
                 got["mu"] = wae.encode(x)[0]
         for name in outputs:
             chunks[name].append(got[name].float())  # kept on the device: one copy to the host at the end
-    result = {}
-    for name in outputs:
-        result[name] = torch.cat(chunks[name]).cpu() if chunks[name] else torch.empty(0)
-    return result
+    return {name: torch.cat(chunk).cpu() if chunk else torch.empty(0) for name, chunk in chunks.items()}
 
 
 def set_dropout_train(module: torch.nn.Module, active: bool = True) -> None:

@@ -72,13 +72,10 @@ class Recipe:
     def lines(self, overridden: Sequence[str] = ()) -> List[str]:
         """One line per field: ``"  steps = 600    (why)"``; fields in ``overridden`` are marked
         as replaced by the user's setting."""
-        width = max(len(f"{k} = {v}") for k, v in self.overrides.items())
-        out = []
-        for key, value in self.overrides.items():
-            setting = f"{key} = {value}"
-            note = "  [overridden by your setting]" if key in overridden else ""
-            out.append(f"  {setting:<{width}}   {self.reasons[key]}{note}")
-        return out
+        settings = {key: f"{key} = {value}" for key, value in self.overrides.items()}
+        width, note = max(map(len, settings.values())), "  [overridden by your setting]"
+        return [f"  {setting:<{width}}   {self.reasons[key]}{note if key in overridden else ''}"
+                for key, setting in settings.items()]
 
     def text(self, overridden: Sequence[str] = ()) -> str:
         """The recipe as ``init`` prints it: a header line and :meth:`lines`."""
@@ -117,20 +114,18 @@ def _task_learner(input_shape: Tuple[int, int, int]) -> Tuple[str, int, str]:
     """(arch, width, reason) for images: the CIFAR stem while width 16 fits the budget, else
     the ImageNet stem at the widest width that fits (the narrowest beyond)."""
     c, h, w = input_shape
-    budget = f"{TASK_MACS_BUDGET / 1e6:.0f} M"
-    if task_macs("resnet18-cifar", TASK_WIDTHS[-1], input_shape) <= TASK_MACS_BUDGET:
-        width = next(k for k in TASK_WIDTHS if task_macs("resnet18-cifar", k, input_shape) <= TASK_MACS_BUDGET)
-        macs = task_macs("resnet18-cifar", width, input_shape)
-        return "resnet18-cifar", width, (f"ResNet-18 with the CIFAR stem (full resolution) for {h}x{w} images, "
-                                         f"width {width}: ~{macs / 1e6:.0f} M multiply-adds per image (budget "
-                                         f"{budget}; the paper's width 64 costs {64 ** 2 // width ** 2}x more)")
-    fitting = [k for k in TASK_WIDTHS if task_macs("resnet18-imagenet", k, input_shape) <= TASK_MACS_BUDGET]
+    cifar = task_macs("resnet18-cifar", TASK_WIDTHS[-1], input_shape) <= TASK_MACS_BUDGET
+    arch = "resnet18-cifar" if cifar else "resnet18-imagenet"
+    fitting = [k for k in TASK_WIDTHS if task_macs(arch, k, input_shape) <= TASK_MACS_BUDGET]
     width = fitting[0] if fitting else TASK_WIDTHS[-1]
-    macs = task_macs("resnet18-imagenet", width, input_shape)
-    over = "" if fitting else "; over budget: training takes longer, a GPU helps"
-    return "resnet18-imagenet", width, (f"ResNet-18 with the ImageNet stem (stride 4) for {h}x{w} images, width "
-                                        f"{width}: ~{macs / 1e6:.0f} M multiply-adds per image (budget {budget}"
-                                        f"{over})")
+    macs = task_macs(arch, width, input_shape)
+    stem = "CIFAR stem (full resolution)" if cifar else "ImageNet stem (stride 4)"
+    if cifar:
+        note = f"; the paper's width 64 costs {64 ** 2 // width ** 2}x more"
+    else:
+        note = "" if fitting else "; over budget: training takes longer, a GPU helps"
+    return arch, width, (f"ResNet-18 with the {stem} for {h}x{w} images, width {width}: ~{macs / 1e6:.0f} M "
+                         f"multiply-adds per image (budget {TASK_MACS_BUDGET / 1e6:.0f} M{note})")
 
 
 def default_recipe(*, labeled: int, input_shape: Sequence[int], num_classes: int,
@@ -192,13 +187,11 @@ def default_recipe(*, labeled: int, input_shape: Sequence[int], num_classes: int
         choose("wae_variant", "conv32", "the 32x32 VAAL WAE" + ("" if (h, w) == (32, 32) else
                                         f" ({h}x{w} images are resized to 32x32 for it, as the VAAL authors did "
                                         "for ImageNet)"))
-    else:
-        choose("augment", "none", "no augmentation for vectors")
-        choose("wae_variant", "mlp", "an MLP WAE for vectors")
-    if images:
         choose("wae_width", WAE_WIDTH, f"first conv width {WAE_WIDTH} of the WAE (the paper's 128 costs ~35x more per "
                                        "iteration); it only has to tell labeled from unlabeled samples apart")
     else:
+        choose("augment", "none", "no augmentation for vectors")
+        choose("wae_variant", "mlp", "an MLP WAE for vectors")
         choose("wae_width", MLP_WIDTH, f"hidden width {MLP_WIDTH} of the MLP WAE")
     choose("wae_batch_size", batch, f"{batch} labeled + {batch} unlabeled samples per WAE iteration")
     seen = "" if pool_size is None else f" (pool of {int(pool_size)})"

@@ -1,7 +1,6 @@
 """Task learner + Ranker training (Algorithm 1, eq. 2: L = L_T + eta L_R) and evaluation."""
 from __future__ import annotations
 
-import logging
 from collections import deque
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -18,8 +17,6 @@ from .accel import Accel, LossMeter, accel_of
 from .inference import predict
 from .loaders import endless
 
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class TaskModels:
@@ -28,22 +25,20 @@ class TaskModels:
     backbone: nn.Module
     ranker: Optional[Ranker]
 
+    def _parts(self) -> list:
+        return [self.backbone] + ([] if self.ranker is None else [self.ranker])
+
     def to(self, device) -> "TaskModels":
-        self.backbone.to(device)
-        if self.ranker is not None:
-            self.ranker.to(device)
+        for module in self._parts():
+            module.to(device)
         return self
 
     def eval(self) -> "TaskModels":
-        self.backbone.eval()
-        if self.ranker is not None:
-            self.ranker.eval()
-        return self
+        return self.train(False)
 
-    def train(self) -> "TaskModels":
-        self.backbone.train()
-        if self.ranker is not None:
-            self.ranker.train()
+    def train(self, mode: bool = True) -> "TaskModels":
+        for module in self._parts():
+            module.train(mode)
         return self
 
     def state_dict(self) -> dict:
@@ -78,7 +73,7 @@ def detach_epoch(config: RunConfig) -> int:
     backbone: epoch 120 for 200 epochs with ``ranker_mode`` "joint"; -1 (never) with "probe"."""
     if config.ranker_mode == "probe":
         return -1
-    return int(config.ranker_detach_fraction * (config.steps if config.steps else config.epochs))
+    return int(config.ranker_detach_fraction * (config.steps or config.epochs))
 
 
 def _scheduler(config: RunConfig, optimizer: torch.optim.Optimizer, length: int):
@@ -94,9 +89,9 @@ def batch_loss(models: TaskModels, x: torch.Tensor, y: torch.Tensor, pair_loss=N
 
     L_T is the mean cross-entropy (segmentation: over the batch's labeled pixels); L_R =
     ``pair_loss(Ranker(stages), per-sample CE)`` with the target losses detached (segmentation:
-    each image's mean pixel CE, 255 ignored; :func:`tavaal.losses.per_sample_cross_entropy`). ``detach_ranker`` stops L_R's gradient at the stage outputs, so
-    it trains the Ranker only (the paper's behaviour after epoch 120 of 200). Batches of one
-    sample have no pair: L_R is None.
+    each image's mean pixel CE, 255 ignored; :func:`tavaal.losses.per_sample_cross_entropy`).
+    ``detach_ranker`` stops L_R's gradient at the stage outputs, so it trains the Ranker only
+    (the paper's behaviour after epoch 120 of 200). Batches of one sample have no pair: L_R is None.
     """
     logits, _, stages = models.backbone(x)
     per_sample = per_sample_cross_entropy(logits, y)
@@ -145,6 +140,7 @@ def train_task_models(models: TaskModels, dataset, labeled: Sequence[int], confi
     pair_loss = {"ranking": ranking_loss,
                  "margin": lambda p, t: margin_ranking_loss(p, t, margin=config.margin)}.get(ranker_loss)
     last_coupled = detach_epoch(config)
+    schedulers = [_scheduler(config, o, config.steps or config.epochs) for o in optimizers]
 
     def step(x, y, detach: bool) -> tuple:
         """One optimisation step; returns the detached (task loss, ranker loss or None) tensors
@@ -169,9 +165,7 @@ def train_task_models(models: TaskModels, dataset, labeled: Sequence[int], confi
         batch = min(int(config.batch_size), len(labeled))
         loader = endless(accel.loader(dataset, labeled, batch, shuffle=True, augment=augment, seed=seed,
                                       num_workers=config.num_workers, drop_last=True))
-        schedulers = [_scheduler(config, o, config.steps) for o in optimizers]
-        window = max(1, config.steps // 10)
-        recent = deque(maxlen=window)  # the last `window` steps' loss tensors
+        recent = deque(maxlen=max(1, config.steps // 10))  # the last tenth of the steps' loss tensors
         bar = tqdm(range(config.steps), desc="task learner", leave=False, disable=not progress)
         for n in bar:
             x, y, _ = next(loader)
@@ -191,7 +185,6 @@ def train_task_models(models: TaskModels, dataset, labeled: Sequence[int], confi
     else:
         loader = accel.loader(dataset, labeled, config.batch_size, shuffle=True, augment=augment, seed=seed,
                               num_workers=config.num_workers)
-        schedulers = [_scheduler(config, o, config.epochs) for o in optimizers]
         epochs = tqdm(range(config.epochs), desc="task learner", leave=False, disable=not progress)
         for epoch in epochs:
             meter, batches = LossMeter(), 0  # losses summed on the device, read once per epoch
@@ -207,41 +200,34 @@ def train_task_models(models: TaskModels, dataset, labeled: Sequence[int], confi
             check(history["task_loss"], f"epoch {epoch}")
             epochs.set_postfix(loss=f"{history['task_loss']:.3f}")
     models.eval()
-    if models.ranker is not None:
-        fit_rank_normalization(models, dataset, labeled, batch_size=config.score_batch_size, device=device)
+    if models.ranker is not None:  # the per-cycle rank statistics, from the raw outputs on the labeled set
+        raw = predict(dataset, labeled, backbone=models.backbone, ranker=models.ranker, outputs=("rank",),
+                      batch_size=config.score_batch_size, device=device)["rank"]
+        models.ranker.fit_normalization(raw)
     return history
 
 
-def fit_rank_normalization(models: TaskModels, dataset, labeled: Sequence[int], *, batch_size: int = 512,
-                           device="cpu") -> None:
-    """Fix the Ranker's per-cycle rank statistics from its raw outputs on ``dataset[labeled]``
-    (eval mode). Called at the end of :func:`train_task_models`."""
-    models.eval()
-    raw = predict(dataset, labeled, backbone=models.backbone, ranker=models.ranker, outputs=("rank",),
-                  batch_size=batch_size, device=device)["rank"]
-    models.ranker.fit_normalization(raw)
+def _predicted_labels(backbone: nn.Module, dataset, batch_size: int, device):
+    """``(argmax of the logits, targets)`` per batch over the whole ``dataset``, on the device, in
+    eval mode with the precision / layout ``backbone`` was trained with."""
+    backbone.eval()
+    accel = accel_of(backbone, device)
+    for x, y, _ in accel.loader(dataset, range(len(dataset)), batch_size, shuffle=False):
+        with accel.autocast():
+            logits = backbone(accel.inputs(x))[0]
+        yield logits.argmax(1), y.to(logits.device, non_blocking=True)
 
 
 @torch.no_grad()
 def evaluate_accuracy(backbone: nn.Module, dataset, batch_size: int = 512, device="cpu") -> float:
     """Top-1 accuracy of ``backbone`` on the whole ``dataset`` (eval mode)."""
-    backbone.eval()
-    accel = accel_of(backbone, device)  # the precision / layout it was trained with
-    loader = accel.loader(dataset, range(len(dataset)), batch_size, shuffle=False)
     correct, total = torch.zeros((), dtype=torch.int64, device=device), 0
-    for x, y, _ in loader:
-        with accel.autocast():
-            logits = backbone(accel.inputs(x))[0]
-        correct += (logits.argmax(1) == y.to(device, non_blocking=True)).sum()
+    for predicted, y in _predicted_labels(backbone, dataset, batch_size, device):
+        correct += (predicted == y).sum()
         total += len(y)
     if total == 0:
         raise ValueError("the test set is empty")
     return int(correct) / total
-
-
-def is_dense(backbone: nn.Module) -> bool:
-    """True for task learners with per-pixel logits (segmentation, ``backbone.dense``)."""
-    return bool(getattr(backbone, "dense", False))
 
 
 @torch.no_grad()
@@ -254,22 +240,16 @@ def evaluate_segmentation(backbone: nn.Module, dataset, num_classes: int, batch_
 
     if len(dataset) == 0:
         raise ValueError("the test set is empty")
-    backbone.eval()
-    accel = accel_of(backbone, device)
-    loader = accel.loader(dataset, range(len(dataset)), batch_size, shuffle=False)
     meter = SegmentationMeter(num_classes)
-    for x, y, _ in loader:
-        with accel.autocast():
-            logits = backbone(accel.inputs(x))[0]
-        # counted where the logits are: only the (K, K) confusion matrix comes to the host
-        meter.update(logits.argmax(1), y.to(logits.device, non_blocking=True))
+    for predicted, y in _predicted_labels(backbone, dataset, batch_size, device):
+        meter.update(predicted, y)  # counted on the device: only the (K, K) confusion matrix comes to the host
     return meter.compute()
 
 
 def evaluate_task(backbone: nn.Module, dataset, num_classes: int, batch_size: int = 512, device="cpu") -> dict:
     """The cycle's test metrics: ``{"accuracy"}`` for classifiers; for dense task learners
-    ``{"miou", "pixel_accuracy", "iou", "pixels"}`` (:func:`evaluate_segmentation`, batches of
-    at most 8 images)."""
-    if is_dense(backbone):
+    (``backbone.dense``) ``{"miou", "pixel_accuracy", "iou", "pixels"}`` (:func:`evaluate_segmentation`,
+    batches of at most 8 images)."""
+    if getattr(backbone, "dense", False):
         return evaluate_segmentation(backbone, dataset, num_classes, batch_size=min(batch_size, 8), device=device)
     return {"accuracy": evaluate_accuracy(backbone, dataset, batch_size=batch_size, device=device)}

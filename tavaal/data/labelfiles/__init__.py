@@ -3,9 +3,8 @@
 Read any registered format with :func:`read_label_file` (or :func:`parse_labels` for text): the
 format is detected from the content's structure (:func:`detect_format`; ambiguity is refused),
 ids are normalised, and the shared disagreement policy (``refuse`` | ``latest`` | ``majority``)
-makes one label per sample. The result, :class:`ParsedLabels`, holds the entries (sample id,
-label, task id, annotation time and author where known), skipped and unannotated tasks, and
-warnings. Errors are :class:`LabelFileError` (a ValueError listing every offending line).
+makes one label per sample (:class:`ParsedLabels`). Errors are :class:`LabelFileError` (a
+ValueError listing every offending line).
 
 Built-in formats (one module each): ``csv`` (:mod:`.delimited`: plain CSV/TSV sheets),
 ``label-studio-json`` and ``label-studio-tasks`` (:mod:`.lsjson`), ``label-studio-json-min``
@@ -29,5 +28,5 @@ from .lstasks import ChoicePrediction, label_studio_task, label_studio_tasks
 __all__ = ["LabelEntry", "ParsedLabels", "Reading", "SampleLocations", "TaskRef", "normalise_sample_id",
            "LabelFileError", "format_problems", "DEFAULT_POLICY", "DISAGREEMENT_POLICIES", "check_policy", "resolve",
            "Content", "LabelFormat", "ReadOptions", "detect_format", "label_formats", "parse_labels",
-           "read_label_file", "register_format", "unregister_format", "read_tasks", "SAMPLE_ALIASES", "LABEL_ALIASES", "labels_csv",
-           "to_label_csv", "ChoicePrediction", "label_studio_task", "label_studio_tasks"]
+           "read_label_file", "register_format", "unregister_format", "read_tasks", "SAMPLE_ALIASES", "LABEL_ALIASES",
+           "labels_csv", "to_label_csv", "ChoicePrediction", "label_studio_task", "label_studio_tasks"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Iterable, Mapping, Optional, Sequence
 
 from .entries import LabelEntry, Reading, TaskRef, normalise_sample_id
 from .registry import Content, LabelFormat, ReadOptions, register_format
@@ -28,15 +28,8 @@ LABEL_ALIASES = ("label", "class", "category")
 
 
 def _delimiter(content: Content) -> str:
-    if content.suffix == ".tsv":
-        return "\t"
-    if content.suffix != ".csv" and "\t" in content.first_line and "," not in content.first_line:
-        return "\t"
-    return ","
-
-
-def _sniff(content: Content) -> bool:
-    return not content.looks_like_json
+    tabs = "\t" in content.first_line and "," not in content.first_line
+    return "\t" if content.suffix == ".tsv" or (content.suffix != ".csv" and tabs) else ","
 
 
 def _read(content: Content, name: str, options: ReadOptions) -> Reading:
@@ -47,7 +40,7 @@ def _read(content: Content, name: str, options: ReadOptions) -> Reading:
     except csv.Error as exc:
         reading.problems.append(f"not valid CSV ({exc})")
         return reading
-    first = next((k for k, r in enumerate(rows) if r and any(c.strip() for c in r)), None)
+    first = next((k for k, r in enumerate(rows) if any(c.strip() for c in r)), None)
     columns, width, start = (0, 1), 2, 0
     if first is not None:
         header = [c.strip().lower() for c in rows[first]]
@@ -58,22 +51,19 @@ def _read(content: Content, name: str, options: ReadOptions) -> Reading:
         if samples or labels:
             if samples[:1] == ["tavaal_id"]:
                 samples = samples[:1]
-            problem = None
-            if len(samples) != 1:
-                problem = (f"no sample column (one of {', '.join(SAMPLE_ALIASES)})" if not samples
-                           else f"several columns could name the sample ({', '.join(samples)}): ambiguous")
-            elif len(labels) != 1:
-                problem = (f"no label column (one of {', '.join(LABEL_ALIASES)})" if not labels
-                           else f"several columns could hold the label ({', '.join(labels)}): ambiguous")
-            if problem:
-                reading.problems.append(f"line {first + 1} (header {','.join(rows[first])!r}): {problem}; rename or "
-                                        "remove columns")
-                return reading
+            for found, aliases, what, does in ((samples, SAMPLE_ALIASES, "sample", "name the sample"),
+                                               (labels, LABEL_ALIASES, "label", "hold the label")):
+                if len(found) != 1:
+                    problem = (f"no {what} column (one of {', '.join(aliases)})" if not found
+                               else f"several columns could {does} ({', '.join(found)}): ambiguous")
+                    reading.problems.append(f"line {first + 1} (header {','.join(rows[first])!r}): {problem}; "
+                                            "rename or remove columns")
+                    return reading
             columns, width, start = (header.index(samples[0]), header.index(labels[0])), len(header), first + 1
             reading.columns = {"sample": rows[first][columns[0]].strip(), "label": rows[first][columns[1]].strip()}
     expected = "sample,label" if width == 2 and start == 0 else "as the header"
     for number, row in enumerate(rows[start:], start=start + 1):
-        if not row or all(not c.strip() for c in row):
+        if not any(c.strip() for c in row):
             continue
         if len(row) != width:
             reading.problems.append(f"line {number}: expected {width} fields ({expected}), got {len(row)}: "
@@ -92,7 +82,7 @@ def _read(content: Content, name: str, options: ReadOptions) -> Reading:
 
 PLAIN_CSV = register_format(LabelFormat(
     "csv", "CSV/TSV 'id,label' lines (optional header; sample column id/filename/file/path/image, label column "
-    "label/class/category)", _sniff, _read, fallback=True))
+    "label/class/category)", lambda content: not content.looks_like_json, _read, fallback=True))
 
 
 # ----------------------------------------------------------------------------------- writing
@@ -100,6 +90,14 @@ def _cell(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def _csv_text(header: Sequence, rows: Iterable[Sequence]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def to_label_csv(ids: Sequence[str], scores: Sequence[Optional[float]],
@@ -115,19 +113,11 @@ def to_label_csv(ids: Sequence[str], scores: Sequence[Optional[float]],
     for name, values in columns.items():
         if len(values) != len(ids):
             raise ValueError(f"column {name!r} has {len(values)} values for {len(ids)} ids")
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["rank", "id", "score", *columns])
-    for rank, (ident, score) in enumerate(zip(ids, scores)):
-        writer.writerow([rank, ident, _cell(score), *(_cell(v[rank]) for v in columns.values())])
-    return out.getvalue()
+    rows = ([rank, ident, _cell(score), *(_cell(v[rank]) for v in columns.values())]
+            for rank, (ident, score) in enumerate(zip(ids, scores)))
+    return _csv_text(["rank", "id", "score", *columns], rows)
 
 
 def labels_csv(labels: Dict[str, str]) -> str:
     """All labels as ``id,label`` CSV (what the plain CSV format reads back)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["id", "label"])
-    for ident, label in labels.items():
-        writer.writerow([ident, label])
-    return out.getvalue()
+    return _csv_text(["id", "label"], labels.items())

@@ -2,16 +2,13 @@
 
 A format reader turns a file into a :class:`Reading` (every answer as written, in file order);
 :func:`tavaal.data.labelfiles.policy.resolve` turns a reading into :class:`ParsedLabels` (one
-label per sample). Sample ids are normalised once, here (:func:`normalise_sample_id`), and file
-references (a Label Studio ``/data/local-files/?d=...`` URL, an image URL, an absolute path) are
-mapped to sample ids by :class:`SampleLocations`.
+label per sample). Sample ids are normalised once, here (:func:`normalise_sample_id`).
 """
 from __future__ import annotations
 
 import os
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Dict, List, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -128,5 +125,5 @@ class SampleLocations:
         if os.path.isabs(ref) and self.pool_root is not None:
             path, root = os.path.normpath(ref), os.path.normpath(self.pool_root)
             if os.path.commonpath([path, root]) == root:
-                return normalise_sample_id(PurePosixPath(*os.path.relpath(path, root).split(os.sep)).as_posix())
+                return normalise_sample_id(os.path.relpath(path, root))  # Windows separators become "/"
         return normalise_sample_id(ref)

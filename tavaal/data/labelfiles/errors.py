@@ -27,10 +27,8 @@ class ProblemsError(ValueError):
     def __init__(self, message: str, problems: Optional[List[str]] = None):
         self.problems = list(problems or [])
         self.summary = message
-        text = message
-        if self.problems:
-            text += f" ({len(self.problems)} offending):\n" + format_problems(self.problems)
-        super().__init__(text)
+        details = f" ({len(self.problems)} offending):\n{format_problems(self.problems)}" if self.problems else ""
+        super().__init__(message + details)
 
 
 class LabelFileError(ProblemsError):

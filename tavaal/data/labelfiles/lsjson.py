@@ -8,26 +8,25 @@ cancelled is one answer (its single choice, its ``updated_at`` / ``created_at``,
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 from .entries import LabelEntry, Reading, TaskRef
 from .lstasks import sample_of, single_choice, author_of
 from .registry import Content, LabelFormat, ReadOptions, register_format
 
-__all__ = ["JSON_EXPORT", "IMPORT_FILE", "read_tasks"]
+__all__ = ["JSON_EXPORT", "IMPORT_FILE", "read_tasks", "task_annotations"]
 
 
 def _is_task(item: Any) -> bool:
     return isinstance(item, dict) and isinstance(item.get("data"), dict)
 
 
-def _has_annotations(item: dict) -> bool:
-    return "annotations" in item or "completions" in item
-
-
-def read_tasks(tasks: Sequence[Any], name: str, options: ReadOptions, format: str = "label-studio-json") -> Reading:
-    """A :class:`Reading` of Label Studio tasks (export or API objects), see the module docstring."""
-    reading = Reading(format, columns={"sample": "data.tavaal_id"})
+def task_annotations(tasks: Sequence[Any], options: ReadOptions,
+                     reading: Reading) -> Iterator[Tuple[str, str, Optional[str], Optional[str], Dict[str, Any]]]:
+    """(where, sample id, task id, annotation id, annotation) of every annotation of ``tasks``
+    that is not cancelled. Into ``reading``: a task naming no sample goes to ``problems``, one
+    without annotations to ``unannotated``, one with only cancelled ones to ``skipped``; the
+    sample fields used to ``columns["sample"]`` (once every task is read)."""
     references = set()
     for k, task in enumerate(tasks):
         if not _is_task(task):
@@ -51,34 +50,32 @@ def read_tasks(tasks: Sequence[Any], name: str, options: ReadOptions, format: st
             continue
         for annotation in done:
             annotation_id = str(annotation["id"]) if annotation.get("id") is not None else None
-            at = f"{where} annotation {annotation_id}" if annotation_id is not None else where
-            label, problem = single_choice(annotation.get("result") or [], options.control)
-            if problem is not None:
-                reading.problems.append(f"{at} ({ident}): {problem}")
-                continue
-            reading.answers.append(LabelEntry(at, ident, label, task_id, annotation_id,
-                                              annotation.get("updated_at") or annotation.get("created_at"),
-                                              author_of(annotation.get("completed_by"))))
-    if references:
-        reading.columns["sample"] = "data.tavaal_id, else " + ", ".join(sorted(references))
+            yield (f"{where} annotation {annotation_id}" if annotation_id is not None else where, ident, task_id,
+                   annotation_id, annotation)
+    reading.columns["sample"] = "data.tavaal_id" + (", else " + ", ".join(sorted(references)) if references else "")
+
+
+def read_tasks(tasks: Sequence[Any], name: str, options: ReadOptions, format: str = "label-studio-json") -> Reading:
+    """A :class:`Reading` of Label Studio tasks (export or API objects), see the module docstring."""
+    reading = Reading(format)
+    for at, ident, task_id, annotation_id, annotation in task_annotations(tasks, options, reading):
+        label, problem = single_choice(annotation.get("result") or [], options.control)
+        if problem is not None:
+            reading.problems.append(f"{at} ({ident}): {problem}")
+            continue
+        reading.answers.append(LabelEntry(at, ident, label, task_id, annotation_id,
+                                          annotation.get("updated_at") or annotation.get("created_at"),
+                                          author_of(annotation.get("completed_by"))))
     reading.columns["label"] = f"annotations' choices{f' on {options.control!r}' if options.control else ''}"
     return reading
 
 
-def _sniff_export(content: Content) -> bool:
-    value = content.json
-    return (isinstance(value, list) and bool(value) and all(_is_task(t) for t in value)
-            and all(_has_annotations(t) for t in value))
-
-
-def _sniff_import(content: Content) -> bool:
-    value = content.json
-    return (isinstance(value, list) and bool(value) and all(_is_task(t) for t in value)
-            and not any(_has_annotations(t) for t in value))
-
-
-def _read_export(content: Content, name: str, options: ReadOptions) -> Reading:
-    return read_tasks(content.json, name, options)
+def _sniffer(annotated: bool):
+    def sniff(content: Content) -> bool:
+        value = content.json
+        return isinstance(value, list) and bool(value) and all(
+            _is_task(t) and ("annotations" in t or "completions" in t) == annotated for t in value)
+    return sniff
 
 
 def _read_import(content: Content, name: str, options: ReadOptions) -> Reading:
@@ -90,7 +87,7 @@ def _read_import(content: Content, name: str, options: ReadOptions) -> Reading:
 
 JSON_EXPORT = register_format(LabelFormat(
     "label-studio-json", "Label Studio JSON export (a list of tasks with 'data' and 'annotations')",
-    _sniff_export, _read_export))
+    _sniffer(True), lambda content, name, options: read_tasks(content.json, name, options)))
 IMPORT_FILE = register_format(LabelFormat(
     "label-studio-tasks", "a Label Studio import file (tasks with 'data', no annotations; refused with a hint)",
-    _sniff_import, _read_import))
+    _sniffer(False), _read_import))

@@ -5,8 +5,7 @@ Facts about Label Studio 1.23 (its exports are label-studio-sdk 2.1's ``converte
 ``result`` (a list of ``{"from_name", "to_name", "type", "value"}``), ``was_cancelled``
 (skipped), ``completed_by`` (a user id), ``created_at`` / ``updated_at`` (ISO 8601) and
 ``lead_time``; a Choices result's ``value`` is ``{"choices": [...]}``. The flat exports
-(JSON_MIN, CSV, TSV) have one record per annotation holding the task's data fields, the task
-``id``, each control's value under its name and the bookkeeping fields :data:`EXPORT_FIELDS`.
+(JSON_MIN, CSV, TSV: :mod:`.lsjsonmin`, :mod:`.lscsv`) add the bookkeeping :data:`EXPORT_FIELDS`.
 
 Task data written by :func:`label_studio_task`: ``tavaal_id`` (the sample id; the only field
 a reader takes as the sample when present -- Label Studio's own task ``id`` never is), ``rank``,
@@ -25,7 +24,7 @@ from .entries import SampleLocations, normalise_sample_id
 
 __all__ = ["SAMPLE_FIELD", "TASK_FIELDS", "REFERENCE_FIELDS", "EXPORT_FIELDS", "ChoicePrediction",
            "label_studio_task", "label_studio_tasks", "sample_of", "label_candidates", "single_choice",
-           "author_of", "is_tavaal_field"]
+           "author_of"]
 
 SAMPLE_FIELD = "tavaal_id"
 TASK_FIELDS = ("tavaal_id", "rank", "score", "batch", "cycle", "method", "predicted", "probability", "audit")
@@ -35,11 +34,6 @@ REFERENCE_FIELDS = ("image", "img", "path", "file", "filename", "url")
 EXPORT_FIELDS = ("id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time", "agreement",
                  "history")
 """Bookkeeping fields of Label Studio's flat exports (never a label)."""
-
-
-def is_tavaal_field(name: str) -> bool:
-    """True for a task data field tavaal writes (so never a label)."""
-    return name in TASK_FIELDS or name.startswith("score_")
 
 
 @dataclass(frozen=True)
@@ -77,12 +71,9 @@ def label_studio_task(ident: str, rank: int, score: Optional[float], batch: int,
     when given. ``image`` is the URL Label Studio loads the sample from, stored under
     ``image_field`` (the project's ``<Image value="$...">``)."""
     data: Dict[str, Any] = {"tavaal_id": str(ident), "rank": int(rank), "batch": int(batch), "score": _number(score)}
-    for key, value in (("cycle", cycle), ("method", method), ("predicted", predicted),
-                       ("probability", _number(probability))):
-        if value is not None:
-            data[key] = value
-    for name, value in (components or {}).items():
-        data[f"score_{name}"] = _number(value)
+    optional = (("cycle", cycle), ("method", method), ("predicted", predicted), ("probability", _number(probability)))
+    data.update((key, value) for key, value in optional if value is not None)
+    data.update((f"score_{name}", _number(value)) for name, value in (components or {}).items())
     if audit:
         data["audit"] = True
     if image is not None:
@@ -108,8 +99,8 @@ def sample_of(fields: Mapping[str, Any], locations: SampleLocations) -> Tuple[Op
         value = fields.get(key)
         if value is not None and str(value).strip():
             return normalise_sample_id(str(value)), None, key
-    refs = [k for k in fields if (k in REFERENCE_FIELDS or (k.startswith("_data_") and k[6:] in REFERENCE_FIELDS))
-            and isinstance(fields[k], str) and fields[k].strip()]
+    refs = [k for k in fields if k.removeprefix("_data_") in REFERENCE_FIELDS and isinstance(fields[k], str)
+            and fields[k].strip()]
     if len(refs) == 1:
         return locations.sample_id(fields[refs[0]]), None, refs[0]
     if refs:
@@ -123,8 +114,9 @@ def label_candidates(names, control: Optional[str]) -> List[str]:
     names = list(names)
     if control is not None:
         return [control] if control in names else []
-    return [n for n in names if n not in EXPORT_FIELDS and not is_tavaal_field(n) and not n.startswith("_data_")
-            and n not in REFERENCE_FIELDS and not n.endswith("_transcript")]
+    never = EXPORT_FIELDS + TASK_FIELDS + REFERENCE_FIELDS
+    return [n for n in names if n not in never and not n.startswith(("score_", "_data_"))
+            and not n.endswith("_transcript")]
 
 
 def single_choice(results: Sequence[Any], control: Optional[str] = None) -> Tuple[Optional[str], Optional[str]]:

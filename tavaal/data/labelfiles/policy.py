@@ -76,10 +76,9 @@ def resolve(reading: Reading, name: str, policy: str = DEFAULT_POLICY) -> Parsed
     skipped = [t for t in reading.skipped if t.id not in answered]
     unannotated = [t for t in reading.unannotated if t.id not in answered and t.id not in {s.id for s in skipped}]
     warnings = list(reading.warnings)
-    if skipped:
-        warnings.append(f"{len(skipped)} task(s) were skipped by the annotators (they stay out for labeling): "
-                        + "; ".join(t.describe() for t in skipped[:20]) + (" ..." if len(skipped) > 20 else ""))
-    if unannotated:
-        warnings.append(f"{len(unannotated)} task(s) or line(s) have no label yet (left out): "
-                        + "; ".join(t.describe() for t in unannotated[:20]) + (" ..." if len(unannotated) > 20 else ""))
+    for refs, what in ((skipped, "task(s) were skipped by the annotators (they stay out for labeling)"),
+                       (unannotated, "task(s) or line(s) have no label yet (left out)")):
+        if refs:
+            warnings.append(f"{len(refs)} {what}: " + "; ".join(t.describe() for t in refs[:20])
+                            + (" ..." if len(refs) > 20 else ""))
     return ParsedLabels(name, reading.format, entries, skipped, unannotated, warnings, dict(reading.columns), resolved)

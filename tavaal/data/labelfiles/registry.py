@@ -1,11 +1,8 @@
 """The registry of label-file formats and the one way to read a label file.
 
-A format is one :class:`LabelFormat`: a name, ``sniff`` (does this content have my structure?)
-and ``read`` (content -> :class:`~tavaal.data.labelfiles.entries.Reading`), registered with
-:func:`register_format`. :func:`read_label_file` gives the file to every registered format's
-``sniff``: exactly one must claim it (none: refused, naming the formats; two: refused as
-ambiguous -- a file's format is never guessed); that format reads it and the shared
-disagreement policy (:mod:`.policy`) makes one label per sample.
+A format is one :class:`LabelFormat` registered with :func:`register_format`. Exactly one
+format must claim a file (:func:`detect_format`: a file's format is never guessed); it reads the
+file and the shared disagreement policy (:mod:`.policy`) makes one label per sample.
 """
 from __future__ import annotations
 
@@ -19,8 +16,8 @@ from .entries import ParsedLabels, Reading, SampleLocations
 from .errors import LabelFileError
 from .policy import DEFAULT_POLICY, check_policy, resolve
 
-__all__ = ["Content", "ReadOptions", "LabelFormat", "register_format", "unregister_format", "label_formats", "detect_format", "read_label_file",
-           "parse_labels"]
+__all__ = ["Content", "ReadOptions", "LabelFormat", "register_format", "unregister_format", "label_formats",
+           "detect_format", "read_label_file", "parse_labels"]
 
 
 class Content:
@@ -48,10 +45,7 @@ class Content:
 
     @cached_property
     def first_line(self) -> str:
-        for line in self.text.splitlines():
-            if line.strip():
-                return line
-        return ""
+        return next((line for line in self.text.splitlines() if line.strip()), "")
 
 
 @dataclass(frozen=True)
@@ -126,16 +120,14 @@ def parse_labels(text: str, name: str = "<labels>", *, suffix: str = "", policy:
                  format: Optional[str] = None) -> ParsedLabels:
     """``text`` (a label file's content) -> :class:`ParsedLabels`: format detected (or ``format``
     by name), read (``locations``, ``control``: see :class:`ReadOptions`), one label per sample
-    by the disagreement ``policy`` ("refuse", "latest", "majority"). Raises :class:`LabelFileError` for an unknown, ambiguous or malformed file, for
-    disagreements the policy refuses, and for a file holding no task or line at all."""
+    by the disagreement ``policy`` ("refuse", "latest", "majority"). Raises :class:`LabelFileError`
+    for an unknown, ambiguous or malformed file, for disagreements the policy refuses, and for a
+    file holding no task or line at all."""
     check_policy(policy)
+    if format is not None and format not in _FORMATS:
+        raise LabelFileError(f"unknown label format {format!r}; known: {', '.join(_FORMATS)}")
     content = Content(text, suffix)
-    if format is not None:
-        if format not in _FORMATS:
-            raise LabelFileError(f"unknown label format {format!r}; known: {', '.join(_FORMATS)}")
-        fmt = _FORMATS[format]
-    else:
-        fmt = detect_format(content, name)
+    fmt = _FORMATS[format] if format is not None else detect_format(content, name)
     reading = fmt.read(content, name, ReadOptions(locations or SampleLocations(), control))
     parsed = resolve(reading, name, policy)
     if not (parsed.entries or parsed.skipped or parsed.unannotated):

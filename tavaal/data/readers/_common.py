@@ -1,16 +1,17 @@
-"""Helpers shared by the readers: data-folder resolution and bundle assembly."""
+"""Helpers shared by the readers: data-folder resolution, splits, statistics and bundle assembly."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..bundle import ArrayDataset, DatasetBundle
-from ..defaults import build_augment, resolve_stats
+from ..defaults import IMAGENET_MEAN, IMAGENET_STD, build_augment, resolve_stats
+from ..errors import CorruptDatasetError
 
 DATA_DIR_ENV = "TAVAAL_DATA_DIR"
 
@@ -20,15 +21,6 @@ def data_root(data_dir: str | os.PathLike | None) -> Path:
     if data_dir is None:
         data_dir = os.environ.get(DATA_DIR_ENV, "data")
     return Path(data_dir).expanduser().resolve()
-
-
-def first_existing(root: Path, candidates: Sequence[str], is_dir: bool = True) -> Path | None:
-    """First of ``root/c`` (for c in candidates; "" = root itself) that exists."""
-    for c in candidates:
-        p = root / c if c else root
-        if (p.is_dir() if is_dir else p.is_file()):
-            return p
-    return None
 
 
 def stratified_split(targets: np.ndarray, test_fraction: float, seed: int
@@ -65,9 +57,7 @@ def image_bundle(name: str, x_train: torch.Tensor, y_train: np.ndarray, x_test: 
                  padding: int = 4, classes: Sequence[str] | None = None,
                  info: dict | None = None) -> DatasetBundle:
     """Bundle of uint8 (N, C, H, W) images normalised per item on access."""
-    c = int(x_train.shape[1])
-    m, s = resolve_stats(normalization, x_train, default_stats, mean, std,
-                         channels=c, name=name)
+    m, s = resolve_stats(normalization, x_train, default_stats, mean, std, channels=int(x_train.shape[1]), name=name)
     input_shape = tuple(int(v) for v in x_train.shape[1:])
     aug = build_augment(augment, default_augment, input_shape, m, s, padding=padding, name=name)
     y_train = np.asarray(y_train, dtype=np.int64)
@@ -75,23 +65,31 @@ def image_bundle(name: str, x_train: torch.Tensor, y_train: np.ndarray, x_test: 
     info = dict(info or {})
     info.setdefault("normalization", normalization if mean is None else "explicit")
     return DatasetBundle(
-        name=name,
-        train=ArrayDataset(x_train, y_train, m, s),
-        test=ArrayDataset(x_test, y_test, m, s),
-        num_classes=int(num_classes),
-        input_shape=input_shape,
-        augment=aug,
-        train_targets=y_train,
-        points=None,
-        mean=m,
-        std=s,
-        test_targets=y_test,
-        classes=tuple(classes) if classes is not None else None,
-        info=info,
-    )
+        name=name, train=ArrayDataset(x_train, y_train, m, s), test=ArrayDataset(x_test, y_test, m, s),
+        num_classes=int(num_classes), input_shape=input_shape, augment=aug, train_targets=y_train,
+        mean=m, std=s, test_targets=y_test, classes=tuple(classes) if classes is not None else None, info=info)
 
 
-def check_labels(y: np.ndarray, num_classes: int, path, error: Callable[[str], Exception]) -> None:
+def check_labels(y: np.ndarray, num_classes: int, path) -> None:
+    """Raise :class:`CorruptDatasetError` naming ``path`` for labels outside ``[0, num_classes)``."""
     if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise error(f"{path}: labels must be in [0, {num_classes}), found range "
-                    f"[{int(y.min())}, {int(y.max())}]")
+        raise CorruptDatasetError(f"{path}: labels must be in [0, {num_classes}), found range "
+                                  f"[{int(y.min())}, {int(y.max())}]", path)
+
+
+def folder_stats(name: str, normalization: str, mean, std):
+    """(mean, std) of an RGB image folder: ImageNet statistics ("default"), or the given
+    ``mean``/``std``; ValueError for "computed" without them (it would decode every image)."""
+    if normalization == "computed" and mean is None:
+        raise ValueError(f"{name}: normalization='computed' would decode every image; pass mean=/std= "
+                         "(or use 'default' = ImageNet statistics)")
+    return resolve_stats(normalization, torch.zeros(1, 3), (IMAGENET_MEAN, IMAGENET_STD), mean, std,
+                         channels=3, name=name)
+
+
+def standardized(x: np.ndarray, mean, std) -> torch.Tensor:
+    """float32 ``(x - mean) / std`` per feature of (N, D) vectors or per channel of (N, C, H, W) images."""
+    shape = (-1, 1, 1) if x.ndim >= 3 else (-1,)
+    m = np.asarray(mean, np.float32).reshape(shape)
+    s = np.asarray(std, np.float32).reshape(shape)
+    return torch.from_numpy(((x - m) / s).astype(np.float32))

@@ -24,12 +24,12 @@ from ..errors import CorruptDatasetError, DatasetNotFoundError
 from ._common import check_labels, data_root, image_bundle
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
-CIFAR10_DIR = "cifar-10-batches-py"
-CIFAR100_DIR = "cifar-100-python"
-CIFAR10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
-CIFAR10_TEST = ["test_batch"]
-CIFAR100_TRAIN = ["train"]
-CIFAR100_TEST = ["test"]
+# name -> (folder, training files, test file, archive, files as listed in messages, meta file)
+_LAYOUTS = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch",
+                "cifar-10-python.tar.gz", "data_batch_1..data_batch_5 and test_batch", "batches.meta"),
+    "cifar100": ("cifar-100-python", ["train"], "test", "cifar-100-python.tar.gz", "train and test", "meta"),
+}
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -70,8 +70,7 @@ def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
         raise CorruptDatasetError(
             f"{path}: missing key {'data' if b'data' not in d else label_key.decode()!r} "
             f"(found keys {keys})", path)
-    data = np.asarray(d[b"data"])
-    labels = np.asarray(d[label_key])
+    data, labels = np.asarray(d[b"data"]), np.asarray(d[label_key])
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise CorruptDatasetError(
             f"{path}: 'data' must be a uint8 array of shape (N, 3072), got {data.dtype} "
@@ -84,17 +83,18 @@ def _read_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
-def _find_folder(root: Path, folder: str, files: Sequence[str], name: str, archive: str,
-                 listing: str) -> Path:
+def _find_folder(root: Path, name: str) -> Path:
+    folder, train_files, test_file, archive, listing, _ = _LAYOUTS[name]
+    files = train_files + [test_file]
     for cand in (root / folder, root):
         if all((cand / f).is_file() for f in files):
             return cand
     folder_path = root / folder
     msg = (f"{name}: expected the python-pickle folder {folder_path} with {listing} "
            f"(download {archive} from {CIFAR_URL} and extract it into {root})")
-    missing = [str(folder_path / f) for f in files if not (folder_path / f).is_file()]
+    missing = [folder_path / f for f in files if not (folder_path / f).is_file()]
     if folder_path.is_dir():
-        msg += f"; missing: {', '.join(Path(m).name for m in missing)}"
+        msg += f"; missing: {', '.join(m.name for m in missing)}"
     elif (root / archive).is_file():
         msg += f"; found {root / archive} -- extract it with: tar xzf {root / archive} -C {root}"
     raise DatasetNotFoundError(msg, missing)
@@ -110,42 +110,37 @@ def _meta_names(path: Path, key: bytes) -> list[str] | None:
         return None
 
 
+def _read(data_dir, name: str, label_key: bytes, num_classes: int):
+    _, train_files, test_file, _, _, meta = _LAYOUTS[name]
+    folder = _find_folder(data_root(data_dir), name)
+    parts = [_read_batch(folder / f, label_key) for f in train_files]
+    x_tr, y_tr = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    x_te, y_te = _read_batch(folder / test_file, label_key)
+    check_labels(y_tr, num_classes, folder / train_files[0])
+    check_labels(y_te, num_classes, folder / test_file)
+    classes = _meta_names(folder / meta, label_key.replace(b"labels", b"label_names"))
+    return x_tr, y_tr, x_te, y_te, classes, folder
+
+
 def read_cifar10(data_dir=None):
     """Raw CIFAR-10: ``(x_train uint8 (50000,3,32,32), y_train, x_test, y_test, classes, folder)``."""
-    root = data_root(data_dir)
-    folder = _find_folder(root, CIFAR10_DIR, CIFAR10_TRAIN + CIFAR10_TEST, "cifar10",
-                          "cifar-10-python.tar.gz",
-                          "data_batch_1..data_batch_5 and test_batch")
-    parts = [_read_batch(folder / f, b"labels") for f in CIFAR10_TRAIN]
-    x_tr = np.concatenate([p[0] for p in parts])
-    y_tr = np.concatenate([p[1] for p in parts])
-    x_te, y_te = _read_batch(folder / CIFAR10_TEST[0], b"labels")
-    for y, f in ((y_tr, folder / CIFAR10_TRAIN[0]), (y_te, folder / CIFAR10_TEST[0])):
-        check_labels(y, 10, f, lambda m, f=f: CorruptDatasetError(m, f))
-    classes = _meta_names(folder / "batches.meta", b"label_names")
-    return x_tr, y_tr, x_te, y_te, classes, folder
+    return _read(data_dir, "cifar10", b"labels", 10)
 
 
 def read_cifar100(data_dir=None, label_type: str = "fine"):
     """Raw CIFAR-100 with ``fine`` (100) or ``coarse`` (20) labels."""
     if label_type not in ("fine", "coarse"):
         raise ValueError(f"cifar100: label_type must be 'fine' or 'coarse', got {label_type!r}")
-    root = data_root(data_dir)
-    folder = _find_folder(root, CIFAR100_DIR, CIFAR100_TRAIN + CIFAR100_TEST, "cifar100",
-                          "cifar-100-python.tar.gz",
-                          "train and test")
-    key = b"fine_labels" if label_type == "fine" else b"coarse_labels"
-    k = 100 if label_type == "fine" else 20
-    x_tr, y_tr = _read_batch(folder / "train", key)
-    x_te, y_te = _read_batch(folder / "test", key)
-    for y, f in ((y_tr, folder / "train"), (y_te, folder / "test")):
-        check_labels(y, k, f, lambda m, f=f: CorruptDatasetError(m, f))
-    classes = _meta_names(folder / "meta", key.replace(b"labels", b"label_names"))
-    return x_tr, y_tr, x_te, y_te, classes, folder
+    return _read(data_dir, "cifar100", f"{label_type}_labels".encode(), 100 if label_type == "fine" else 20)
 
 
-def _t(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x))
+def _bundle(name, x_tr, y_tr, x_te, y_te, num_classes, classes, info, **options) -> DatasetBundle:
+    """CIFAR images as a bundle: CIFAR-10 statistics and crop + flip by default (``options``:
+    normalization, mean, std, augment)."""
+    return image_bundle(name, torch.from_numpy(np.ascontiguousarray(x_tr)), y_tr,
+                        torch.from_numpy(np.ascontiguousarray(x_te)), y_te, num_classes,
+                        default_stats=(CIFAR10_MEAN, CIFAR10_STD), default_augment="crop+flip",
+                        classes=classes, info=info, **options)
 
 
 def load_cifar10(data_dir=None, seed: int = 0, *, normalization: str = "default", mean=None,
@@ -153,10 +148,8 @@ def load_cifar10(data_dir=None, seed: int = 0, *, normalization: str = "default"
     """CIFAR-10, 50,000 / 10,000 images; default normalisation CIFAR-10 mean/std;
     default augmentation 32x32 crop of the 4-px zero-padded image + horizontal flip."""
     x_tr, y_tr, x_te, y_te, classes, folder = read_cifar10(data_dir)
-    return image_bundle("cifar10", _t(x_tr), y_tr, _t(x_te), y_te, 10,
-                        normalization=normalization, mean=mean, std=std, augment=augment,
-                        default_stats=(CIFAR10_MEAN, CIFAR10_STD), default_augment="crop+flip",
-                        classes=classes, info={"source": str(folder)})
+    return _bundle("cifar10", x_tr, y_tr, x_te, y_te, 10, classes, {"source": str(folder)},
+                   normalization=normalization, mean=mean, std=std, augment=augment)
 
 
 def load_cifar100(data_dir=None, seed: int = 0, *, normalization: str = "default", mean=None,
@@ -164,11 +157,9 @@ def load_cifar100(data_dir=None, seed: int = 0, *, normalization: str = "default
     """CIFAR-100; normalised with the CIFAR-10 statistics by default, as the official code
     (``normalization="computed"`` for CIFAR-100's own); augmentation as CIFAR-10."""
     x_tr, y_tr, x_te, y_te, classes, folder = read_cifar100(data_dir, label_type)
-    k = 100 if label_type == "fine" else 20
-    return image_bundle("cifar100", _t(x_tr), y_tr, _t(x_te), y_te, k,
-                        normalization=normalization, mean=mean, std=std, augment=augment,
-                        default_stats=(CIFAR10_MEAN, CIFAR10_STD), default_augment="crop+flip",
-                        classes=classes, info={"source": str(folder), "label_type": label_type})
+    return _bundle("cifar100", x_tr, y_tr, x_te, y_te, 100 if label_type == "fine" else 20, classes,
+                   {"source": str(folder), "label_type": label_type},
+                   normalization=normalization, mean=mean, std=std, augment=augment)
 
 
 def imbalanced_indices(targets: np.ndarray, ratio: float, reduced_classes: Sequence[int],
@@ -207,12 +198,9 @@ def load_cifar10_imbalanced(data_dir=None, seed: int = 0, *, imbalance_ratio: fl
         raise ValueError(f"cifar10-imb: reduced_classes must be in 0..9, got {bad}")
     keep = imbalanced_indices(y_tr, float(imbalance_ratio), reduced_classes,
                               imbalance_sampling, seed)
-    bundle = image_bundle("cifar10-imb", _t(x_tr[keep]), y_tr[keep], _t(x_te), y_te, 10,
-                          normalization=normalization, mean=mean, std=std, augment=augment,
-                          default_stats=(CIFAR10_MEAN, CIFAR10_STD), default_augment="crop+flip",
-                          classes=classes,
-                          info={"source": str(folder), "imbalance_ratio": float(imbalance_ratio),
-                                "imbalance_sampling": imbalance_sampling,
-                                "reduced_classes": [int(c) for c in reduced_classes]})
+    bundle = _bundle("cifar10-imb", x_tr[keep], y_tr[keep], x_te, y_te, 10, classes,
+                     {"source": str(folder), "imbalance_ratio": float(imbalance_ratio),
+                      "imbalance_sampling": imbalance_sampling, "reduced_classes": [int(c) for c in reduced_classes]},
+                     normalization=normalization, mean=mean, std=std, augment=augment)
     bundle.train.source_indices = keep  # type: ignore[attr-defined]
     return bundle

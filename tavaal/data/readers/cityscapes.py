@@ -14,9 +14,6 @@ parking, rail track, guard rail, bridge, tunnel, pole group, caravan, trailer, .
 and is ignored by the loss and the metrics. A mask value above 33 is not a Cityscapes label
 id and raises :class:`CorruptDatasetError`. ``label_files="labelTrainIds"`` reads
 ``*_gtFine_labelTrainIds.png`` files made by cityscapesScripts instead (values 0-18, 255).
-
-Defaults follow the paper: native 1024x2048 images, random 412x412 training crops
-(``crop_size``) with random horizontal flips; ImageNet mean/std.
 """
 from __future__ import annotations
 
@@ -28,8 +25,8 @@ from ...losses import IGNORE_INDEX
 from ..bundle import DatasetBundle
 from ..errors import DatasetNotFoundError
 from ..imagefiles import identity_lookup, parse_hw
-from ._common import data_root
-from .segfolder import folder_stats, pair_files, segmentation_bundle, segmentation_split
+from ._common import data_root, folder_stats
+from .segfolder import pair_files, segmentation_bundle
 
 __all__ = ["CITYSCAPES_CLASSES", "LABEL_TO_TRAIN_ID", "cityscapes_lookup", "find_cityscapes", "load_cityscapes"]
 
@@ -79,14 +76,8 @@ def _split(root: Path, split: str, label_files: str) -> tuple[list[Path], list[P
     if missing:
         raise DatasetNotFoundError(f"cityscapes: the {split!r} split is missing: {', '.join(missing)}", missing)
     suffix = f"_gtFine_{label_files}"
-
-    def mask_name(stem: str) -> str:
-        if not stem.endswith("_leftImg8bit"):
-            return stem + suffix  # an unexpected name: reported as an image without a mask
-        return stem[: -len("_leftImg8bit")] + suffix
-
-    images, masks = pair_files(image_dir, mask_dir, mask_name=mask_name, image_glob="*_leftImg8bit.png",
-                               mask_glob=f"*{suffix}.png", name="cityscapes")
+    images, masks = pair_files(image_dir, mask_dir, mask_name=lambda stem: stem.removesuffix("_leftImg8bit") + suffix,
+                               image_glob="*_leftImg8bit.png", mask_glob=f"*{suffix}.png", name="cityscapes")
     if not images:
         raise DatasetNotFoundError(f"cityscapes: no *_leftImg8bit.png images in {image_dir}/<city>/", [str(image_dir)])
     return images, masks
@@ -107,12 +98,7 @@ def load_cityscapes(data_dir=None, seed: int = 0, *, image_size=None, crop_size=
     lookup = cityscapes_lookup(label_files)
     m, s = folder_stats("cityscapes", normalization, mean, std)
     size = parse_hw(image_size)
-    tr_img, tr_mask = _split(root, "train", label_files)
-    te_img, te_mask = _split(root, "val", label_files)
-    train = segmentation_split(tr_img, tr_mask, lookup, image_size=size, mean=m, std=s, cache=cache)
-    test = segmentation_split(te_img, te_mask, lookup, image_size=size, mean=m, std=s, cache=cache,
-                              hw=tuple(train.sample_shape[1:]))
-    return segmentation_bundle("cityscapes", train, test, CITYSCAPES_CLASSES, mean=m, std=s, augment=augment,
-                               crop_size=crop_size,
-                               validate=validate, info={"source": str(root), "split": "train/val",
-                                                        "label_files": label_files})
+    return segmentation_bundle("cityscapes", _split(root, "train", label_files), _split(root, "val", label_files),
+                               lookup, CITYSCAPES_CLASSES, image_size=size, mean=m, std=s, augment=augment,
+                               crop_size=crop_size, validate=validate, cache=cache,
+                               info={"source": str(root), "split": "train/val", "label_files": label_files})

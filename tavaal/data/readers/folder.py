@@ -1,15 +1,9 @@
 """Class-per-folder image trees (``root/<class>/*.jpg``) and Caltech-101.
 
-A class-folder data set is the image-folder row source
-(:class:`~tavaal.data.sources.ImageFolderSource`, the one reader of image folders) plus labels
-(the class folder of each file) and a split: ``bundle.train`` / ``bundle.test`` are its training
-views (:class:`~tavaal.data.sources.SourceDataset`, read item by item:
-:class:`~tavaal.data.sources.ItemwiseView`). Images are decoded lazily, per read, to RGB
-``image_size`` x ``image_size``; nothing is decoded up front. ``validate=True`` decodes every file
-once (:func:`~tavaal.data.sources.images.find_unreadable`) and reports every bad one.
-
-Splits: if ``root/train/<class>`` and ``root/test/<class>`` exist they are used; otherwise a
-seeded per-class split holds out ``test_fraction`` of each class.
+A class-folder data set is the image-folder row source (:class:`~tavaal.data.sources.ImageFolderSource`)
+plus labels (the class folder of each file) and a split; images are decoded lazily, per read
+(:func:`split_view`). Splits: ``root/train/<class>`` and ``root/test/<class>`` when both exist,
+else a seeded per-class split holding out ``test_fraction`` of each class.
 """
 
 from __future__ import annotations
@@ -19,15 +13,14 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from ..bundle import DatasetBundle
-from ..defaults import IMAGENET_MEAN, IMAGENET_STD, build_augment, resolve_stats
+from ..defaults import build_augment
 from ..errors import CorruptDatasetError, DatasetNotFoundError
 from ..imagefiles import IMAGE_EXTENSIONS
 from ..sources import ImageFolderSource, ItemwiseView, SourceDataset
 from ..sources.images import find_unreadable, list_image_files
-from ._common import data_root, stratified_split
+from ._common import data_root, folder_stats, stratified_split
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +36,8 @@ def scan_class_folders(root: Path, extensions=IMAGE_EXTENSIONS, exclude: Sequenc
     """``{class_name: image paths}`` for every visible sub-folder of ``root`` (sorted by name),
     each holding the images :func:`~tavaal.data.sources.images.list_image_files` finds under it
     (the one image-folder layout rule: recursive, sorted by path)."""
-    classes = {}
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if d.name in exclude:
-            continue
-        classes[d.name] = [Path(f) for f in list_image_files(d, extensions)]
-    return classes
+    return {d.name: [Path(f) for f in list_image_files(d, extensions)] for d in sorted(root.iterdir())
+            if d.is_dir() and not d.name.startswith(".") and d.name not in exclude}
 
 
 def split_view(root: Path, files: Sequence[Path], targets: np.ndarray, image_size: int, mean, std,
@@ -64,18 +53,12 @@ def split_view(root: Path, files: Sequence[Path], targets: np.ndarray, image_siz
 
 def _build(name: str, root: Path, seed: int, image_size: int, test_fraction: float,
            normalization: str, mean, std, augment, validate: bool, cache: bool,
-           exclude: Sequence[str] = (), extensions=IMAGE_EXTENSIONS,
-           default_stats=(IMAGENET_MEAN, IMAGENET_STD)) -> DatasetBundle:
+           exclude: Sequence[str] = (), extensions=IMAGE_EXTENSIONS) -> DatasetBundle:
     exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
     split_dirs = (root / "train").is_dir() and (root / "test").is_dir()
-    if split_dirs:
-        tr_map = scan_class_folders(root / "train", exts, exclude)
-        te_map = scan_class_folders(root / "test", exts, exclude)
-        classes = sorted(set(tr_map) | set(te_map))
-    else:
-        tr_map = scan_class_folders(root, exts, exclude)
-        te_map = {}
-        classes = sorted(tr_map)
+    tr_map = scan_class_folders(root / "train" if split_dirs else root, exts, exclude)
+    te_map = scan_class_folders(root / "test", exts, exclude) if split_dirs else {}
+    classes = sorted(set(tr_map) | set(te_map))
     if not classes:
         raise DatasetNotFoundError(
             f"{name}: expected class folders {root}/<class>/*.jpg|png|... (or {root}/train/<class>/ "
@@ -86,28 +69,19 @@ def _build(name: str, root: Path, seed: int, image_size: int, test_fraction: flo
             f"{name}: class folder(s) without images ({', '.join(exts)}): "
             f"{', '.join(str((root / 'train' if split_dirs else root) / c) for c in empty[:10])}",
             [str(root / c) for c in empty])
-    index = {c: i for i, c in enumerate(classes)}
 
     def flatten(m):
-        files, ys = [], []
-        for c in classes:
-            files += m.get(c, [])
-            ys += [index[c]] * len(m.get(c, []))
-        return files, np.asarray(ys, dtype=np.int64)
+        files = [f for c in classes for f in m.get(c, [])]
+        return files, np.asarray([i for i, c in enumerate(classes) for _ in m.get(c, [])], dtype=np.int64)
 
-    files, ys = flatten(tr_map)
     if split_dirs:
-        tr_files, y_tr = files, ys
-        te_files, y_te = flatten(te_map)
+        (tr_files, y_tr), (te_files, y_te) = flatten(tr_map), flatten(te_map)
     else:
+        files, ys = flatten(tr_map)
         tr, te = stratified_split(ys, test_fraction, seed)
         tr_files, y_tr = [files[i] for i in tr], ys[tr]
         te_files, y_te = [files[i] for i in te], ys[te]
-    if normalization == "computed" and mean is None:
-        raise ValueError(f"{name}: normalization='computed' would decode every image; pass "
-                         "mean=/std= (or use 'default' = ImageNet statistics)")
-    m, s = resolve_stats(normalization, torch.zeros(1, 3), default_stats, mean, std,
-                         channels=3, name=name)
+    m, s = folder_stats(name, normalization, mean, std)
     train = split_view(root, tr_files, y_tr, image_size, m, s, cache)
     test = split_view(root, te_files, y_te, image_size, m, s, cache)
     if validate:
@@ -123,7 +97,7 @@ def _build(name: str, root: Path, seed: int, image_size: int, test_fraction: flo
              len(classes), root)
     return DatasetBundle(
         name=name, train=train, test=test, num_classes=len(classes), input_shape=input_shape,
-        augment=aug, train_targets=y_tr, points=None, mean=m, std=s, test_targets=y_te,
+        augment=aug, train_targets=y_tr, mean=m, std=s, test_targets=y_te,
         classes=tuple(classes),
         info={"source": str(root), "split": "folders" if split_dirs else "seeded",
               "test_fraction": None if split_dirs else test_fraction, "image_size": image_size})

@@ -62,35 +62,32 @@ def read_idx(path: Path, expected_ndim: int | None = None) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def _locate(root: Path, name: str, subdirs) -> dict[str, Path]:
-    url = _SOURCES[name][0]
-    for cand in [root] + [root / s for s in subdirs]:
-        found = {}
-        for f in IDX_FILES:
-            for variant in (f, f + ".gz"):
-                if (cand / variant).is_file():
-                    found[f] = cand / variant
-                    break
-        if len(found) == len(IDX_FILES):
-            return found
-    found_root = {f for f in IDX_FILES if (root / f).is_file() or (root / (f + ".gz")).is_file()}
-    missing = [str(root / (f + "[.gz]")) for f in IDX_FILES if f not in found_root]
-    raise DatasetNotFoundError(
-        f"{name}: expected the IDX files {', '.join(f + '[.gz]' for f in IDX_FILES)} in {root} "
-        f"(or {root / subdirs[0]}); missing {', '.join(Path(m).name for m in missing)} "
-        f"(download them from {url})", missing)
+def _existing(folder: Path, file: str) -> Path | None:
+    """``folder/file`` or ``folder/file.gz``, whichever exists first."""
+    return next((folder / v for v in (file, file + ".gz") if (folder / v).is_file()), None)
 
 
 def read_idx_dataset(data_dir, name: str):
+    """``(x_train uint8 (N, 1, 28, 28), y_train, x_test, y_test, {file: path})`` of ``name``."""
     url, subdirs, _, _ = _SOURCES[name]
-    files = _locate(data_root(data_dir), name, subdirs)
+    root = data_root(data_dir)
+    for folder in [root] + [root / s for s in subdirs]:
+        files = {f: _existing(folder, f) for f in IDX_FILES}
+        if all(files.values()):
+            break
+    else:
+        missing = [str(root / (f + "[.gz]")) for f in IDX_FILES if _existing(root, f) is None]
+        raise DatasetNotFoundError(
+            f"{name}: expected the IDX files {', '.join(f + '[.gz]' for f in IDX_FILES)} in {root} "
+            f"(or {root / subdirs[0]}); missing {', '.join(Path(m).name for m in missing)} "
+            f"(download them from {url})", missing)
     out = []
     for split in ("train", "t10k"):
         xp, yp = files[f"{split}-images-idx3-ubyte"], files[f"{split}-labels-idx1-ubyte"]
         x, y = read_idx(xp, 3), read_idx(yp, 1).astype(np.int64)
         if x.shape[0] != y.shape[0]:
             raise CorruptDatasetError(f"{xp}: {x.shape[0]} images but {yp} has {y.shape[0]} labels", xp)
-        check_labels(y, 10, yp, lambda m, p=yp: CorruptDatasetError(m, p))
+        check_labels(y, 10, yp)
         out += [torch.from_numpy(x.copy()).unsqueeze(1), y]
     return (*out, files)
 

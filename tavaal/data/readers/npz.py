@@ -20,7 +20,7 @@ from ..bundle import ArrayDataset, DatasetBundle
 from ..defaults import build_augment, resolve_stats
 from ..errors import CorruptDatasetError, DatasetNotFoundError
 from ..sources import ArraySource, SourceError
-from ._common import stratified_split
+from ._common import standardized, stratified_split
 
 LAYOUTS = ("auto", "NCHW", "NHWC")
 
@@ -91,12 +91,9 @@ def load_npz(data_dir=None, seed: int = 0, *, path=None, layout: str = "auto",
         raise ValueError(f"npz: layout must be one of {LAYOUTS}, got {layout!r}")
     file = _resolve_path(data_dir, path)
     a = read_npz(file)
-    y = a["y"]
     has_test = "X_test" in a
-    yt = a["y_test"] if has_test else None
-    for key, ykey in (("X", "y"), ("X_test", "y_test")):
-        if key not in a:
-            continue
+    pairs = (("X", "y"), ("X_test", "y_test")) if has_test else (("X", "y"),)
+    for key, ykey in pairs:
         (shape, dtype), yy = a[key], a[ykey]
         if yy.ndim != 1:
             raise CorruptDatasetError(f"{file}: {ykey} must be 1-D, got shape {yy.shape}", file)
@@ -105,59 +102,47 @@ def load_npz(data_dir=None, seed: int = 0, *, path=None, layout: str = "auto",
                                       f"{yy.shape[0]} labels", file)
         if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
             raise CorruptDatasetError(f"{file}: {key} must be numeric, got dtype {dtype}", file)
-    x = read_samples(file, "X", layout)
-    xt = read_samples(file, "X_test", layout) if has_test else None
-    for key, xx in (("X", x), ("X_test", xt)):
-        if xx is not None and np.issubdtype(xx.dtype, np.floating) and not np.isfinite(xx).all():
+    samples = {key: read_samples(file, key, layout) for key, _ in pairs}
+    for key, xx in samples.items():
+        if np.issubdtype(xx.dtype, np.floating) and not np.isfinite(xx).all():
             raise CorruptDatasetError(f"{file}: {key} contains NaN or infinite values", file)
+    x, xt, y, yt = samples["X"], samples.get("X_test"), a["y"], a.get("y_test")
     if x.shape[0] == 0:
         raise CorruptDatasetError(f"{file}: X is empty", file)
-    # labels
+    # labels: integers >= 0 as they are, anything else mapped to 0..K-1 in sorted order
     all_y = y if yt is None else np.concatenate([y, yt])
     classes = None
-    if np.issubdtype(all_y.dtype, np.integer) and all_y.min() >= 0:
+    integral = np.issubdtype(all_y.dtype, np.integer) or (np.issubdtype(all_y.dtype, np.floating)
+                                                          and np.all(all_y == np.round(all_y)))
+    if integral and all_y.min() >= 0:
         num_classes = int(all_y.max()) + 1
-        y, yt = y.astype(np.int64), (yt.astype(np.int64) if yt is not None else None)
+        codes = all_y.astype(np.int64)
     else:
-        if np.issubdtype(all_y.dtype, np.floating) and np.all(all_y == np.round(all_y)) and all_y.min() >= 0:
-            num_classes = int(all_y.max()) + 1
-            y, yt = y.astype(np.int64), (yt.astype(np.int64) if yt is not None else None)
-        else:
-            uniq = np.unique(all_y)
-            classes = tuple(str(u) for u in uniq)
-            num_classes = len(uniq)
-            y = np.searchsorted(uniq, y).astype(np.int64)
-            yt = np.searchsorted(uniq, yt).astype(np.int64) if yt is not None else None
-    # images or vectors
-    is_image = x.ndim >= 3
+        uniq = np.unique(all_y)
+        classes = tuple(str(u) for u in uniq)
+        num_classes = len(uniq)
+        codes = np.searchsorted(uniq, all_y).astype(np.int64)
+    y, yt = codes[:len(y)], (codes[len(y):] if yt is not None else None)
     if xt is not None and xt.shape[1:] != x.shape[1:]:
         raise CorruptDatasetError(f"{file}: X_test samples have shape {xt.shape[1:]} but X "
                                   f"samples {x.shape[1:]}", file)
     if xt is None:
         tr, te = stratified_split(y, test_fraction, seed)
         x, xt, y, yt = x[tr], x[te], y[tr], y[te]
-    uint8 = is_image and x.dtype == np.uint8
-    name = "npz"
+    # x is (N, D) vectors or (N, C, H, W) images: uint8 images stay uint8, normalised per item
+    uint8 = x.ndim >= 3 and x.dtype == np.uint8
+    if not uint8:
+        x, xt = x.astype(np.float32), xt.astype(np.float32)
+    m, s = resolve_stats(normalization, x, None, mean, std, channels=x.shape[1], name="npz")
     if uint8:
-        m, s = resolve_stats(normalization, x, None, mean, std,
-                             channels=x.shape[1], name=name)
         train = ArrayDataset(torch.from_numpy(x), y, m, s)
         test = ArrayDataset(torch.from_numpy(np.ascontiguousarray(xt)), yt, m, s)
     else:
-        x = x.astype(np.float32)
-        xt = xt.astype(np.float32)
-        flat = x.reshape(x.shape[0], -1) if not is_image else x
-        m, s = resolve_stats(normalization, flat, None, mean, std,
-                             channels=x.shape[1] if is_image else flat.shape[1], name=name)
-        shape_ = (-1, 1, 1) if is_image else (-1,)
-        mt = np.asarray(m, np.float32).reshape(shape_)
-        st = np.asarray(s, np.float32).reshape(shape_)
-        train = ArrayDataset(torch.from_numpy(((x - mt) / st).astype(np.float32)), y)
-        test = ArrayDataset(torch.from_numpy(((xt - mt) / st).astype(np.float32)), yt)
+        train, test = ArrayDataset(standardized(x, m, s), y), ArrayDataset(standardized(xt, m, s), yt)
     input_shape = tuple(int(v) for v in x.shape[1:])
-    aug = build_augment(augment, "none", input_shape, m, s, padding=padding, name=name)
+    aug = build_augment(augment, "none", input_shape, m, s, padding=padding, name="npz")
     return DatasetBundle(
-        name=name, train=train, test=test, num_classes=num_classes, input_shape=input_shape,
+        name="npz", train=train, test=test, num_classes=num_classes, input_shape=input_shape,
         augment=aug, train_targets=y, points=x.copy() if x.ndim == 2 and x.shape[1] == 2 else None,
         mean=m, std=s, test_targets=yt, classes=classes,
         info={"source": str(file), "has_test": has_test,

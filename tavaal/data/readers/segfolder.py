@@ -1,5 +1,5 @@
 """Segmentation data: images with per-pixel label masks (``--dataset segfolder``), and the
-dataset class every segmentation reader (Cityscapes included) builds on.
+splits and bundle every segmentation reader (Cityscapes included) builds on.
 
 Layout of a segfolder root (the format most users have)::
 
@@ -12,12 +12,10 @@ allowed and mirrored), the image's width and height, and one channel ("L" graysc
 palette PNG) whose values are class indices ``0 .. K-1``; 255 marks unlabeled pixels
 (ignored by the loss and the metrics).
 
-Errors (all raised before training starts, except decoding errors of lazily read files):
-images without a mask and masks without an image (:class:`DatasetNotFoundError`, listing
-them), masks of another size than their image, multi-channel masks and values outside the
-class list (:class:`CorruptDatasetError` naming the file and the values; sizes are checked
-for every pair up front from the file headers, values when a mask is decoded, or for all
-masks up front with ``validate=True``).
+Errors: images without a mask and masks without an image (:class:`DatasetNotFoundError`, listing
+them, up front); masks of another size than their image (checked up front from the file headers),
+multi-channel masks and values outside the class list (checked when a mask is decoded, or for all
+masks up front with ``validate=True``): :class:`CorruptDatasetError` naming the file and the values.
 """
 from __future__ import annotations
 
@@ -27,23 +25,27 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from ...losses import IGNORE_INDEX
 from ..bundle import DatasetBundle
-from ..defaults import IMAGENET_MEAN, IMAGENET_STD, resolve_stats
 from ..errors import CorruptDatasetError, DatasetNotFoundError
-from ..imagefiles import IMAGE_EXTENSIONS, MASK_EXTENSIONS, identity_lookup, image_hw, parse_hw
+from ..imagefiles import IMAGE_EXTENSIONS, MASK_EXTENSIONS, identity_lookup, image_hw, is_image_file, parse_hw
 from ..sources import ImageFolderSource, MaskSourceDataset
 from ..seg_transforms import PairedCompose, PairedRandomCrop, PairedRandomHorizontalFlip
 from ..transforms import normalized_fill
+from ._common import folder_stats
 
 log = logging.getLogger(__name__)
 
 __all__ = ["segmentation_split", "validate_split", "pair_sizes", "load_segfolder", "segmentation_augment",
-           "pair_files", "folder_stats", "SEG_AUGMENTS"]
+           "pair_files", "SEG_AUGMENTS"]
 
 SEG_AUGMENTS = ("default", "none", "flip", "crop", "crop+flip")
+
+
+def _some(items: Sequence[str], sep: str, more: str, n: int = 20) -> str:
+    """The first ``n`` of ``items`` joined by ``sep``, then ``<more>... and K more`` for the rest."""
+    return sep.join(items[:n]) + (f"{more}... and {len(items) - n} more" if len(items) > n else "")
 
 
 def pair_sizes(images: Sequence[Path], masks: Sequence[Path]) -> list[tuple[int, int]]:
@@ -56,8 +58,7 @@ def pair_sizes(images: Sequence[Path], masks: Sequence[Path]) -> list[tuple[int,
             bad.append(f"  {mask}: {mhw[1]}x{mhw[0]} but {Path(img).name} is {hw[1]}x{hw[0]} (WxH)")
         sizes.append(hw)
     if bad:
-        raise CorruptDatasetError(f"{len(bad)} mask(s) differ in size from their image:\n" + "\n".join(bad[:20])
-                                  + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""),
+        raise CorruptDatasetError(f"{len(bad)} mask(s) differ in size from their image:\n" + _some(bad, "\n", "\n  "),
                                   paths=[line.split(":")[0].strip() for line in bad])
     return sizes
 
@@ -107,8 +108,7 @@ def validate_split(view: MaskSourceDataset) -> None:
     bad = [f"{s['id']}: {s['error']}" for s in view.skipped]
     if bad:
         raise CorruptDatasetError(f"{len(bad)} unreadable or invalid image/mask pair(s):\n  "
-                                  + "\n  ".join(bad[:20]) + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20
-                                                             else ""))
+                                  + _some(bad, "\n  ", "\n  "))
 
 
 def pair_files(image_dir: Path, mask_dir: Path, image_exts=IMAGE_EXTENSIONS, mask_exts=MASK_EXTENSIONS,
@@ -121,38 +121,26 @@ def pair_files(image_dir: Path, mask_dir: Path, image_exts=IMAGE_EXTENSIONS, mas
     ``image_glob`` / ``mask_glob`` are considered. Raises :class:`DatasetNotFoundError`
     listing images without a mask and masks without an image."""
     mask_name = mask_name or (lambda stem: stem)
-    images = sorted(p for p in image_dir.rglob(image_glob) if p.is_file() and p.suffix.lower() in image_exts
-                    and not p.name.startswith("."))
+    images = sorted(p for p in image_dir.rglob(image_glob) if p.is_file() and is_image_file(p.name, image_exts))
     masks_by_key = {}
     for m in sorted(mask_dir.rglob(mask_glob)):
-        if m.is_file() and m.suffix.lower() in mask_exts and not m.name.startswith("."):
+        if m.is_file() and is_image_file(m.name, mask_exts):
             masks_by_key.setdefault(m.relative_to(mask_dir).with_suffix("").as_posix(), m)
-    paired, missing = [], []
-    used = set()
-    for img in images:
-        rel = img.relative_to(image_dir)
-        key = (rel.parent / mask_name(img.stem)).as_posix()
-        m = masks_by_key.get(key)
-        if m is None:
-            if not missing:
-                first_expected = mask_dir / f"{key}.png"
-            missing.append(str(img))
-        else:
-            paired.append((img, m))
-            used.add(key)
+    keys = [(img.relative_to(image_dir).parent / mask_name(img.stem)).as_posix() for img in images]
+    missing = [str(img) for img, key in zip(images, keys) if key not in masks_by_key]
+    used = set(keys)
     orphans = [str(m) for k, m in masks_by_key.items() if k not in used]
     problems = []
     if missing:
+        first_expected = mask_dir / f"{next(k for k in keys if k not in masks_by_key)}.png"
         problems.append(f"{len(missing)} image(s) without a mask (looked for e.g. {first_expected}, or another "
-                        f"{'/'.join(e.lstrip('.') for e in mask_exts)} file of that stem): " + ", ".join(missing[:20])
-                        + (f" ... and {len(missing) - 20} more" if len(missing) > 20 else ""))
+                        f"{'/'.join(e.lstrip('.') for e in mask_exts)} file of that stem): " + _some(missing, ", ", " "))
     if orphans:
-        problems.append(f"{len(orphans)} mask(s) without an image in {image_dir}: " + ", ".join(orphans[:20])
-                        + (f" ... and {len(orphans) - 20} more" if len(orphans) > 20 else ""))
+        problems.append(f"{len(orphans)} mask(s) without an image in {image_dir}: " + _some(orphans, ", ", " "))
     if problems:
         raise DatasetNotFoundError(f"{name}: mismatched image/mask files:\n  " + "\n  ".join(problems),
                                    missing + orphans)
-    return [p for p, _ in paired], [m for _, m in paired]
+    return images, [masks_by_key[k] for k in keys]
 
 
 def segmentation_augment(spec, crop_size, mean: Sequence[float], std: Sequence[float],
@@ -184,16 +172,19 @@ def segmentation_augment(spec, crop_size, mean: Sequence[float], std: Sequence[f
     return parts[0] if len(parts) == 1 else PairedCompose(parts)
 
 
-def segmentation_bundle(name: str, train: MaskSourceDataset, test: MaskSourceDataset, classes: Sequence[str],
-                        *, mean: Sequence[float], std: Sequence[float], augment, crop_size, validate: bool,
-                        info: dict) -> DatasetBundle:
-    """Check every file (with ``validate``) and assemble the bundle; ``mean``/``std`` are the
-    normalisation constants the splits were built with (recorded as given).
+def segmentation_bundle(name: str, train_pairs, test_pairs, lookup: np.ndarray, classes: Sequence[str], *,
+                        image_size: tuple[int, int] | None, mean: Sequence[float], std: Sequence[float], augment,
+                        crop_size, validate: bool, cache: bool, info: dict) -> DatasetBundle:
+    """The splits of the ``(images, masks)`` file lists ``train_pairs`` / ``test_pairs``
+    (:func:`segmentation_split`; the test split at the training (H, W) unless ``image_size``),
+    every file checked with ``validate``, as a bundle; ``mean``/``std`` are recorded as given.
 
     ``input_shape`` is the (C, H, W) of un-augmented items (what selection and the WAE see);
     training batches are ``crop_size`` crops when cropping is on. ``train_targets`` is empty:
     segmentation has no per-image class."""
+    train = segmentation_split(*train_pairs, lookup, image_size=image_size, mean=mean, std=std, cache=cache)
     hw = tuple(train.sample_shape[1:])
+    test = segmentation_split(*test_pairs, lookup, image_size=image_size, mean=mean, std=std, cache=cache, hw=hw)
     test_hw = tuple(test.sample_shape[1:]) if len(test) else hw
     if validate:
         validate_split(train)
@@ -203,22 +194,11 @@ def segmentation_bundle(name: str, train: MaskSourceDataset, test: MaskSourceDat
     aug = segmentation_augment(augment, crop, mean, std, name=name)
     log.info("%s: %d train / %d test image+mask pairs, %d classes, %dx%d (HxW)", name, len(train), len(test),
              len(classes), hw[0], hw[1])
-    info = dict(info)
-    info.update({"task": "segmentation", "image_size": list(hw), "test_image_size": list(test_hw),
-                 "crop_size": None if crop is None else list(crop), "ignore_index": train.ignore_index})
+    info = {**info, "task": "segmentation", "image_size": list(hw), "test_image_size": list(test_hw),
+            "crop_size": None if crop is None else list(crop), "ignore_index": train.ignore_index}
     return DatasetBundle(name=name, train=train, test=test, num_classes=len(classes), input_shape=(3,) + tuple(hw),
-                         augment=aug, train_targets=np.zeros(0, dtype=np.int64), points=None, mean=mean,
-                         std=std, test_targets=None, classes=tuple(classes), info=info)
-
-
-def folder_stats(name: str, normalization: str, mean, std):
-    """(mean, std) of an RGB image folder: ImageNet statistics ("default"), or the given
-    ``mean``/``std``; ValueError for "computed" without them (it would decode every image)."""
-    if normalization == "computed" and mean is None:
-        raise ValueError(f"{name}: normalization='computed' would decode every image; pass mean=/std= "
-                         "(or use 'default' = ImageNet statistics)")
-    return resolve_stats(normalization, torch.zeros(1, 3), (IMAGENET_MEAN, IMAGENET_STD), mean, std,
-                         channels=3, name=name)
+                         augment=aug, train_targets=np.zeros(0, dtype=np.int64), mean=mean, std=std,
+                         classes=tuple(classes), info=info)
 
 
 def _read_classes(root: Path, classes) -> list[str]:
@@ -269,8 +249,8 @@ def load_segfolder(data_dir=None, seed: int = 0, *, classes=None, image_size=Non
     size = parse_hw(image_size)
     split_dirs = (root / "train" / images_dir).is_dir() and (root / "test" / images_dir).is_dir()
     if split_dirs:
-        tr_img, tr_mask = pair_files(root / "train" / images_dir, root / "train" / masks_dir)
-        te_img, te_mask = pair_files(root / "test" / images_dir, root / "test" / masks_dir)
+        train = pair_files(root / "train" / images_dir, root / "train" / masks_dir)
+        test = pair_files(root / "test" / images_dir, root / "test" / masks_dir)
     else:
         for d in (images_dir, masks_dir):
             if not (root / d).is_dir():
@@ -282,14 +262,11 @@ def load_segfolder(data_dir=None, seed: int = 0, *, classes=None, image_size=Non
         perm = np.random.default_rng(seed).permutation(len(img))
         n_test = int(round(len(img) * test_fraction))
         te, tr = np.sort(perm[:n_test]), np.sort(perm[n_test:])
-        tr_img, tr_mask = [img[i] for i in tr], [msk[i] for i in tr]
-        te_img, te_mask = [img[i] for i in te], [msk[i] for i in te]
-    if not tr_img:
+        train = [img[i] for i in tr], [msk[i] for i in tr]
+        test = [img[i] for i in te], [msk[i] for i in te]
+    if not train[0]:
         raise DatasetNotFoundError(f"segfolder: no training images under {root}", [str(root)])
-    train = segmentation_split(tr_img, tr_mask, lookup, image_size=size, mean=m, std=s, cache=cache)
-    test = segmentation_split(te_img, te_mask, lookup, image_size=size, mean=m, std=s, cache=cache,
-                              hw=tuple(train.sample_shape[1:]))
-    return segmentation_bundle("segfolder", train, test, names, mean=m, std=s, augment=augment, crop_size=crop_size,
-                               validate=validate,
+    return segmentation_bundle("segfolder", train, test, lookup, names, image_size=size, mean=m, std=s,
+                               augment=augment, crop_size=crop_size, validate=validate, cache=cache,
                                info={"source": str(root), "split": "folders" if split_dirs else "seeded",
                                      "test_fraction": None if split_dirs else test_fraction})

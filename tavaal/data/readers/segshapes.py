@@ -23,6 +23,7 @@ from ...losses import IGNORE_INDEX
 from ..bundle import DatasetBundle
 from ..defaults import resolve_stats
 from ..imagefiles import parse_hw
+from ..normalization import uint8_scale_shift
 from .segfolder import segmentation_augment
 
 __all__ = ["SEGSHAPES_CLASSES", "SEGSHAPES_TO_LABEL_ID", "generate_street_scenes", "ArraySegmentationDataset",
@@ -115,8 +116,7 @@ class ArraySegmentationDataset(Dataset):
                              f"{sorted(set(self.labels[bad].tolist()))[:10]}")
         self.num_classes = int(num_classes)
         self.mean, self.std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
-        s = torch.tensor(self.std).view(1, -1, 1, 1)
-        self._a, self._b = 1.0 / (255.0 * s), -torch.tensor(self.mean).view(1, -1, 1, 1) / s
+        self._a, self._b = uint8_scale_shift(self.mean, self.std, tuple(self.images.shape[1:]), batch=True)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -152,8 +152,7 @@ def load_segshapes(data_dir=None, seed: int = 0, *, num_train: int = 240, num_te
     return DatasetBundle(
         name="segshapes", train=train, test=test, num_classes=k, input_shape=(3, h, w),
         augment=segmentation_augment(augment, crop, m, s, name="segshapes"),
-        train_targets=np.zeros(0, dtype=np.int64), points=None, mean=m, std=s, test_targets=None,
-        classes=SEGSHAPES_CLASSES,
+        train_targets=np.zeros(0, dtype=np.int64), mean=m, std=s, classes=SEGSHAPES_CLASSES,
         info={"task": "segmentation", "image_size": [h, w], "crop_size": None if crop is None else list(crop),
               "ignore_index": IGNORE_INDEX, "generated": True})
 

@@ -23,11 +23,11 @@ def _find(root: Path) -> Path:
     for cand in (root, root / "svhn", root / "SVHN"):
         if all((cand / f).is_file() for f in SVHN_FILES):
             return cand
-    missing = [str(root / f) for f in SVHN_FILES if not (root / f).is_file()]
+    missing = [f for f in SVHN_FILES if not (root / f).is_file()]
     raise DatasetNotFoundError(
         f"svhn: expected {SVHN_FILES[0]} and {SVHN_FILES[1]} in {root} (or {root / 'svhn'}); "
-        f"missing {', '.join(Path(m).name for m in missing)} (download them from {SVHN_URL}, "
-        "'Format 2: Cropped Digits')", missing)
+        f"missing {', '.join(missing)} (download them from {SVHN_URL}, 'Format 2: Cropped Digits')",
+        [root / f for f in missing])
 
 
 def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,7 @@
 """Row sources: how the samples of a pool are read -- image folders, ``.npy``/``.npz`` arrays,
 sharded pool directories and the datasets of :func:`tavaal.data.load_dataset` -- by training,
-selection and scoring alike, in bounded memory.
-
-A *row source* says how rows are read; the *label state* (which rows are labeled, with what
-label) is :class:`tavaal.data.Pool` or the labeling loop's work directory, never the source.
+selection and scoring alike, in bounded memory. The *label state* (which rows are labeled, with
+what label) is :class:`tavaal.data.Pool` or the labeling loop's work directory, never the source.
 
 Every source has ``len(source)``, ``sample_shape``, ``dtype`` (a string: "float32", "float16",
 "bfloat16", "uint8"), ``kind`` ("inputs", "latents" or "features") and:
@@ -13,27 +11,23 @@ Every source has ``len(source)``, ``sample_shape``, ``dtype`` (a string: "float3
   :class:`SourceError` listing unknown ids);
 * ``read_rows(rows)``: the samples of ``rows`` (any order, repeats allowed) as one batch;
 * ``iter_batches(batch_size, start=0, stop=None, indices=None, exclude=None, prefetch_depth=2,
-  num_workers=0)`` yielding ``(rows, batch)``;
-and training reads a source through ``SourceDataset(source, mean, std, targets)`` (or
-:class:`MaskSourceDataset` for label masks), the torch ``Dataset`` view indexed by global row
-(normalised float32; only the rows asked for are ever read).
+  num_workers=0)`` yielding ``(rows, batch)``.
 
-Batches:
+Training reads a source through :class:`SourceDataset` (or :class:`MaskSourceDataset` for label
+masks), a torch ``Dataset`` indexed by global row that reads only the rows asked for.
 
-* ``rows``: ``np.int64`` array of global row numbers (the position of a sample in the source:
-  array row, shard-concatenated row, index in the sorted file list of an image folder);
-* ``batch``: a CPU ``torch.Tensor`` (B, *sample_shape) of the source's dtype (uint8 images
-  are *not* normalised here: :meth:`tavaal.scoring.Scorer.prepare` and :class:`SourceDataset`
-  do it); for ``kind == "latents"`` a tuple ``(mu, r)`` (r is None for pools without ranks).
+Batches: ``rows`` is an ``np.int64`` array of global row numbers (array row, shard-concatenated
+row, index in the sorted file list of an image folder); ``batch`` a CPU ``torch.Tensor`` (B,
+*sample_shape) of the source's dtype (uint8 images are *not* normalised here), for ``kind ==
+"latents"`` a tuple ``(mu, r)`` (r is None for pools without ranks).
 
-``iter_batches`` yields rows in increasing order (``indices`` must be sorted). ``exclude``
+``iter_batches`` yields rows in increasing order (``indices`` must be sorted); ``exclude``
 (sorted int array) drops rows, e.g. the labeled set. Batches are read ahead by a background
-thread (arrays) or DataLoader worker processes (image folders): never more than ``prefetch``
-batches are held. Images that cannot be decoded are skipped and recorded in
-``source.skipped`` (``[{"id": relative path, "error": "..."}]``), never raised, while scoring;
-training views (:class:`SourceDataset`) skip and record them too (``view.skipped``), or raise
-:class:`UnreadableRowsError` naming the files with ``on_unreadable="error"`` (the benchmark data
-sets). :func:`find_unreadable` checks a whole folder up front, in parallel worker processes.
+thread (arrays) or DataLoader worker processes (image folders), never more than ``prefetch``
+at a time. Images that cannot be decoded are skipped and recorded in ``source.skipped``
+(``[{"id": relative path, "error": "..."}]``), never raised, while scoring; training views skip
+and record them too, or raise :class:`UnreadableRowsError` under ``on_unreadable="error"``.
+:func:`find_unreadable` checks a whole folder up front, in parallel worker processes.
 
 Sharded pool directory (``pool.json``)::
 
@@ -43,13 +37,8 @@ Sharded pool directory (``pool.json``)::
 
 Each shard is an ``.npy`` file, memory-mapped on read (bfloat16 is stored as uint16 and
 reinterpreted); latent pools keep r beside mu in ``shard_00000.r.npy`` (float32, (n,)).
-Write one with :func:`write_sharded_pool` or :class:`ShardedPoolWriter`.
-
-Modules: :mod:`.base` (the interface, batch plans, read-ahead), :mod:`.views` (training views),
-:mod:`.stats` (channel statistics), :mod:`.arrays` (``.npy``/``.npz``), :mod:`.sharded` (sharded
-pools and their writer), :mod:`.images` (image folders), :mod:`.dataset` (torch datasets).
-``open_source`` (a pool by its path) is :mod:`tavaal.data.open`. This package re-exports the
-public names of its modules.
+:func:`write_sharded_pool` or :class:`ShardedPoolWriter` writes one. ``open_source`` (a pool
+by its path) is :mod:`tavaal.data.open`.
 """
 from __future__ import annotations
 
@@ -64,8 +53,8 @@ from .views import ON_UNREADABLE, ItemwiseView, MaskSourceDataset, SourceDataset
 
 __all__ = [
     "SourceError", "RowSource", "Batch", "ArraySource", "ShardedSource", "ImageFolderSource", "DatasetSource",
-    "write_sharded_pool", "ShardedPoolWriter", "prefetch", "POOL_FORMAT",
-    "POOL_VERSION", "SourceDataset", "MaskSourceDataset", "channel_stats", "ItemwiseView", "ImageShapeChoice", "choose_image_shape",
-    "decode_workers", "find_unreadable", "list_image_files", "check_channels", "read_unreadable", "write_unreadable",
-    "ON_UNREADABLE", "UnreadableRowsError",
+    "write_sharded_pool", "ShardedPoolWriter", "prefetch", "POOL_FORMAT", "POOL_VERSION", "SourceDataset",
+    "MaskSourceDataset", "channel_stats", "ItemwiseView", "ImageShapeChoice", "choose_image_shape", "decode_workers",
+    "find_unreadable", "list_image_files", "check_channels", "read_unreadable", "write_unreadable", "ON_UNREADABLE",
+    "UnreadableRowsError",
 ]

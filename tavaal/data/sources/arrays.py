@@ -3,6 +3,7 @@ compressed)."""
 from __future__ import annotations
 
 import os
+import struct
 import zipfile
 from pathlib import Path
 from typing import Optional, Tuple
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from .base import DTYPES, KINDS, RowSource, SourceError
-from .mapped import dtype_name, gather_rows, release_pages, to_tensor
+from .mapped import gather_rows, release_pages, to_tensor
 
 __all__ = ["ArraySource", "LAYOUTS", "image_layout"]
 
@@ -63,10 +64,8 @@ def _npz_member_memmap(path: Path, key: str) -> Optional[np.memmap]:
         local = f.read(30)
         if local[:4] != b"PK\x03\x04":
             return None
-        name_len = int.from_bytes(local[26:28], "little")
-        extra_len = int.from_bytes(local[28:30], "little")
-        data_start = info.header_offset + 30 + name_len + extra_len
-        f.seek(data_start)
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
         shape, fortran, dtype = _npy_header(f)
         offset = f.tell()
     if fortran or dtype.hasobject:
@@ -76,41 +75,25 @@ def _npz_member_memmap(path: Path, key: str) -> Optional[np.memmap]:
 
 class _CompressedNpzMember:
     """Sequential reader of a compressed .npz member (np.savez_compressed): bounded memory,
-    rows are decompressed in order (random access re-reads from the start)."""
+    rows are decompressed in order (a backward seek decompresses again from the start)."""
 
     def __init__(self, path: Path, key: str):
         self.path, self.key = path, key
         with zipfile.ZipFile(path) as zf, zf.open(key + ".npy") as f:
             shape, fortran, dtype = _npy_header(f)
+            self._start = f.tell()
         if fortran:
             raise SourceError(f"{path}:{key}: Fortran-ordered arrays are not supported")
         self.shape, self.dtype = tuple(shape), dtype
         self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
-        self._zf = None
-        self._f = None
-        self._pos = 0
-
-    def _open(self):
-        self.close()
-        self._zf = zipfile.ZipFile(self.path)
-        self._f = self._zf.open(self.key + ".npy")
-        version = np.lib.format.read_magic(self._f)
-        (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(self._f)
-        self._pos = 0
+        self._zf = self._f = None
 
     def read(self, lo: int, hi: int) -> np.ndarray:
-        if self._f is None or lo < self._pos:
-            self._open()
-        if lo > self._pos:
-            skip = (lo - self._pos) * self.row_bytes
-            while skip:
-                got = len(self._f.read(min(skip, 1 << 24)))
-                if not got:
-                    break
-                skip -= got
-            self._pos = lo
+        if self._f is None:
+            self._zf = zipfile.ZipFile(self.path)
+            self._f = self._zf.open(self.key + ".npy")
+        self._f.seek(self._start + lo * self.row_bytes)
         data = self._f.read((hi - lo) * self.row_bytes)
-        self._pos = hi
         return np.frombuffer(data, dtype=self.dtype).reshape((hi - lo,) + self.shape[1:])
 
     def close(self):
@@ -146,23 +129,20 @@ class ArraySource(RowSource):
                 if key not in members:
                     raise SourceError(f"{self.path}: no array {key!r} (has {', '.join(members)})")
                 self.key = key
-                arr = _npz_member_memmap(self.path, key)
-                if arr is None:
+                self._arr = _npz_member_memmap(self.path, key)
+                if self._arr is None:
                     self._compressed = _CompressedNpzMember(self.path, key)
-                    shape, np_dtype = self._compressed.shape, self._compressed.dtype
-                else:
-                    shape, np_dtype = arr.shape, arr.dtype
-                self._arr = arr
             else:
                 self._arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
-                shape, np_dtype = self._arr.shape, self._arr.dtype
         except SourceError:
             raise
         except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
             raise SourceError(f"{self.path}: cannot read the array ({type(exc).__name__}: {exc})") from exc
+        stored = self._arr if self._compressed is None else self._compressed
+        shape, np_dtype = stored.shape, np.dtype(stored.dtype)
         if len(shape) < 1:
             raise SourceError(f"{self.path}: a pool array needs a sample axis, got a scalar")
-        self.stored_shape, self.stored_dtype = tuple(int(s) for s in shape), np.dtype(np_dtype)
+        self.stored_shape, self.stored_dtype = tuple(int(s) for s in shape), np_dtype
         self.layout = image_layout(self.stored_shape, layout, f"{self.path}:{self.key}" if self.key else str(self.path))
         if self.layout == "NHW":
             shape = (shape[0], 1) + tuple(shape[1:])
@@ -175,7 +155,7 @@ class ArraySource(RowSource):
         self._n = int(shape[0])
         self.sample_shape = tuple(int(s) for s in shape[1:])
         if dtype is None:
-            dtype = "bfloat16" if np_dtype == np.uint16 else dtype_name(np_dtype)
+            dtype = "bfloat16" if np_dtype == np.uint16 else np_dtype.name
             if dtype not in DTYPES:
                 if np.issubdtype(np_dtype, np.number):
                     dtype = "float32"  # other numeric dtypes are converted per batch
@@ -194,9 +174,8 @@ class ArraySource(RowSource):
         if rows.size == 0:
             x = torch.empty((0,) + self.sample_shape)
         elif self._compressed is not None:
-            lo, hi = int(rows[0]), int(rows[-1]) + 1
-            block = self._compressed.read(lo, hi)
-            x = to_tensor(block[rows - lo], self.dtype)
+            lo = int(rows[0])
+            x = to_tensor(self._compressed.read(lo, int(rows[-1]) + 1)[rows - lo], self.dtype)
         else:
             x = to_tensor(gather_rows(self._arr, rows), self.dtype)
             release_pages(self._arr, int(rows[0]), int(rows[-1]) + 1)

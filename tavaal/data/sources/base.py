@@ -14,7 +14,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 import numpy as np
 import torch
 
-__all__ = ["SourceError", "RowSource", "Batch", "prefetch", "row_plan", "check_indices", "KINDS", "DTYPES"]
+__all__ = ["SourceError", "RowSource", "Batch", "prefetch", "row_plan", "KINDS", "DTYPES"]
 
 KINDS = ("inputs", "latents", "features")
 DTYPES = ("float32", "float16", "bfloat16", "uint8")
@@ -27,8 +27,6 @@ _END = object()
 class SourceError(ValueError):
     """A source cannot be opened, an id is unknown, or the source does not fit the artifacts
     (clear one-line message)."""
-
-
 
 
 def prefetch(iterator: Iterable, depth: int = 2) -> Iterator:
@@ -76,57 +74,41 @@ def prefetch(iterator: Iterable, depth: int = 2) -> Iterator:
                 thread.join(timeout=0.05)
 
 
-
-def check_indices(indices: Optional[np.ndarray], n: int) -> Optional[np.ndarray]:
-    """``indices`` as a 1-D int64 array (None stays None); raises :class:`SourceError` unless
-    they are sorted, distinct and in [0, n)."""
-    if indices is None:
-        return None
-    idx = np.asarray(indices, dtype=np.int64)
-    if idx.ndim != 1:
-        raise SourceError(f"indices must be 1-D, got shape {idx.shape}")
-    if idx.size and (idx[0] < 0 or idx[-1] >= n or np.any(np.diff(idx) <= 0)):
-        raise SourceError(f"indices must be sorted, distinct and in [0, {n})")
-    return idx
-
-
 def row_plan(n: int, batch_size: int, start: int, stop: Optional[int], indices, exclude) -> Iterator[np.ndarray]:
-    """Sorted row numbers of each batch (at most ``batch_size`` rows) of rows [start, stop) (or
-    ``indices``, checked by :func:`check_indices`) without the sorted ``exclude`` rows; O(batch)
-    memory."""
+    """Sorted row numbers of each batch (at most ``batch_size`` rows) of rows [start, stop) (or of
+    ``indices``: 1-D, sorted, distinct, in [0, n)) without the sorted ``exclude`` rows; O(batch)
+    memory. Raises :class:`SourceError` (at once) for a batch size below 1 or bad ``indices``."""
     if batch_size < 1:
         raise SourceError(f"batch_size must be >= 1, got {batch_size}")
+    if indices is not None:
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.ndim != 1:
+            raise SourceError(f"indices must be 1-D, got shape {indices.shape}")
+        if indices.size and (indices[0] < 0 or indices[-1] >= n or np.any(np.diff(indices) <= 0)):
+            raise SourceError(f"indices must be sorted, distinct and in [0, {n})")
     stop = n if stop is None else min(int(stop), n)
     start = max(0, int(start))
     excl = None if exclude is None or len(exclude) == 0 else np.asarray(exclude, dtype=np.int64)
     if indices is not None:
-        idx = indices[(indices >= start) & (indices < stop)]
-        if excl is not None:
-            idx = idx[~np.isin(idx, excl, assume_unique=True)]
-        for s in range(0, idx.size, batch_size):
-            yield idx[s:s + batch_size]
-        return
-    pending: List[np.ndarray] = []
-    count = 0
-    for s in range(start, stop, batch_size):
-        rows = np.arange(s, min(s + batch_size, stop), dtype=np.int64)
-        if excl is not None:
-            lo, hi = np.searchsorted(excl, [rows[0], rows[-1] + 1])
-            if hi > lo:
-                rows = rows[~np.isin(rows, excl[lo:hi], assume_unique=True)]
-        if excl is None:
-            yield rows
-            continue
-        pending.append(rows)
-        count += rows.size
-        while count >= batch_size:
-            cat = np.concatenate(pending)
-            yield cat[:batch_size]
-            rest = cat[batch_size:]
-            pending, count = ([rest] if rest.size else []), rest.size
-    if pending and count:
-        yield np.concatenate(pending)
+        chunks: Iterable[np.ndarray] = [indices[(indices >= start) & (indices < stop)]]
+    else:
+        chunks = (np.arange(s, min(s + batch_size, stop), dtype=np.int64) for s in range(start, stop, batch_size))
+    return _rebatch(chunks, excl, batch_size)
 
+
+def _rebatch(chunks: Iterable[np.ndarray], excl: Optional[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """The sorted rows of ``chunks`` without ``excl``, cut into batches of ``batch_size``."""
+    pending = np.zeros(0, dtype=np.int64)
+    for rows in chunks:
+        if excl is not None and rows.size:
+            lo, hi = np.searchsorted(excl, [rows[0], rows[-1] + 1])
+            rows = rows[~np.isin(rows, excl[lo:hi], assume_unique=True)]
+        pending = np.concatenate([pending, rows])
+        while pending.size >= batch_size:
+            yield pending[:batch_size]
+            pending = pending[batch_size:]
+    if pending.size:
+        yield pending
 
 
 class RowSource:
@@ -143,7 +125,6 @@ class RowSource:
     def __len__(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # ------------------------------------------------------------------ ids
     def id_of(self, row: int) -> Union[int, str]:
         """The stable id of ``row`` (here: the row number itself)."""
         return int(row)
@@ -167,24 +148,18 @@ class RowSource:
         """Rows (``np.int64``, in the order of ``ids``) of ``ids``: row numbers (ints or digit
         strings) here, relative file paths for image folders. Raises :class:`SourceError`
         listing the unknown ids (the first 20 and a count)."""
-        rows, unknown = [], []
-        for ident in ids:
-            row = self._row_of_id(ident)
-            if row is None:
-                unknown.append(ident)
-            else:
-                rows.append(row)
+        found = [(ident, self._row_of_id(ident)) for ident in ids]
+        unknown = [ident for ident, row in found if row is None]
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:20])
             more = f" ... ({len(unknown)} in all)" if len(unknown) > 20 else ""
             raise SourceError(f"{len(unknown)} id(s) are not in the pool {self.path} ({len(self)} rows): "
                               f"{shown}{more}")
-        return np.asarray(rows, dtype=np.int64)
+        return np.asarray([row for _, row in found], dtype=np.int64)
 
     def describe(self) -> str:
         return f"{type(self).__name__}({self.path}, {len(self)} x {list(self.sample_shape)} {self.dtype}, {self.kind})"
 
-    # ------------------------------------------------------------------ reading
     def _read_rows(self, rows: np.ndarray):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -209,12 +184,9 @@ class RowSource:
             raise SourceError(f"rows must lie in [0, {len(self)}), got range [{rows.min()}, {rows.max()}]")
         if rows.size < 2 or np.all(np.diff(rows) > 0):
             return self._read_available(rows)
-        uniq, inverse = np.unique(rows, return_inverse=True)
-        good, batch = self._read_available(uniq)
-        at = np.minimum(np.searchsorted(good, uniq), max(good.size - 1, 0))
-        present = (good[at] == uniq) if good.size else np.zeros(uniq.size, dtype=bool)
-        keep = present[inverse]
-        take = torch.from_numpy(at[inverse][keep].astype(np.int64))
+        good, batch = self._read_available(np.unique(rows))
+        keep = np.isin(rows, good)
+        take = torch.from_numpy(np.searchsorted(good, rows[keep]).astype(np.int64))
         if isinstance(batch, tuple):
             return rows[keep], (batch[0][take], None if batch[1] is None else batch[1][take])
         return rows[keep], batch[take]
@@ -223,10 +195,12 @@ class RowSource:
                      indices: Optional[np.ndarray] = None, exclude: Optional[np.ndarray] = None,
                      prefetch_depth: int = 2, num_workers: int = 0) -> Iterator[Batch]:
         """Yield ``(rows, batch)`` in increasing row order (see the module docstring)."""
-        indices = check_indices(indices, len(self))
-        plan = row_plan(len(self), batch_size, start, stop, indices, exclude)
-        gen = ((rows, self._read_rows(rows)) for rows in plan)
-        return prefetch(gen, prefetch_depth)
+        return self._read_plan(row_plan(len(self), batch_size, start, stop, indices, exclude), prefetch_depth,
+                               num_workers)
+
+    def _read_plan(self, plan: Iterator[np.ndarray], prefetch_depth: int, num_workers: int) -> Iterator[Batch]:
+        """``(rows, batch)`` of each batch of ``plan``, read ahead by :func:`prefetch`."""
+        return prefetch(((rows, self._read_rows(rows)) for rows in plan), prefetch_depth)
 
     def close(self) -> None:
         pass

@@ -23,7 +23,6 @@ class DatasetSource(RowSource):
         super().__init__()
         self.torch_dataset = dataset
         self.path = Path(f"dataset:{name}:{split}") if name is not None else Path(f"dataset:{type(dataset).__name__}")
-        self.dtype = "float32"
         self.sample_shape = tuple(dataset[0][0].shape) if len(dataset) else ()
 
     def __len__(self) -> int:

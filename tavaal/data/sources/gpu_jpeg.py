@@ -2,21 +2,20 @@
 
 Where ``torchvision.io.decode_jpeg(..., device="cuda")`` is importable and a GPU is visible,
 :func:`decode_jpegs` reads a batch of files on the CPU (bytes only), decodes the JPEGs among
-them on the GPU in one batched call and resizes them there, so the CPU cores only read files:
-on a GPU machine the decode no longer bounds how fast an image folder is scored
-(benchmarks/bench_image_read.py shows the read and score rates side by side). Files that are
-not JPEGs (by their magic bytes) and JPEGs that nvJPEG rejects (CMYK, progressive variants
-some versions lack, truncated files) are decoded on the CPU by
+them on the GPU in one batched call and resizes them there, so the CPU cores only read files.
+Files that are not JPEGs (by their magic bytes) and JPEGs that nvJPEG rejects (CMYK, some
+progressive variants, truncated files) are decoded on the CPU by
 :func:`tavaal.data.imagefiles.decode_image`, or reported as unreadable exactly as there.
 
-Pixels: the same channel conversion (RGB or grayscale) and size as ``decode_image``, resized
-bilinearly with antialiasing by torch on the GPU. nvJPEG's IDCT and torch's resize are not
-Pillow's, so pixels differ from the CPU decode by a few levels (scores agree to rounding, not
-bits): use it for scoring, where throughput matters; the CPU decode stays the reference.
+Pixels: the same channel conversion and size as ``decode_image``, resized bilinearly with
+antialiasing by torch on the GPU; nvJPEG's IDCT and torch's resize are not Pillow's, so pixels
+differ from the CPU decode by a few levels (scores agree to rounding, not bits). The CPU decode
+stays the reference.
 """
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -70,8 +69,7 @@ def decode_jpegs(paths: Sequence[os.PathLike], size: Tuple[int, int], channels: 
     skipped: List[dict] = []
     for k, p in enumerate(paths):
         try:
-            with open(p, "rb") as f:
-                datas.append(f.read())
+            datas.append(Path(p).read_bytes())
         except OSError as exc:
             datas.append(None)
             skipped.append({"index": k, "path": str(p), "error": f"{type(exc).__name__}: {exc}"})

@@ -1,6 +1,7 @@
 """Image folders as row sources: every image file under a root, decoded to one (C, H, W)."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -15,7 +16,7 @@ import torch
 from ...rundir import atomic_write_bytes
 from ..errors import CorruptDatasetError
 from ..imagefiles import IMAGE_EXTENSIONS, decode_image, image_mode, is_image_file
-from .base import Batch, RowSource, SourceError, check_indices, prefetch, row_plan
+from .base import Batch, RowSource, SourceError, prefetch
 
 __all__ = ["ImageFolderSource", "list_image_files", "choose_image_shape", "ImageShapeChoice", "find_unreadable",
            "decode_workers", "DECODE_WORKERS_ENV", "check_channels", "write_unreadable", "read_unreadable"]
@@ -31,12 +32,10 @@ class _ImageRows(torch.utils.data.Dataset):
         return len(self.plan)
 
     def __getitem__(self, k):
-        rows = self.plan[k]
         good, tensors, skipped = [], [], []
-        for row in rows:
-            f = self.files[int(row)]
+        for row in self.plan[k]:
             try:
-                tensors.append(decode_image(f, self.shape[1:], self.shape[0]))
+                tensors.append(decode_image(self.files[int(row)], self.shape[1:], self.shape[0]))
                 good.append(int(row))
             except Exception as exc:  # noqa: BLE001 - any decode failure is a skipped image
                 skipped.append({"id": self.ids[int(row)], "error": f"{type(exc).__name__}: {exc}"})
@@ -78,30 +77,27 @@ def choose_image_shape(files: Sequence[os.PathLike], image_shape: Optional[Seque
     are more; ties go to the first in path order), or ``image_shape`` when given. Counts how
     many sampled files differ from the result. An empty or fully unreadable folder gives
     (3, 32, 32). Raises :class:`SourceError` for a given shape that is not (C, H, W), C = 1 or 3."""
-    files = [str(f) for f in files]
-    picked = files
-    if len(files) > sample:
-        picked = [files[i] for i in np.sort(np.random.default_rng(seed).choice(len(files), size=sample,
-                                                                                 replace=False))]
+    picked = [str(f) for f in files]
+    if len(picked) > sample:
+        picked = [picked[i] for i in np.sort(np.random.default_rng(seed).choice(len(picked), size=sample,
+                                                                                  replace=False))]
     shapes, unreadable = [], 0
     for f in picked:
         try:
             shapes.append(image_mode(f))
         except CorruptDatasetError:
             unreadable += 1
-    if image_shape is not None:
+    given = image_shape is not None
+    if given:
         shape = tuple(int(s) for s in image_shape)
         if len(shape) != 3 or shape[0] not in (1, 3) or min(shape) < 1:
             raise SourceError(f"--image-shape must be C,H,W with C = 1 (grayscale) or 3 (RGB), got {shape}")
-        given = True
     elif shapes:
         channels = Counter(s[0] for s in shapes).most_common(1)[0][0]
-        hw = Counter(s[1:] for s in shapes).most_common(1)[0][0]
-        shape, given = (channels,) + tuple(hw), False
+        shape = (channels,) + tuple(Counter(s[1:] for s in shapes).most_common(1)[0][0])
     else:
-        shape, given = (3, 32, 32), False
-    differ = sum(1 for s in shapes if s != shape)
-    return ImageShapeChoice(shape, len(picked), differ, unreadable, given)
+        shape = (3, 32, 32)
+    return ImageShapeChoice(shape, len(picked), sum(1 for s in shapes if s != shape), unreadable, given)
 
 
 def list_image_files(root: os.PathLike, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> List[str]:
@@ -111,9 +107,7 @@ def list_image_files(root: os.PathLike, extensions: Sequence[str] = IMAGE_EXTENS
     files = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if is_image_file(name, extensions):
-                files.append(os.path.join(dirpath, name))
+        files += [os.path.join(dirpath, name) for name in filenames if is_image_file(name, extensions)]
     return sorted(files)
 
 
@@ -131,7 +125,6 @@ class ImageFolderSource(RowSource):
     only, not DataLoader workers). Unreadable files are dropped from what a read returns and
     listed in ``skipped`` (``{"id", "error"}``)."""
 
-    kind = "inputs"
     dtype = "uint8"
 
     def __init__(self, root: os.PathLike, image_shape: Optional[Sequence[int]] = None, *,
@@ -141,22 +134,17 @@ class ImageFolderSource(RowSource):
         if not self.path.is_dir():
             raise SourceError(f"pool {self.path} is not a directory")
         root_text = str(self.path)
-        if files is None:
-            listed = list_image_files(self.path)
-        else:
-            listed = [str(f) if Path(f).is_absolute() else os.path.join(root_text, str(f)) for f in files]
+        listed = list_image_files(self.path) if files is None else [
+            str(f) if Path(f).is_absolute() else os.path.join(root_text, str(f)) for f in files]
         ids = [Path(os.path.relpath(f, root_text)).as_posix() for f in listed]
         self._lookup: Optional[Dict[str, int]] = None
         self.files, self.ids = listed, ids
-        found = [self._row_of_id(e) for e in exclude]  # ids no longer in the folder are ignored
-        dropped = np.asarray(sorted({r for r in found if r is not None}), dtype=np.int64)
-        if dropped.size:
-            keep = np.ones(len(listed), dtype=bool)
-            keep[dropped] = False
-            self.files = [f for f, k in zip(listed, keep) if k]
-            self.ids = [i for i, k in zip(ids, keep) if k]
+        dropped = {self._row_of_id(e) for e in exclude} - {None}  # ids no longer in the folder are ignored
+        self.excluded: List[str] = [ids[r] for r in sorted(dropped)]
+        if dropped:
+            self.files = [f for r, f in enumerate(listed) if r not in dropped]
+            self.ids = [i for r, i in enumerate(ids) if r not in dropped]
             self._lookup = None
-        self.excluded: List[str] = [ids[int(r)] for r in dropped]
         if image_shape is None:
             image_shape = choose_image_shape(self.files).shape
         image_shape = tuple(int(s) for s in image_shape)
@@ -172,28 +160,23 @@ class ImageFolderSource(RowSource):
         return self.ids[int(row)]
 
     def _row_of_id(self, ident) -> Optional[int]:
-        if self._lookup is None:
-            self._lookup = {ident: row for row, ident in enumerate(self.ids)}
         if not isinstance(ident, (str, os.PathLike)):
             return None
-        key = Path(ident).as_posix()
-        row = self._lookup.get(key)
+        if self._lookup is None:
+            self._lookup = {ident: row for row, ident in enumerate(self.ids)}
+        p = Path(ident)
+        row = self._lookup.get(p.as_posix())
         if row is None:
-            p = Path(ident)
             for base in (self.path, self.path.resolve()):
-                try:
-                    rel = p.relative_to(base) if p.is_absolute() == base.is_absolute() else None
-                except ValueError:
-                    rel = None
-                if rel is not None and rel.as_posix() in self._lookup:
-                    return self._lookup[rel.as_posix()]
+                if p.is_absolute() == base.is_absolute() and p.is_relative_to(base):
+                    row = self._lookup.get(p.relative_to(base).as_posix())
+                    if row is not None:
+                        break
         return row
 
     def _read_available(self, rows: np.ndarray):
-        if self._cache is not None and all(int(r) in self._cache for r in rows):
-            x = torch.stack([self._cache[int(r)] for r in rows]) if rows.size else \
-                torch.empty((0,) + self.sample_shape, dtype=torch.uint8)
-            return rows, x
+        if self._cache is not None and rows.size and all(int(r) in self._cache for r in rows):
+            return rows, torch.stack([self._cache[int(r)] for r in rows])
         good, x, skipped = _ImageRows(self.files, self.sample_shape, [rows], self.ids)[0]
         self.skipped.extend(skipped)
         if self._cache is not None:
@@ -203,26 +186,20 @@ class ImageFolderSource(RowSource):
     def _read_rows(self, rows: np.ndarray):
         return self._read_available(rows)[1]
 
-    def iter_batches(self, batch_size: int, start: int = 0, stop: Optional[int] = None,
-                     indices: Optional[np.ndarray] = None, exclude: Optional[np.ndarray] = None,
-                     prefetch_depth: int = 2, num_workers: int = 0) -> Iterator[Batch]:
-        """As :meth:`RowSource.iter_batches`; decodes in ``num_workers`` DataLoader worker
-        processes (0: a background thread). Corrupt images are dropped from their batch (so
-        a batch may be shorter, or empty) and appended to ``self.skipped``."""
-        indices = check_indices(indices, len(self))
-        plan = list(row_plan(len(self), batch_size, start, stop, indices, exclude))
-        ds = _ImageRows(self.files, self.sample_shape, plan, self.ids)
+    def _read_plan(self, plan: Iterator[np.ndarray], prefetch_depth: int, num_workers: int) -> Iterator[Batch]:
+        """Decodes in ``num_workers`` DataLoader worker processes (0: a background thread).
+        Corrupt images are dropped from their batch (so a batch may be shorter, or empty) and
+        appended to ``self.skipped``."""
+        ds = _ImageRows(self.files, self.sample_shape, list(plan), self.ids)
         if num_workers > 0:
-            loader = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers,
-                                                 prefetch_factor=max(1, prefetch_depth), persistent_workers=False)
-            source = iter(loader)
+            source = iter(torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers,
+                                                      prefetch_factor=max(1, prefetch_depth), persistent_workers=False))
         else:
             source = prefetch((ds[k] for k in range(len(ds))), prefetch_depth)
 
         def gen():
             for good, x, skipped in source:
-                if skipped:
-                    self.skipped.extend(skipped)
+                self.skipped.extend(skipped)
                 yield np.asarray(good, dtype=np.int64), x
         return gen()
 
@@ -283,16 +260,12 @@ def find_unreadable(source: "ImageFolderSource", rows: Optional[Sequence[int]] =
     channels = int(source.sample_shape[0])
     n_workers = min(decode_workers(workers), len(parts))
     reasons: List[Optional[str]] = []
-    with tqdm(total=len(paths), desc="checking images", unit="img", disable=not progress, leave=False) as bar:
-        if n_workers > 0:
-            with ProcessPoolExecutor(max_workers=n_workers) as pool:
-                for got in pool.map(_check_files, parts, [channels] * len(parts)):
-                    reasons.extend(got)
-                    bar.update(len(got))
-        else:
-            for part in parts:
-                reasons.extend(_check_files(part, channels))
-                bar.update(len(part))
+    with (tqdm(total=len(paths), desc="checking images", unit="img", disable=not progress, leave=False) as bar,
+          (ProcessPoolExecutor(max_workers=n_workers) if n_workers > 0 else contextlib.nullcontext()) as pool):
+        mapper = pool.map if n_workers > 0 else map
+        for got in mapper(_check_files, parts, [channels] * len(parts)):
+            reasons.extend(got)
+            bar.update(len(got))
     return [(source.ids[int(r)], reason) for r, reason in zip(picked, reasons) if reason is not None]
 
 
@@ -302,8 +275,7 @@ def check_channels(source: RowSource, channels: int, what: str = "the model") ->
     RGB). Sources of other kinds than image folders are checked on ``sample_shape[0]`` too."""
     have = int(source.sample_shape[0]) if source.sample_shape else 1
     if have != int(channels):
-        c, *hw = source.sample_shape if source.sample_shape else (have,)
-        size = ",".join(str(int(s)) for s in hw) if hw else "H,W"
+        size = ",".join(str(int(s)) for s in source.sample_shape[1:]) or "H,W"
         raise SourceError(f"{what} takes {int(channels)}-channel inputs but the pool {source.path} gives {have}-channel "
                           f"samples {tuple(source.sample_shape)}; decode the images to match with "
                           f"--image-shape {int(channels)},{size} (1 = grayscale, 3 = RGB)")

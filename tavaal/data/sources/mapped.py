@@ -9,15 +9,7 @@ import torch
 
 from .base import SourceError
 
-__all__ = ["dtype_name", "to_tensor", "gather_rows", "release_pages"]
-
-
-def dtype_name(dtype) -> str:
-    """The dtype name of a numpy or torch dtype ("float32", "bfloat16", ...)."""
-    if isinstance(dtype, torch.dtype):
-        return {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16",
-                torch.uint8: "uint8"}.get(dtype, str(dtype))
-    return np.dtype(dtype).name
+__all__ = ["to_tensor", "gather_rows", "release_pages"]
 
 
 def to_tensor(arr: np.ndarray, dtype: str) -> torch.Tensor:
@@ -31,16 +23,12 @@ def to_tensor(arr: np.ndarray, dtype: str) -> torch.Tensor:
     return torch.from_numpy(arr)
 
 
-
 _PAGE = mmap.PAGESIZE
 
 
 def _mapping_address(mm: mmap.mmap) -> int:
     """Address of the first byte of an mmap object. Not cached: ids of freed mmaps are reused."""
-    view = np.frombuffer(mm, dtype=np.uint8)
-    address = view.ctypes.data
-    del view
-    return address
+    return np.frombuffer(mm, dtype=np.uint8).ctypes.data
 
 
 def release_pages(arr: np.ndarray, lo: int, hi: int) -> None:
@@ -52,11 +40,10 @@ def release_pages(arr: np.ndarray, lo: int, hi: int) -> None:
     if mm is None or hi <= lo or not hasattr(mm, "madvise"):
         return
     try:
-        row_bytes = int(np.prod(arr.shape[1:], dtype=np.int64)) * arr.itemsize
-        start = arr[lo:hi].ctypes.data - _mapping_address(mm)
-        end = start + (hi - lo) * row_bytes
+        rows = arr[lo:hi]
+        start = rows.ctypes.data - _mapping_address(mm)
         s = (start // _PAGE) * _PAGE
-        e = min(-(-end // _PAGE) * _PAGE, len(mm))
+        e = min(-(-(start + rows.nbytes) // _PAGE) * _PAGE, len(mm))
         if e > s >= 0:
             mm.madvise(mmap.MADV_DONTNEED, s, e - s)
     except (ValueError, OSError, BufferError, AttributeError):  # pragma: no cover - best effort
@@ -64,15 +51,11 @@ def release_pages(arr: np.ndarray, lo: int, hi: int) -> None:
 
 
 def gather_rows(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """arr[rows] for sorted rows: one slice when contiguous (the common case).
-
-    Contiguous rows of a memory-mapped ``.npy`` are read with a plain file read instead of
-    through the mapping: the file's pages then stay in the page cache and never enter this
-    process's resident set (``madvise`` alone left ~7% of the touched pages mapped, so peak
-    RSS grew with the pool size)."""
+    """arr[rows] for sorted rows. Contiguous rows of a memory-mapped ``.npy`` are read with a
+    plain file read instead of through the mapping, so the file's pages stay in the page cache
+    and never enter this process's resident set."""
     if rows.size and rows[-1] - rows[0] + 1 == rows.size:
-        lo, hi = int(rows[0]), int(rows[-1]) + 1
-        return _read_file_rows(arr, lo, hi)
+        return _read_file_rows(arr, int(rows[0]), int(rows[-1]) + 1)
     return arr[rows]
 
 

@@ -9,9 +9,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ...rundir import write_json
+from ...rundir import read_json, write_json
 from .base import DTYPES, KINDS, RowSource, SourceError
-from .mapped import dtype_name, gather_rows, release_pages, to_tensor
+from .mapped import gather_rows, release_pages, to_tensor
 
 __all__ = ["ShardedSource", "ShardedPoolWriter", "write_sharded_pool", "POOL_FORMAT", "POOL_VERSION"]
 
@@ -27,8 +27,7 @@ class ShardedSource(RowSource):
         self.path = Path(directory)
         meta_path = self.path / "pool.json"
         try:
-            with open(meta_path) as f:
-                meta = json.load(f)
+            meta = read_json(meta_path)
         except (OSError, json.JSONDecodeError) as exc:
             raise SourceError(f"{meta_path}: cannot read the sharded pool description ({exc})") from exc
         if meta.get("format") != POOL_FORMAT:
@@ -63,11 +62,8 @@ class ShardedSource(RowSource):
             expect = (int(self._offsets[k + 1] - self._offsets[k]),) + self.sample_shape
             if tuple(arr.shape) != expect:
                 raise SourceError(f"{f}: shape {tuple(arr.shape)} != {expect} from pool.json")
-            r = None
-            if self.kind == "latents":
-                rf = f.with_name(f.name[:-4] + ".r.npy")
-                if rf.exists():
-                    r = np.load(rf, mmap_mode="r", allow_pickle=False)
+            rf = f.with_name(f.name[:-4] + ".r.npy")
+            r = np.load(rf, mmap_mode="r", allow_pickle=False) if self.kind == "latents" and rf.exists() else None
             if len(self._maps) > 64:  # bounded number of open maps
                 self._maps.pop(next(iter(self._maps)))
             self._maps[k] = (arr, r)
@@ -75,15 +71,15 @@ class ShardedSource(RowSource):
 
     def _read_rows(self, rows: np.ndarray):
         parts, rparts = [], []
-        if rows.size:
-            shard_of = np.searchsorted(self._offsets, rows, side="right") - 1
-            for k in np.unique(shard_of):
-                sel = rows[shard_of == k] - self._offsets[k]
-                arr, r = self._shard(int(k))
-                parts.append(to_tensor(gather_rows(arr, sel), self.dtype))
-                release_pages(arr, int(sel[0]), int(sel[-1]) + 1)
-                if self.kind == "latents":
-                    rparts.append(None if r is None else torch.from_numpy(np.array(gather_rows(r, sel), dtype=np.float32, copy=True)))
+        shard_of = np.searchsorted(self._offsets, rows, side="right") - 1
+        for k in np.unique(shard_of):
+            sel = rows[shard_of == k] - self._offsets[k]
+            arr, r = self._shard(int(k))
+            parts.append(to_tensor(gather_rows(arr, sel), self.dtype))
+            release_pages(arr, int(sel[0]), int(sel[-1]) + 1)
+            if self.kind == "latents":
+                rparts.append(None if r is None else torch.from_numpy(np.array(gather_rows(r, sel), dtype=np.float32,
+                                                                               copy=True)))
         x = torch.cat(parts) if parts else torch.empty((0,) + self.sample_shape)
         if self.kind == "latents":
             r = None if (not rparts or any(p is None for p in rparts)) else torch.cat(rparts)
@@ -117,16 +113,13 @@ class ShardedPoolWriter:
 
     def _store(self, chunk) -> np.ndarray:
         if isinstance(chunk, torch.Tensor):
-            if chunk.dtype == torch.bfloat16:
-                if self.dtype is None:
-                    self.dtype = "bfloat16"
-                if self.dtype == "bfloat16":
-                    return chunk.contiguous().view(torch.int16).numpy().view(np.uint16)
-                chunk = chunk.float()
-            chunk = chunk.detach().cpu().numpy()
+            if chunk.dtype == torch.bfloat16 and self.dtype in (None, "bfloat16"):
+                self.dtype = "bfloat16"
+                return chunk.contiguous().view(torch.int16).numpy().view(np.uint16)
+            chunk = (chunk.float() if chunk.dtype == torch.bfloat16 else chunk).detach().cpu().numpy()
         chunk = np.asarray(chunk)
         if self.dtype is None:
-            self.dtype = dtype_name(chunk.dtype) if dtype_name(chunk.dtype) in DTYPES else "float32"
+            self.dtype = chunk.dtype.name if chunk.dtype.name in DTYPES else "float32"
         if self.dtype == "bfloat16":
             t = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32)).to(torch.bfloat16)
             return t.view(torch.int16).numpy().view(np.uint16)
@@ -166,7 +159,7 @@ class ShardedPoolWriter:
     def __enter__(self):
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type, *_):
         if exc_type is None:
             self.close()
 
@@ -178,16 +171,13 @@ def write_sharded_pool(directory: os.PathLike, data, kind: str = "inputs", *, dt
     ``data``: an array/tensor (N, ...), or an iterable of such chunks (each split into shards
     of at most ``shard_rows`` rows; a generator keeps memory bounded). For ``kind="latents"``
     give ``(mu, r)`` or an iterable of ``(mu, r)`` pairs (r may be None: VAAL latents)."""
-    with ShardedPoolWriter(directory, kind, dtype, shard_rows, overwrite) as writer:
-        single = isinstance(data, (np.ndarray, torch.Tensor)) or (
-            kind == "latents" and isinstance(data, tuple) and len(data) == 2
-            and isinstance(data[0], (np.ndarray, torch.Tensor)))
-        for chunk in ([data] if single else data):
-            if kind == "latents":
-                if isinstance(chunk, tuple):
-                    writer.write(chunk[0], chunk[1])
-                else:
-                    writer.write(chunk, None)
-            else:
-                writer.write(chunk)
+    writer = ShardedPoolWriter(directory, kind, dtype, shard_rows, overwrite)
+    single = isinstance(data, (np.ndarray, torch.Tensor)) or (
+        kind == "latents" and isinstance(data, tuple) and len(data) == 2
+        and isinstance(data[0], (np.ndarray, torch.Tensor)))
+    for chunk in ([data] if single else data):
+        if kind == "latents" and isinstance(chunk, tuple):
+            writer.write(chunk[0], chunk[1])
+        else:
+            writer.write(chunk)
     return writer.close()

@@ -24,17 +24,12 @@ class UnreadableRowsError(SourceError, CorruptDatasetError):
     """Rows that cannot be read under ``on_unreadable="error"``: a :class:`SourceError` and a
     :class:`~tavaal.data.CorruptDatasetError` (``paths``: the files)."""
 
-    def __init__(self, message: str, paths: Sequence[str] = ()):
-        CorruptDatasetError.__init__(self, message, paths=paths)
-
 
 class SourceDataset(torch.utils.data.Dataset):
     """A row source as a torch ``Dataset`` indexed by *global row*: ``ds[row] -> (x, y)`` and
     ``ds.get_batch(rows) -> (x (B, *shape) float32, y (B,) int64)``; ``len(ds) == len(source)``.
-
-    Only the rows asked for are read, so ``train_task_models(task, ds, labeled_rows, ...)`` and
-    ``train_adversarial_models(adv, ds, labeled_rows, subset_rows, ...)`` touch the labeled rows
-    and the unlabeled subset only, however large the source.
+    Only the rows asked for are read (the labeled rows and the unlabeled subset, however large
+    the source).
 
     Args:
         source: an ``"inputs"`` row source.
@@ -42,16 +37,13 @@ class SourceDataset(torch.utils.data.Dataset):
             ``(x / 255 - mean) / std`` (None: ``x / 255``); float sources are taken as already
             normalised (mean/std ignored).
         targets: labels as class indices: a ``(rows, labels)`` pair of int arrays (rows distinct),
-            or an int array of length ``len(source)``; rows without a label give ``y = -1``
-            (never used by training, which reads labeled rows for the task loss only).
-
+            or an int array of length ``len(source)``; rows without a label give ``y = -1``.
         on_unreadable: what a row that cannot be read (an image file that became unreadable)
             does: ``"skip"`` (default) drops it from the batch and records it in :attr:`skipped`;
-            ``"error"`` raises :class:`SourceError` naming the files. :meth:`drop_unreadable`
-            finds such rows up front, so training and prediction never meet one.
+            ``"error"`` raises :class:`UnreadableRowsError` naming the files.
+            :meth:`drop_unreadable` finds such rows up front.
 
-    Raises :class:`SourceError` when the targets are malformed, and for unreadable rows under
-    ``on_unreadable="error"``.
+    Raises :class:`SourceError` when the targets are malformed.
     """
 
     def __init__(self, source: RowSource, mean: Optional[Sequence[float]] = None,
@@ -79,8 +71,7 @@ class SourceDataset(torch.utils.data.Dataset):
     def set_targets(self, targets) -> None:
         """Replace the labels (see the class docstring)."""
         if isinstance(targets, tuple) and len(targets) == 2:
-            rows = np.asarray(targets[0], dtype=np.int64).reshape(-1)
-            labels = np.asarray(targets[1], dtype=np.int64).reshape(-1)
+            rows, labels = (np.asarray(t, dtype=np.int64).reshape(-1) for t in targets)
             if rows.shape != labels.shape:
                 raise SourceError(f"targets: {rows.size} rows but {labels.size} labels")
             order = np.argsort(rows, kind="stable")
@@ -106,8 +97,7 @@ class SourceDataset(torch.utils.data.Dataset):
             return self._full[rows]
         out = np.full(rows.shape, -1, dtype=np.int64)
         if self._label_rows is not None and self._label_rows.size:
-            pos = np.searchsorted(self._label_rows, rows)
-            pos = np.minimum(pos, self._label_rows.size - 1)
+            pos = np.minimum(np.searchsorted(self._label_rows, rows), self._label_rows.size - 1)
             hit = self._label_rows[pos] == rows
             out[hit] = self._labels[pos[hit]]
         return out
@@ -139,8 +129,8 @@ class SourceDataset(torch.utils.data.Dataset):
         files = getattr(self.source, "files", None)
         paths = [files[int(r)] if files is not None else str(self._skipped[int(r)]["id"]) for r in rows]
         raise UnreadableRowsError(f"cannot read {len(bad)} training sample(s) (on_unreadable='error'): "
-                          + "; ".join(f"{b['id']}: {b['error']}" for b in bad[:5])
-                          + (f" ... ({len(bad)} in all)" if len(bad) > 5 else ""), paths=paths)
+                                  + "; ".join(f"{b['id']}: {b['error']}" for b in bad[:5])
+                                  + (f" ... ({len(bad)} in all)" if len(bad) > 5 else ""), paths=paths)
 
     def drop_unreadable(self, rows: Sequence[int], *, workers: Optional[int] = None,
                         progress: bool = False) -> np.ndarray:
@@ -151,13 +141,14 @@ class SourceDataset(torch.utils.data.Dataset):
         under ``on_unreadable="error"``."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         unchecked = np.setdiff1d(np.unique(rows), self.unreadable_rows)
-        found = []
         if isinstance(self.source, ImageFolderSource) and unchecked.size:
             for ident, reason in find_unreadable(self.source, unchecked, workers=workers, progress=progress):
-                row = int(self.source.rows_of([ident])[0])
-                self._record(row, reason)
-                found.append(row)
-        found += self._check_targets(np.setdiff1d(unchecked, found))
+                self._record(int(self.source.rows_of([ident])[0]), reason)
+        self._check_targets(np.setdiff1d(unchecked, self.unreadable_rows))
+        return self._drop_known(rows)
+
+    def _drop_known(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` without the rows known to be unreadable (refused under "error")."""
         bad = np.isin(rows, self.unreadable_rows)
         if bad.any() and self.on_unreadable == "error":
             self._refuse(np.unique(rows[bad]))
@@ -173,11 +164,7 @@ class SourceDataset(torch.utils.data.Dataset):
         ``on_unreadable="skip"``; :class:`SourceError` under "error"."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if self._skipped:
-            known = np.isin(rows, self.unreadable_rows)
-            if known.any():
-                if self.on_unreadable == "error":
-                    self._refuse(np.unique(rows[known]))
-                rows = rows[~known]
+            rows = self._drop_known(rows)
         skipped_before = len(self.source.skipped)
         got, x = self.source.read_available(rows)
         if got.size != rows.size:
@@ -198,16 +185,13 @@ class SourceDataset(torch.utils.data.Dataset):
         """Targets of ``rows`` as a tensor: int64 class indices (B,) here, -1 where unlabeled."""
         return torch.from_numpy(self.labels_of(rows))
 
-    def _one(self, row: int):
+    def __getitem__(self, row: int):
+        """``(x, y)`` of one row: y an int class index, or a (H, W) mask tensor."""
         x, y = self.get_batch([int(row)])
         if x.shape[0] == 0:
             raise SourceError(f"row {int(row)} ({self._skipped[int(row)]['id']}) cannot be read: "
                               f"{self._skipped[int(row)]['error']} (leave it out with drop_unreadable)")
-        return x, y
-
-    def __getitem__(self, row: int):
-        x, y = self._one(row)
-        return x[0], int(y[0])
+        return x[0], (y[0] if y.dim() > 1 else int(y[0]))
 
     def __repr__(self) -> str:
         return f"SourceDataset({self.source.describe()})"
@@ -224,16 +208,13 @@ class MaskSourceDataset(SourceDataset):
         masks: ``{row: mask file}`` of the labeled rows; each file is a single-channel image of
             class indices decoded with :func:`tavaal.data.imagefiles.read_mask` through
             ``lookup`` and resized (nearest) to the source's (H, W). Rows without a mask give a
-            mask of ``ignore_index`` everywhere (no labeled pixel: never read by training, which
-            reads labeled rows for the task loss only).
+            mask of ``ignore_index`` everywhere.
         lookup: mask value -> class table (256 entries, -1 = not allowed), e.g.
             ``identity_lookup(K)``.
 
     Masks are read lazily, one file per labeled row and batch (nothing is cached). Raises
     :class:`SourceError` when a mask cannot be decoded or holds values outside the lookup.
     """
-
-    task = "segmentation"
 
     def __init__(self, source: RowSource, mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None, *, masks: Dict[int, Union[str, os.PathLike]],
@@ -248,6 +229,7 @@ class MaskSourceDataset(SourceDataset):
             raise SourceError(f"mask rows must lie in [0, {n}), got {sorted(bad)[:20]}")
         self.lookup = np.asarray(lookup, dtype=np.int16)
         self.ignore_index = int(ignore_index)
+        self._hw = tuple(int(s) for s in self.sample_shape[1:])
         self._masks_ok: set = set()
 
     def labels_of(self, rows: np.ndarray) -> np.ndarray:
@@ -255,26 +237,24 @@ class MaskSourceDataset(SourceDataset):
 
     def mask_of(self, row: int) -> torch.Tensor:
         """int64 (H, W) labels of ``row`` (all ``ignore_index`` when it has no mask)."""
-        hw = tuple(int(s) for s in self.sample_shape[1:])
         path = self.masks.get(int(row))
         if path is None:
-            return torch.full(hw, self.ignore_index, dtype=torch.int64)
+            return torch.full(self._hw, self.ignore_index, dtype=torch.int64)
         try:
-            return read_mask(path, self.lookup, size=hw, ignore_index=self.ignore_index).to(torch.int64)
+            return read_mask(path, self.lookup, size=self._hw, ignore_index=self.ignore_index).to(torch.int64)
         except CorruptDatasetError as exc:
             raise UnreadableRowsError(str(exc), paths=[str(path)]) from None
 
     def targets_of(self, rows: np.ndarray) -> torch.Tensor:
         """Masks of ``rows``: int64 (B, H, W), ``ignore_index`` where unlabeled."""
         if len(rows) == 0:
-            return torch.empty((0,) + tuple(int(s) for s in self.sample_shape[1:]), dtype=torch.int64)
+            return torch.empty((0,) + self._hw, dtype=torch.int64)
         return torch.stack([self.mask_of(int(r)) for r in rows])
 
     def _check_targets(self, rows: np.ndarray) -> List[int]:
         """Rows whose mask file cannot be decoded (recorded); each mask is checked once."""
         bad = []
-        for r in rows:
-            r = int(r)
+        for r in map(int, rows):
             if r in self._masks_ok or r not in self.masks:
                 continue
             try:
@@ -284,10 +264,6 @@ class MaskSourceDataset(SourceDataset):
                 self._record(r, str(exc))
                 bad.append(r)
         return bad
-
-    def __getitem__(self, row: int):
-        x, y = self._one(row)
-        return x[0], y[0]
 
     def __repr__(self) -> str:
         return f"MaskSourceDataset({self.source.describe()}, {len(self.masks)} masks)"
@@ -301,22 +277,7 @@ class ItemwiseView(torch.utils.data.Dataset):
 
     def __init__(self, view: SourceDataset):
         self.view = view
-
-    @property
-    def source(self) -> RowSource:
-        return self.view.source
-
-    @property
-    def targets(self) -> Optional[np.ndarray]:
-        return self.view.targets
-
-    @property
-    def mean(self) -> Tuple[float, ...]:
-        return self.view.mean
-
-    @property
-    def std(self) -> Tuple[float, ...]:
-        return self.view.std
+        self.source, self.targets, self.mean, self.std = view.source, view.targets, view.mean, view.std
 
     def __len__(self) -> int:
         return len(self.view)
