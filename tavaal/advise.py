@@ -11,11 +11,9 @@ The report gives per method the accuracy curve, the paired AUBC difference to ra
 discriminator is trained, and one recommendation line. No unlabeled sample is read: there is
 no label to read.
 
-Sizes (:func:`plan_sizes`): ``cycles`` cycles (default 4) from a seed of ``b`` labels, ``+b``
-per cycle, so that the last selection still chooses from about half of the pool; fewer cycles
-(down to 2) when the work directory's own cycle times (:func:`trial_estimate`) say three trials
-would not fit ``max_minutes``. Trials: the first trial of every method measures what one trial
-costs; as many more as fit ``max_minutes`` follow (at most ``trials``).
+Sizes: :func:`plan_sizes`, with fewer cycles (down to 2) when :func:`trial_estimate` says three
+trials would not fit ``max_minutes``. Trials: the first one measures what a trial costs; as many
+more as fit ``max_minutes`` follow (at most ``trials``).
 
 Writes ``WORKDIR/advice/``: ``advice.json`` (everything, with the one-line ``summary`` that
 ``tavaal status`` shows; ``methods`` in report order), ``advice.csv`` (:func:`tavaal.stats.write_summary` rows),
@@ -25,12 +23,11 @@ Writes ``WORKDIR/advice/``: ``advice.json`` (everything, with the one-line ``sum
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -39,9 +36,9 @@ from tqdm.auto import tqdm
 
 from .data import ArrayDataset, DatasetBundle
 from .experiment import Experiment
-from .loop import LoopError, Workdir
-from .loop import backend
+from .loop import LoopError, Workdir, backend
 from .loop.commands import run_cli
+from .loop.holdout import holdout_ids
 from .methods import get_method, registered_methods
 from .plots import plot_accuracy
 from .rundir import utc_now, write_json
@@ -104,23 +101,20 @@ def _stratified_test(labels: np.ndarray, fraction: float, seed: int) -> np.ndarr
 
 def retrospective_bundle(wd: Workdir) -> DatasetBundle:
     """The work directory's labeled samples as a simulation data set: ``train`` = the labeled
-    samples trained on (the retrospective pool), ``test`` = the held-out labels (without any: a
-    stratified :data:`TEST_FRACTION` of the labeled set, noted in ``info["test"]``). Only labeled
-    samples are read; samples whose file left the pool are left out. Raises :class:`LoopError`
-    for segmentation work directories and unreadable samples."""
+    samples trained on (the retrospective pool), ``test`` = the held-out labels, audit samples
+    included (without any: a stratified :data:`TEST_FRACTION` of the labeled set, noted in
+    ``info["test"]``). Only labeled samples are read; samples whose file left the pool are left
+    out. Raises :class:`LoopError` for segmentation work directories and unreadable samples."""
     if wd.task.name != "classification":
         raise LoopError("tavaal advise compares methods on classification work directories only")
     state = wd.state()
     classes = list(state["classes"])
     index_of = {c: k for k, c in enumerate(classes)}
-    try:
-        source = backend.open_pool_spec(wd.meta["pool"])
-    except (backend.SourceError, ValueError) as exc:
-        raise LoopError(f"cannot open the pool of {wd.root}: {exc}") from None
+    source = backend.open_pool(wd.meta["pool"], wd.root)
     ids = list(state["labels"])
     rows, _ = backend.rows_for_ids(source, ids)
     present = [(i, r) for i, r in zip(ids, rows) if r is not None]
-    holdout = set(wd.meta.get("holdout") or ())
+    holdout = holdout_ids(wd.meta, state)  # the draw at init and the audit samples, as the loop counts them
     train = [(i, r) for i, r in present if i not in holdout]
     test = [(i, r) for i, r in present if i in holdout]
     note = f"{len(test)} held-out labels of the work directory"
@@ -301,7 +295,7 @@ def advise(workdir, *, methods: Optional[Sequence[str]] = None, trials: int = DE
         raise LoopError(str(exc)) from None
     # the work directory's recipe; the whole retrospective pool is the candidate set; D's
     # separation recorded (tavaal.training.diagnostics: changes no training)
-    sim = dataclasses.replace(config, methods=names, trials=int(trials), subset=0, keep_checkpoints="last",
+    sim = replace(config, methods=names, trials=int(trials), subset=0, keep_checkpoints="last",
                               disc_diagnostics=True, dataset="advice", device=device or config.device, **sizes)
     sim.validate()
     out = wd.files.advice_dir
@@ -316,9 +310,7 @@ def advise(workdir, *, methods: Optional[Sequence[str]] = None, trials: int = DE
     bar = tqdm(total=per_trial * planned, desc="advise", unit="cycle", disable=not progress)
     experiment.on_cycle_end = lambda record: bar.update(1)
     trial_seconds: List[float] = []
-    threads, level = torch.get_num_threads(), diagnostics_log.level
-    if sim.num_threads:
-        torch.set_num_threads(sim.num_threads)
+    level = diagnostics_log.level
     diagnostics_log.setLevel(logging.ERROR)  # D's per-cycle warnings: summarised in the report instead
     try:
         for trial in range(sim.trials):
@@ -336,7 +328,6 @@ def advise(workdir, *, methods: Optional[Sequence[str]] = None, trials: int = DE
                 bar.total = per_trial * min(sim.trials, fit)
                 bar.refresh()
     finally:
-        torch.set_num_threads(threads)
         diagnostics_log.setLevel(level)
         bar.close()
     done = len(trial_seconds)

@@ -15,10 +15,9 @@ import numpy as np
 import torch
 
 from .config import RunConfig
-from .models import Discriminator, Ranker, build_task_learner, build_user_model, build_wae
-from .models.wae import wae_canvas_size
+from .models import build_user_model
 from .rundir import read_json, save_torch
-from .training import AdversarialModels, TaskModels
+from .training import AdversarialModels, TaskModels, build_adversarial_models, build_task_models
 
 CHECKPOINT_FORMAT = 1
 SUPPORTED_FORMATS = (1,)
@@ -75,30 +74,31 @@ def load_cycle_models(path: Path, map_location="cpu") -> CycleModels:
         raise ValueError(f"{path}: checkpoint format {state.get('format')!r} is not supported by this tavaal "
                          f"(supports {SUPPORTED_FORMATS})")
     spec = state["spec"]
+    config = _architecture(spec)
     input_shape = tuple(spec["input_shape"])
+    backbone = None
     if spec.get("user_model"):  # bring-your-own model: rebuilt from its import path (weights from the checkpoint)
         backbone = build_user_model(spec["user_model"], input_shape, load_weights=False)
-    else:
-        backbone = build_task_learner(input_shape, spec["num_classes"], arch=spec["arch"], width=spec["width"],
-                                      dropout=spec["dropout"], task=spec.get("task", "classification"))
-    ranker = (Ranker(backbone.stage_channels, interm_dim=spec["ranker_interm_dim"],
-                     rank_norm=spec.get("rank_norm", "sigmoid")) if spec["with_ranker"] else None)
-    task = TaskModels(backbone, ranker)
+    task = build_task_models(config, input_shape, spec["num_classes"], with_ranker=spec["with_ranker"],
+                             dropout=spec["dropout"], task=spec.get("task", "classification"), backbone=backbone)
     task.load_state_dict(state["task"])
     task.eval()
     adversarial = None
     if spec["adversarial"] is not None and state.get("adversarial") is not None:
-        conditioned = spec["adversarial"] == "rank"
-        wae = build_wae(input_shape, spec["latent_dim"], rank_conditioned=conditioned, base_channels=spec["wae_width"],
-                        hidden_dim=spec["wae_width"], variant=spec.get("wae_variant", "auto"),
-                        canvas_size=wae_canvas_size(input_shape, spec.get("wae_variant", "auto"),
-                                                    spec.get("wae_input_size")))
-        disc = Discriminator(spec["latent_dim"], hidden_dim=spec["disc_hidden"], num_layers=spec["disc_layers"],
-                             rank_conditioned=conditioned)
-        adversarial = AdversarialModels(wae, disc, rank_mode=spec["rank_mode"])
+        adversarial = build_adversarial_models(config, input_shape, rank_conditioned=spec["adversarial"] == "rank")
         adversarial.load_state_dict(state["adversarial"])
         adversarial.train(False)
     return CycleModels(spec, state["method"], int(state["trial"]), int(state["cycle"]), task, adversarial)
+
+
+def _architecture(spec: dict) -> RunConfig:
+    """The architecture fields of ``spec`` as the RunConfig the model builders read (keys that
+    older checkpoints lack: the values those versions used)."""
+    return RunConfig(arch=spec["arch"], width=spec["width"], ranker_interm_dim=spec["ranker_interm_dim"],
+                     rank_norm=spec.get("rank_norm", "sigmoid"), latent_dim=spec["latent_dim"],
+                     wae_width=spec["wae_width"], wae_variant=spec.get("wae_variant", "auto"),
+                     wae_input_size=spec.get("wae_input_size"), disc_hidden=spec["disc_hidden"],
+                     disc_layers=spec["disc_layers"], disc_rank_input=spec["rank_mode"])
 
 
 def run_config(run_dir: Path) -> RunConfig:

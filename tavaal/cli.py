@@ -31,8 +31,8 @@ simulation, deployment:
 
 def _is_simulation(argv: List[str]) -> bool:
     """``tavaal train`` with options only (``--dataset ...``, ``--preset ...``, ``--resume``) is the
-    simulation of ``python -m tavaal.train``; ``tavaal train WORKDIR`` is the loop."""
-    return not argv or argv[0].startswith("-")
+    simulation of ``python -m tavaal.train``; ``tavaal train WORKDIR`` (or ``--help``) is the loop."""
+    return bool(argv) and argv[0].startswith("-") and argv not in (["-h"], ["--help"])
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -41,7 +41,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(USAGE)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
-    if command == "train" and _is_simulation(rest) and rest not in ([], ["-h"], ["--help"]):
+    if command == "train" and _is_simulation(rest):
         command = "simulate"
     if command in LOOP_COMMANDS:
         from .loop.commands import main as loop_main

@@ -19,6 +19,7 @@ simulated cycle selects.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import zlib
@@ -34,7 +35,7 @@ from .data.candidates import draw_candidates
 from .data.imagefiles import identity_lookup
 from .data.sources import MaskSourceDataset, RowSource, SourceDataset
 from .methods import DEFAULT_METHOD, check_dense, get_method
-from .models import Ranker, build_user_model
+from .models import build_user_model
 from .scoring import Scorer, Selection, select_from_pool
 from .training import (TaskModels, build_adversarial_models, build_task_models, train_adversarial_models,
                        train_task_models)
@@ -42,7 +43,7 @@ from .training import (TaskModels, build_adversarial_models, build_task_models, 
 log = logging.getLogger(__name__)
 
 __all__ = ["CycleData", "TrainedCycle", "train_cycle", "select_batch", "build_task", "cycle_spec", "cycle_seed",
-           "stage_seed"]
+           "stage_seed", "torch_threads"]
 
 
 def cycle_seed(config: RunConfig, trial: int, cycle: int) -> int:
@@ -56,6 +57,19 @@ def stage_seed(seed: int, stage: str) -> int:
     """A seed derived from a cycle seed for one stage of the cycle (e.g. "adversarial")."""
     sequence = np.random.SeedSequence([seed, zlib.crc32(stage.encode())])
     return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+@contextlib.contextmanager
+def torch_threads(count: Optional[int]):
+    """Run the block on ``count`` torch threads (None or 0: the current number); the number
+    before is restored afterwards, also on an exception."""
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass
@@ -209,9 +223,8 @@ def build_task(config: RunConfig, method: str, input_shape: Sequence[int], num_c
     backbone = build_user_model(user_model, tuple(input_shape))
     if backbone.num_classes != int(num_classes):
         raise ValueError(f"the user model has {backbone.num_classes} outputs but there are {num_classes} classes")
-    ranker = (Ranker(backbone.stage_channels, interm_dim=config.ranker_interm_dim, rank_norm=config.rank_norm)
-              if training.with_ranker else None)
-    return TaskModels(backbone, ranker)
+    return build_task_models(config, tuple(input_shape), num_classes, with_ranker=training.with_ranker,
+                             backbone=backbone)
 
 
 def train_cycle(data: CycleData, config: RunConfig, method: str = DEFAULT_METHOD, *, seed: int = 0,

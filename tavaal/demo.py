@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from .data.labelfiles import labels_csv
 from .plots import metric_label
 from .rundir import RunDirectory, read_json
 from .stats import format_table, summarize
@@ -66,15 +67,8 @@ def _write_digits_folder(root: Path) -> Dict[str, str]:
         Image.fromarray((image * 15).astype(np.uint8), mode="L").save(folder / ident)
         truth[ident] = str(int(target))
     seed = [ident for c in range(10) for ident in [i for i, t in truth.items() if t == str(c)][:SEED_PER_CLASS]]
-    _write_labels(root / "seed_labels.csv", [(ident, truth[ident]) for ident in seed])
+    (root / "seed_labels.csv").write_text(labels_csv({ident: truth[ident] for ident in seed}))
     return truth
-
-
-def _write_labels(path: Path, pairs) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["id", "label"])
-        writer.writerows(pairs)
 
 
 def _tavaal(root: Path, *args: str, show: int = 0) -> str:
@@ -118,7 +112,7 @@ def loop_walkthrough(out: Path, quick: bool = False) -> Path:
         for line in (root / "work" / "to_label.csv").read_text().splitlines()[:4]:
             print(f"  {line}")
         returned = f"returned_labels_{cycle}.csv"
-        _write_labels(root / returned, [(row["id"], truth[row["id"]]) for row in rows])
+        (root / returned).write_text(labels_csv({row["id"]: truth[row["id"]] for row in rows}))
         print(f"\n[stand-in for your annotators: {len(rows)} labels answered from scikit-learn's digits "
               f"targets, which tavaal never sees -> {returned}]", flush=True)
         _tavaal(root, "label", "work", returned)

@@ -34,7 +34,7 @@ import torch
 
 from .checkpoint import save_cycle_models
 from .config import RunConfig
-from .cycle import CycleData, cycle_seed, select_batch, train_cycle
+from .cycle import CycleData, cycle_seed, select_batch, torch_threads, train_cycle
 from .data import DatasetBundle, Pool, check_budget, load_dataset
 from .methods import check_dense, get_method
 from .metrics import metric_record, write_per_class_iou
@@ -99,40 +99,36 @@ class Experiment:
     def run(self) -> List[Dict]:
         """Run (or finish) every method and trial; returns all metric records."""
         write_json(self.run_dir.config_path, self.config.to_dict())
-        threads = torch.get_num_threads()
-        if self.config.num_threads:
-            torch.set_num_threads(self.config.num_threads)
-        try:
-            for trial in range(self.config.trials):
-                for method in self.config.methods:
-                    self.run_trial(method, trial)
-        finally:
-            torch.set_num_threads(threads)
+        for trial in range(self.config.trials):
+            for method in self.config.methods:
+                self.run_trial(method, trial)
         return self.run_dir.all_records(self.config.methods, self.config.trials)
 
     def run_trial(self, method: str, trial: int) -> None:
+        """Run (or finish) the cycles of one method and trial, on ``config.num_threads`` threads."""
         config, run_dir = self.config, self.run_dir
         state = run_dir.load_state(method, trial)
         if state is None:
             pool = initial_pool(config, len(self.bundle.train), trial)
             state = {"method": method, "trial": trial, "completed_cycles": 0, "pool": pool.state_dict(), "records": []}
         pool = Pool.from_state_dict(state["pool"])
-        for cycle in range(state["completed_cycles"], config.cycles):
-            result = self.run_cycle(method, trial, cycle, pool)
-            trial_dir = run_dir.trial_dir(method, trial)
-            write_json(trial_dir / f"labeled_cycle_{cycle:02d}.json", result.labeled.tolist())
-            write_json(trial_dir / f"selected_cycle_{cycle:02d}.json", result.selected.tolist())
-            pool = pool.label(result.selected)
-            state = {"method": method, "trial": trial, "completed_cycles": cycle + 1, "pool": pool.state_dict(),
-                     "records": state["records"] + [result.record]}
-            write_json(run_dir.state_path(method, trial), state)  # commit point of the cycle
-            records = run_dir.all_records(config.methods, config.trials)
-            run_dir.write_metrics(records)
-            write_per_class_iou(run_dir.root / "per_class_iou.csv", records, self.bundle.classes)
-            log.info("%s trial %d cycle %d: %d labeled, accuracy %.4f", method, trial, cycle,
-                     result.record["labeled"], result.record["accuracy"])
-            if self.on_cycle_end is not None:
-                self.on_cycle_end(result.record)
+        with torch_threads(config.num_threads):
+            for cycle in range(state["completed_cycles"], config.cycles):
+                result = self.run_cycle(method, trial, cycle, pool)
+                trial_dir = run_dir.trial_dir(method, trial)
+                write_json(trial_dir / f"labeled_cycle_{cycle:02d}.json", result.labeled.tolist())
+                write_json(trial_dir / f"selected_cycle_{cycle:02d}.json", result.selected.tolist())
+                pool = pool.label(result.selected)
+                state = dict(state, completed_cycles=cycle + 1, pool=pool.state_dict(),
+                             records=state["records"] + [result.record])
+                write_json(run_dir.state_path(method, trial), state)  # commit point of the cycle
+                records = run_dir.all_records(config.methods, config.trials)
+                run_dir.write_metrics(records)
+                write_per_class_iou(run_dir.root / "per_class_iou.csv", records, self.bundle.classes)
+                log.info("%s trial %d cycle %d: %d labeled, accuracy %.4f", method, trial, cycle,
+                         result.record["labeled"], result.record["accuracy"])
+                if self.on_cycle_end is not None:
+                    self.on_cycle_end(result.record)
 
     def run_cycle(self, method: str, trial: int, cycle: int, pool: Pool) -> CycleResult:
         """One simulated cycle: the labeling loop's :func:`tavaal.cycle.train_cycle` and

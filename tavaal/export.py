@@ -101,9 +101,8 @@ def _export_onnx(module, args, path: Path, in_names, out_names, opset: int, expo
 def _max_err(ref: Sequence[torch.Tensor], got: Sequence) -> Tuple[float, float]:
     err, scale = 0.0, 0.0
     for a, b in zip(ref, got):
-        b = torch.as_tensor(np.asarray(b)) if not isinstance(b, torch.Tensor) else b
         a = a.detach().float().reshape(-1)
-        b = b.detach().float().reshape(-1)
+        b = torch.as_tensor(b).detach().float().reshape(-1)  # a tensor (TorchScript) or an array (ONNX Runtime)
         if a.shape != b.shape:
             return float("inf"), float(a.abs().max()) if a.numel() else 0.0
         if a.numel():

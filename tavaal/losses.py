@@ -58,12 +58,10 @@ def flip_pairs(pred_loss: torch.Tensor, target_loss: torch.Tensor) -> Tuple[torc
         ``(diff, target_diff)``, each (B // 2,): ``l_hat_i - l_hat_j`` and the detached
         ``l_i - l_j`` for i = p, j = B - 1 - p.
     """
-    pred = pred_loss.reshape(-1) if pred_loss.dim() == 2 and pred_loss.shape[1] == 1 else pred_loss
-    target = target_loss.reshape(-1) if target_loss.dim() == 2 and target_loss.shape[1] == 1 else target_loss
+    pred, target = (t.reshape(-1) if t.dim() == 2 and t.shape[1] == 1 else t for t in (pred_loss, target_loss))
     if pred.dim() != 1 or target.dim() != 1:
-        raise ValueError(
-            f"pred_loss and target_loss must be (B,) or (B, 1), got {tuple(pred_loss.shape)} and {tuple(target_loss.shape)}"
-        )
+        raise ValueError(f"pred_loss and target_loss must be (B,) or (B, 1), got {tuple(pred_loss.shape)} and "
+                         f"{tuple(target_loss.shape)}")
     if pred.shape[0] != target.shape[0]:
         raise ValueError(f"pred_loss has {pred.shape[0]} entries but target_loss has {target.shape[0]}")
     n = pred.shape[0]
@@ -99,9 +97,8 @@ def ranking_loss(pred_loss: torch.Tensor, target_loss: torch.Tensor, reduction: 
     return _reduce(per_pair, reduction)
 
 
-def margin_ranking_loss(
-    pred_loss: torch.Tensor, target_loss: torch.Tensor, margin: float = 1.0, reduction: str = "mean"
-) -> torch.Tensor:
+def margin_ranking_loss(pred_loss: torch.Tensor, target_loss: torch.Tensor, margin: float = 1.0,
+                        reduction: str = "mean") -> torch.Tensor:
     """Learning Loss's loss-prediction loss (Yoo & Kweon 2019, eq. 2; TA-VAAL §3.1).
 
     Same flip pairing as :func:`ranking_loss`; ``I = +1 if l_i > l_j else -1`` (ties give -1,
@@ -173,14 +170,8 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "mean")
     return _reduce(terms, reduction)
 
 
-def wae_loss(
-    x: torch.Tensor,
-    recon: torch.Tensor,
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    beta: float = 1.0,
-    kld_reduction: str = "mean",
-) -> torch.Tensor:
+def wae_loss(x: torch.Tensor, recon: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float = 1.0,
+             kld_reduction: str = "mean") -> torch.Tensor:
     """One term of eq. (4): ``MSE(recon, x) + beta * KL(q(z|x) || N(0, I))``, a scalar.
 
     The negative log-likelihood ``-E[log p(x | z, r)]`` is the mean squared error (mean over

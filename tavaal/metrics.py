@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 import torch
@@ -105,9 +105,9 @@ class SegmentationMeter:
         self.cm += confusion_matrix(pred.detach(), target.detach(), self.num_classes, self.ignore_index)
 
     def compute(self) -> Dict[str, object]:
-        iou: List[float] = [float(v) for v in iou_per_class(self.cm.numpy())]
-        return {"miou": mean_iou(self.cm.numpy()), "pixel_accuracy": pixel_accuracy(self.cm.numpy()),
-                "iou": iou, "pixels": int(self.cm.sum())}
+        cm = self.cm.numpy()
+        return {"miou": mean_iou(cm), "pixel_accuracy": pixel_accuracy(cm),
+                "iou": [float(v) for v in iou_per_class(cm)], "pixels": int(self.cm.sum())}
 
 
 def _finite_or_none(value: float):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from .data.sources import ImageFolderSource, decode_workers
-from .distributed.cli import add_ray_arguments, select_with_ray, write_outputs_atomic
+from .distributed.cli import add_ray_arguments, select_with_ray
 from .loop.batches import taken_rows
 from .methods import EmbeddingRule, get_method, method_names
 from .scoring import Scorer, open_source, select_from_pool
@@ -139,6 +140,25 @@ def write_outputs(selection, out: Path, extra: dict) -> Path:
     return json_path
 
 
+def _write_atomic(selection, out: Path, extra: dict) -> Path:
+    """:func:`write_outputs` (plus ``extra["ray"]``, the Ray run's info) into temporary names
+    beside ``out``, then both files renamed into place (CSV last): a reader never sees a
+    partial output."""
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix or '.csv'}")
+    info = getattr(selection, "ray", None)
+    if info is not None:
+        extra = dict(extra, ray={k: v for k, v in vars(info).items() if isinstance(v, (int, float, str, list))})
+    try:
+        json_path = out.with_suffix(".json")
+        os.replace(write_outputs(selection, tmp, extra), json_path)
+        os.replace(tmp, out)
+    finally:
+        for leftover in (tmp, tmp.with_suffix(".json")):
+            if leftover.exists():
+                leftover.unlink()
+    return json_path
+
+
 def _fail(msg: str, code: int = 2) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return code
@@ -212,10 +232,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     extra = {"artifacts": str(args.artifacts), "pool": str(args.pool), "seed": args.seed, "subset": args.subset,
              "batch_size": args.batch_size, "workers": workers, "setup_s": round(load_seconds, 6),
              "source": scorer.manifest.get("source")}
-    if args.ray:  # a Ray run's outputs are written atomically
-        json_path = write_outputs_atomic(write_outputs, selection, args.out, extra)
-    else:
-        json_path = write_outputs(selection, args.out, extra)
+    write = _write_atomic if args.ray else write_outputs  # a Ray run's outputs are written atomically
+    json_path = write(selection, args.out, extra)
     print(selection.summary() + f"; wrote {args.out} and {json_path}")
     return 0
 

@@ -83,17 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_FLAG_FIELDS = ("dataset", "data_dir", "trials", "cycles", "initial", "budget", "subset", "epochs", "batch_size", "lr",
-                "latent_dim", "wae_iterations", "disc_layers", "disc_rank_input", "score_mode", "rank_norm", "steps",
-                "seed", "device", "precision")
-"""Flags that set the RunConfig field of the same name."""
-
-
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.method and args.methods:
         raise SystemExit("error: give --method or --methods, not both")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-    overrides: Dict[str, Any] = {name: getattr(args, name) for name in _FLAG_FIELDS}
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    overrides: Dict[str, Any] = {name: value for name, value in vars(args).items() if name in fields}  # same-name flags
     overrides.update(methods=[args.method] if args.method else methods,
                      fresh_model_each_cycle=False if args.keep_training else None,
                      ranker_for_all=True if args.ranker_for_all else None)
@@ -101,7 +96,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if options:
         overrides["dataset_options"] = options
     extra = _key_values(args.set, "--set")
-    unknown = sorted(set(extra) - {f.name for f in dataclasses.fields(RunConfig)})
+    unknown = sorted(set(extra) - fields)
     if unknown:
         raise SystemExit(f"error: unknown --set key(s) {unknown}; see RunConfig in tavaal/config.py")
     overrides.update(extra)
@@ -110,8 +105,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def print_row(record: Dict) -> None:
     print(f"  {record['method']:<10} trial {record['trial']}  cycle {record['cycle']:>2}  "
-          f"labeled {record['labeled']:>6}  {'mIoU' if record.get('metric') == 'miou' else 'accuracy'} "
-          f"{100 * record['accuracy']:6.2f}%  "
+          f"labeled {record['labeled']:>6}  {metric_label([record])} {100 * record['accuracy']:6.2f}%  "
           f"selection {record['selection_seconds']:8.3f} s", flush=True)
 
 
@@ -121,8 +115,8 @@ def write_outputs(run_dir: RunDirectory, config: RunConfig, records: List[Dict],
     written = [write_summary(run_dir.root / "summary.csv", summarize(records, methods=config.methods))]
     if not plots or not records:
         return written
-    written += plot_accuracy(records, run_dir.root, title=f"{config.dataset}")
-    if bundle is not None and getattr(bundle, "points", None) is not None:
+    written += plot_accuracy(records, run_dir.root, title=config.dataset)
+    if bundle.points is not None:
         last = config.cycles - 1
         selections = {}
         for method in config.methods:

@@ -142,6 +142,7 @@ def test_parse_ray_spec():
     assert parse_ray_spec("auto").mode == "auto"
     assert parse_ray_spec("ray://head:10001").address == "ray://head:10001"
     assert parse_ray_spec("10.0.0.1:6379").mode == "address"
+    assert parse_ray_spec("localhost:6379").address == "localhost:6379"  # a host name, not local:N
     for bad in ["local:0", "local:x", "", "nonsense"]:
         with pytest.raises(ValueError):
             parse_ray_spec(bad)

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from tavaal import cli
+from tavaal.advise import retrospective_bundle
 from tavaal.loop import Workdir
 from tavaal.loop.holdout import wilson_interval
 
@@ -241,6 +242,8 @@ def test_audit_samples_are_uniformly_random_marked_in_the_batch_files_and_join_t
     assert cli.main(["train", str(wd), "--no-progress"]) == 0
     record = Workdir(wd).state()["cycles"][-1]
     assert record["holdout"] == 6 + 4 and record["trained_on"] == 24 + 5
+    bundle = retrospective_bundle(Workdir(wd))  # tavaal advise tests on the same held-out labels
+    assert (len(bundle.test), len(bundle.train)) == (6 + 4, 24 + 5)
 
 
 # ------------------------------------------------------------------------------- batch lifecycle

@@ -34,8 +34,6 @@ def unlabeled_rows(positions: np.ndarray, labeled: np.ndarray) -> np.ndarray:
     """Row of the ``positions``-th unlabeled row (``labeled`` sorted, distinct), int64, in
     O(M log L) without materialising the unlabeled rows."""
     positions = np.asarray(positions)
-    if labeled.size == 0:
-        return positions.astype(np.int64)
     shifted = labeled - np.arange(labeled.size, dtype=np.int64)  # unlabeled rows before each labeled row
     return positions.astype(np.int64) + np.searchsorted(shifted, positions, side="right")
 

@@ -28,7 +28,7 @@ from .transforms import (Compose, RandomCropWithPadding, RandomHorizontalFlip,
 __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD", "SVHN_MEAN", "SVHN_STD",
     "FASHIONMNIST_MEAN", "FASHIONMNIST_STD", "MNIST_MEAN", "MNIST_STD",
-    "IMAGENET_MEAN", "IMAGENET_STD", "resolve_stats", "build_augment",
+    "IMAGENET_MEAN", "IMAGENET_STD", "resolve_stats", "augment_recipe", "build_augment",
 ]
 
 # The TA-VAAL / Learning-Loss code normalises CIFAR-10 *and* CIFAR-100 with these.
@@ -83,6 +83,19 @@ def resolve_stats(normalization: str, data,
 AUGMENTS = ("default", "none", "crop", "flip", "crop+flip", "rrc", "flip+rrc")
 
 
+def augment_recipe(spec, default: str, choices: Sequence[str], expected: str, name: str = "dataset") -> str | None:
+    """The recipe a non-callable ``augment`` option names: one of ``choices``, where "default"
+    (and True) means ``default``; None for "none" (and False/None). Raises ValueError
+    ``"NAME: augment must be EXPECTED, got SPEC"`` for anything else."""
+    if spec is True or spec is False or spec is None:
+        spec = "default" if spec else "none"
+    if not isinstance(spec, str) or spec not in choices:
+        raise ValueError(f"{name}: augment must be {expected}, got {spec!r}")
+    if spec == "default":
+        spec = default
+    return None if spec == "none" else spec
+
+
 def build_augment(spec, default: str, input_shape: tuple[int, ...],
                   mean: Sequence[float], std: Sequence[float], padding: int = 4,
                   name: str = "dataset") -> Callable | None:
@@ -92,13 +105,8 @@ def build_augment(spec, default: str, input_shape: tuple[int, ...],
     """
     if callable(spec):
         return spec
-    if spec is True or spec is False or spec is None:
-        spec = "default" if spec else "none"
-    if not isinstance(spec, str) or spec not in AUGMENTS:
-        raise ValueError(f"{name}: augment must be a bool, a callable or one of {AUGMENTS}, got {spec!r}")
-    if spec == "default":
-        spec = default
-    if spec == "none":
+    spec = augment_recipe(spec, default, AUGMENTS, f"a bool, a callable or one of {AUGMENTS}", name)
+    if spec is None:
         return None
     if len(input_shape) != 3:
         raise ValueError(f"{name}: augment={spec!r} needs image inputs, got shape {input_shape}")

@@ -317,8 +317,7 @@ def _install_archive(archive: Path, root: Path, md5s: Mapping[str, str]) -> None
         for top in sorted({Path(rel).parts[0] for rel in md5s}):
             final = root / top
             if final.exists():
-                old = tmp_path / (".old-" + top)
-                os.replace(final, old)
+                os.replace(final, tmp_path / (".old-" + top))
             os.replace(tmp_path / top, final)
 
 

@@ -9,13 +9,7 @@ from __future__ import annotations
 from os import PathLike
 from typing import Iterable, Sequence
 
-__all__ = [
-    "DataError",
-    "DatasetNotFoundError",
-    "CorruptDatasetError",
-    "PoolIndexError",
-    "BudgetExceededError",
-]
+__all__ = ["DataError", "DatasetNotFoundError", "CorruptDatasetError", "PoolIndexError", "BudgetExceededError"]
 
 
 class DataError(Exception):

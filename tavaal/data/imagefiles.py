@@ -57,9 +57,7 @@ def decode_image(path: PathLike, size: Optional[Tuple[int, int]], channels: int 
             img = img.convert("L" if channels == 1 else "RGB")
             if size is not None:
                 img = Resize(size)(img)
-            arr = np.array(img, dtype=np.uint8)  # a writable copy (asarray of a PIL image is read-only)
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
+            arr = np.atleast_3d(np.array(img, dtype=np.uint8))  # a writable copy (asarray of PIL is read-only)
         return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
     except _decode_errors() as exc:
         raise CorruptDatasetError(f"{path}: cannot decode image ({type(exc).__name__}: {exc})",
@@ -128,15 +126,12 @@ def read_mask(path: PathLike, lookup: np.ndarray, size: Optional[Tuple[int, int]
     try:
         with Image.open(path) as img:
             mode = img.mode
-            if mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
-                raise CorruptDatasetError(
-                    f"{path}: masks must be single-channel PNGs of class indices (mode 'L' or 'P'), got mode "
-                    f"{mode!r} (colour-coded masks must be converted to class indices first)", path)
-            raw = np.asarray(img)
-    except CorruptDatasetError:
-        raise
+            raw = np.asarray(img) if mode in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1") else None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise CorruptDatasetError(f"{path}: cannot decode mask ({type(exc).__name__}: {exc})", path) from exc
+    if raw is None:
+        raise CorruptDatasetError(f"{path}: masks must be single-channel PNGs of class indices (mode 'L' or 'P'), got "
+                                  f"mode {mode!r} (colour-coded masks must be converted to class indices first)", path)
     if raw.ndim != 2:
         raise CorruptDatasetError(f"{path}: mask must be 2-D (H, W), got shape {raw.shape}", path)
     if expected_hw is not None and tuple(raw.shape) != tuple(expected_hw):

@@ -20,18 +20,9 @@ import numpy as np
 
 from .errors import BudgetExceededError, PoolIndexError
 
-__all__ = ["Pool", "as_rng"]
+__all__ = ["Pool"]
 
 _SHOW = 10  # offending indices quoted in an error message
-
-
-def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """``np.random.Generator`` from a generator, a seed, or None (fresh, unseeded)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (numbers.Integral, np.random.SeedSequence)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
 
 
 def _quote(values: np.ndarray) -> str:
@@ -109,25 +100,18 @@ class Pool:
             arr.setflags(write=False)
 
     @classmethod
-    def _from_mask(cls, mask: np.ndarray) -> "Pool":
-        pool = cls.__new__(cls)
-        pool._n = int(mask.shape[0])
-        pool._set_mask(mask)
-        return pool
-
-    @classmethod
     def initial(cls, num_samples: int, size: int,
                 rng: np.random.Generator | int | None = None) -> "Pool":
         """Pool whose labeled set is ``size`` samples drawn uniformly without replacement.
 
-        ``rng`` is a numpy Generator or a seed (same seed -> same initial set)."""
+        ``rng`` is a numpy Generator, a seed (same seed -> same initial set) or None (unseeded)."""
         if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 0:
             raise ValueError(f"initial labeled set size must be an int >= 0, got {size!r}")
         if size > num_samples:
             raise BudgetExceededError(
                 f"initial labeled set of {size} samples is larger than the data set "
                 f"({num_samples} training samples); lower the initial size")
-        chosen = as_rng(rng).choice(int(num_samples), size=int(size), replace=False)
+        chosen = np.random.default_rng(rng).choice(int(num_samples), size=int(size), replace=False)
         return cls(num_samples, chosen)
 
     @property
@@ -170,7 +154,10 @@ class Pool:
                                  np.sort(already).tolist())
         mask = self._mask.copy()
         mask[idx] = True
-        return Pool._from_mask(mask)
+        pool = Pool.__new__(Pool)  # the indices are checked: skip __init__
+        pool._n = self._n
+        pool._set_mask(mask)
+        return pool
 
     def state_dict(self) -> dict:
         """JSON-serialisable state: ``{"num_samples": int, "labeled": [int, ...]}``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .bundle import DatasetBundle
@@ -21,8 +21,7 @@ class DatasetSpec:
 
     ``mean``/``std`` are the default normalisation constants (None: computed on the training
     set); ``augmentation`` names the default training augmentation; ``files`` says what is
-    expected on disk (None: bundled/generated); ``options`` are the loader's keyword options
-    with their defaults."""
+    expected on disk (None: bundled/generated)."""
 
     name: str
     loader: Callable[..., DatasetBundle]
@@ -33,61 +32,56 @@ class DatasetSpec:
     std: tuple[float, ...] | None
     augmentation: str
     files: str | None
-    options: dict[str, Any] = field(default_factory=dict)
 
-
-def _options(fn: Callable) -> dict[str, Any]:
-    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY}
-
-
-def _spec(name, loader, description, input_shape, num_classes, mean, std, augmentation, files):
-    return DatasetSpec(name, loader, description, input_shape, num_classes, mean, std,
-                       augmentation, files, _options(loader))
+    @property
+    def options(self) -> dict[str, Any]:
+        """The loader's keyword options with their defaults."""
+        return {p.name: p.default for p in inspect.signature(self.loader).parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 DATASETS: dict[str, DatasetSpec] = {s.name: s for s in [
-    _spec("moons", toy.load_moons, "scikit-learn make_moons, noise 0.2, 500 vs 50 (x10 imbalance)",
-          (2,), 2, None, None, "none", None),
-    _spec("digits", toy.load_digits, "scikit-learn 8x8 digits, 1,438 / 359 stratified split",
-          (1, 8, 8), 10, None, None, "crop 8 pad 1", None),
-    _spec("cifar10", cifar.load_cifar10, "CIFAR-10, 50,000 / 10,000 32x32 images",
-          (3, 32, 32), 10, CIFAR10_MEAN, CIFAR10_STD, "crop 32 pad 4 + hflip",
-          "cifar-10-batches-py/{data_batch_1..5,test_batch}"),
-    _spec("cifar10-imb", cifar.load_cifar10_imbalanced,
-          "CIFAR-10 with the first 5 classes reduced by imbalance_ratio (10 or 100)",
-          (3, 32, 32), 10, CIFAR10_MEAN, CIFAR10_STD, "crop 32 pad 4 + hflip",
-          "cifar-10-batches-py/{data_batch_1..5,test_batch}"),
-    _spec("cifar100", cifar.load_cifar100, "CIFAR-100, 50,000 / 10,000 32x32 images",
-          (3, 32, 32), 100, CIFAR10_MEAN, CIFAR10_STD, "crop 32 pad 4 + hflip",
-          "cifar-100-python/{train,test}"),
-    _spec("svhn", svhn.load_svhn, "SVHN cropped digits, 73,257 / 26,032 (no extra)",
-          (3, 32, 32), 10, SVHN_MEAN, SVHN_STD, "none", "{train,test}_32x32.mat"),
-    _spec("fashionmnist", idx.load_fashionmnist, "Fashion-MNIST, 60,000 / 10,000 28x28",
-          (1, 28, 28), 10, FASHIONMNIST_MEAN, FASHIONMNIST_STD, "none",
-          "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"),
-    _spec("mnist", idx.load_mnist, "MNIST, 60,000 / 10,000 28x28",
-          (1, 28, 28), 10, MNIST_MEAN, MNIST_STD, "none",
-          "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"),
-    _spec("caltech101", folder.load_caltech101,
-          "Caltech-101 (9,144 images incl. background), seeded 8,125 / 1,019 split, 224x224",
-          (3, 224, 224), None, IMAGENET_MEAN, IMAGENET_STD, "hflip",
-          "101_ObjectCategories/<class>/*.jpg"),
-    _spec("folder", folder.load_folder, "any class-per-folder image tree <root>/<class>/*",
-          None, None, IMAGENET_MEAN, IMAGENET_STD, "hflip", "<root>/<class>/*.jpg|png|..."),
-    _spec("npz", npz.load_npz, "user arrays X, y [, X_test, y_test] in one .npz file",
-          None, None, None, None, "none", "<file>.npz"),
-    _spec("cityscapes", cityscapes.load_cityscapes,
-          "Cityscapes semantic segmentation, 2,975 train (pool) / 500 val (test), 19 train ids, 255 ignored",
-          None, 19, IMAGENET_MEAN, IMAGENET_STD, "paired crop 412 + hflip",
-          "leftImg8bit/{train,val}/<city>/*_leftImg8bit.png + gtFine/{train,val}/<city>/*_gtFine_labelIds.png"),
-    _spec("segfolder", segfolder.load_segfolder,
-          "segmentation: images/ + masks/ with the same file stems (class-index PNGs, 255 = ignore)",
-          None, None, IMAGENET_MEAN, IMAGENET_STD, "paired crop (crop_size) + hflip",
-          "<root>/images/*.jpg|png + <root>/masks/*.png + classes.txt"),
-    _spec("segshapes", segshapes.load_segshapes,
-          "generated street scenes for segmentation (6 classes, 255 unlabeled), 240 / 60 images of 64x128",
-          (3, 64, 128), 6, None, None, "hflip (+ paired crop with crop_size)", None),
+    DatasetSpec("moons", toy.load_moons, "scikit-learn make_moons, noise 0.2, 500 vs 50 (x10 imbalance)",
+                (2,), 2, None, None, "none", None),
+    DatasetSpec("digits", toy.load_digits, "scikit-learn 8x8 digits, 1,438 / 359 stratified split",
+                (1, 8, 8), 10, None, None, "crop 8 pad 1", None),
+    DatasetSpec("cifar10", cifar.load_cifar10, "CIFAR-10, 50,000 / 10,000 32x32 images",
+                (3, 32, 32), 10, CIFAR10_MEAN, CIFAR10_STD, "crop 32 pad 4 + hflip",
+                "cifar-10-batches-py/{data_batch_1..5,test_batch}"),
+    DatasetSpec("cifar10-imb", cifar.load_cifar10_imbalanced,
+                "CIFAR-10 with the first 5 classes reduced by imbalance_ratio (10 or 100)",
+                (3, 32, 32), 10, CIFAR10_MEAN, CIFAR10_STD, "crop 32 pad 4 + hflip",
+                "cifar-10-batches-py/{data_batch_1..5,test_batch}"),
+    DatasetSpec("cifar100", cifar.load_cifar100, "CIFAR-100, 50,000 / 10,000 32x32 images",
+                (3, 32, 32), 100, CIFAR10_MEAN, CIFAR10_STD, "crop 32 pad 4 + hflip",
+                "cifar-100-python/{train,test}"),
+    DatasetSpec("svhn", svhn.load_svhn, "SVHN cropped digits, 73,257 / 26,032 (no extra)",
+                (3, 32, 32), 10, SVHN_MEAN, SVHN_STD, "none", "{train,test}_32x32.mat"),
+    DatasetSpec("fashionmnist", idx.load_fashionmnist, "Fashion-MNIST, 60,000 / 10,000 28x28",
+                (1, 28, 28), 10, FASHIONMNIST_MEAN, FASHIONMNIST_STD, "none",
+                "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"),
+    DatasetSpec("mnist", idx.load_mnist, "MNIST, 60,000 / 10,000 28x28",
+                (1, 28, 28), 10, MNIST_MEAN, MNIST_STD, "none",
+                "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"),
+    DatasetSpec("caltech101", folder.load_caltech101,
+                "Caltech-101 (9,144 images incl. background), seeded 8,125 / 1,019 split, 224x224",
+                (3, 224, 224), None, IMAGENET_MEAN, IMAGENET_STD, "hflip",
+                "101_ObjectCategories/<class>/*.jpg"),
+    DatasetSpec("folder", folder.load_folder, "any class-per-folder image tree <root>/<class>/*",
+                None, None, IMAGENET_MEAN, IMAGENET_STD, "hflip", "<root>/<class>/*.jpg|png|..."),
+    DatasetSpec("npz", npz.load_npz, "user arrays X, y [, X_test, y_test] in one .npz file",
+                None, None, None, None, "none", "<file>.npz"),
+    DatasetSpec("cityscapes", cityscapes.load_cityscapes,
+                "Cityscapes semantic segmentation, 2,975 train (pool) / 500 val (test), 19 train ids, 255 ignored",
+                None, 19, IMAGENET_MEAN, IMAGENET_STD, "paired crop 412 + hflip",
+                "leftImg8bit/{train,val}/<city>/*_leftImg8bit.png + gtFine/{train,val}/<city>/*_gtFine_labelIds.png"),
+    DatasetSpec("segfolder", segfolder.load_segfolder,
+                "segmentation: images/ + masks/ with the same file stems (class-index PNGs, 255 = ignore)",
+                None, None, IMAGENET_MEAN, IMAGENET_STD, "paired crop (crop_size) + hflip",
+                "<root>/images/*.jpg|png + <root>/masks/*.png + classes.txt"),
+    DatasetSpec("segshapes", segshapes.load_segshapes,
+                "generated street scenes for segmentation (6 classes, 255 unlabeled), 240 / 60 images of 64x128",
+                (3, 64, 128), 6, None, None, "hflip (+ paired crop with crop_size)", None),
 ]}
 
 ALIASES: dict[str, str] = {

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import IGNORE_INDEX
-from .transforms import Generator, RandomHorizontalFlip, RandomTransform, as_tuple, pad_with_fill
+from .transforms import Generator, RandomHorizontalFlip, RandomTransform, as_tuple, pad_with_fill, random_crops
 
 __all__ = ["PairedCompose", "PairedRandomCrop", "PairedRandomHorizontalFlip", "is_paired"]
 
@@ -106,13 +106,7 @@ class PairedRandomCrop(RandomTransform):
     def __call__(self, x: torch.Tensor, mask: torch.Tensor, generator: Generator = None):
         batch = _check_pair(x, mask, "PairedRandomCrop")
         x, mask = self._pad(x, mask) if batch else self._pad(x[None], mask[None])
-        th, tw = self.size
-        h, w = x.shape[-2:]
-        gen = self._gen(generator)
-        oy = torch.randint(0, h - th + 1, (x.shape[0],), generator=gen).tolist()
-        ox = torch.randint(0, w - tw + 1, (x.shape[0],), generator=gen).tolist()
-        xs = torch.stack([x[k, :, y0:y0 + th, x0:x0 + tw] for k, (y0, x0) in enumerate(zip(oy, ox))])
-        ms = torch.stack([mask[k, y0:y0 + th, x0:x0 + tw] for k, (y0, x0) in enumerate(zip(oy, ox))])
+        xs, ms = random_crops([x, mask], self.size, self._gen(generator))
         return (xs, ms) if batch else (xs[0], ms[0])
 
     def __repr__(self) -> str:

@@ -32,10 +32,10 @@ def as_tuple(v: float | Sequence[float]) -> tuple[float, ...]:
     return (float(v),) if isinstance(v, (int, float)) else tuple(float(x) for x in v)
 
 
-def normalized_fill(mean: Sequence[float], std: Sequence[float], raw: float = 0.0) -> tuple[float, ...]:
-    """Per-channel value that a raw pixel ``raw`` (default 0 = black) takes after
-    ``(raw - mean) / std``; the fill that reproduces zero-padding *before* Normalize."""
-    return tuple((raw - m) / s for m, s in zip(as_tuple(mean), as_tuple(std)))
+def normalized_fill(mean: Sequence[float], std: Sequence[float]) -> tuple[float, ...]:
+    """Per-channel value that a black raw pixel (0) takes after ``(0 - mean) / std``; the fill
+    that reproduces zero-padding *before* Normalize."""
+    return tuple((0.0 - m) / s for m, s in zip(as_tuple(mean), as_tuple(std)))
 
 
 def pad_with_fill(x: torch.Tensor, fill: tuple[float, ...], top: int, left: int, height: int,
@@ -49,6 +49,18 @@ def pad_with_fill(x: torch.Tensor, fill: tuple[float, ...], top: int, left: int,
     padded[:] = torch.tensor(fill, dtype=x.dtype, device=x.device).view(-1, 1, 1)
     padded[..., top:top + h, left:left + w] = x
     return padded
+
+
+def random_crops(tensors: Sequence[torch.Tensor], size: tuple[int, int], generator: Generator
+                 ) -> list[torch.Tensor]:
+    """The window ``size`` = (h, w) at one uniformly random position per sample (dim 0), the
+    same for every tensor of ``tensors`` (batches of equal length and spatial size)."""
+    th, tw = size
+    h, w = tensors[0].shape[-2:]
+    oy = torch.randint(0, h - th + 1, (tensors[0].shape[0],), generator=generator).tolist()
+    ox = torch.randint(0, w - tw + 1, (tensors[0].shape[0],), generator=generator).tolist()
+    return [torch.stack([t[k, ..., y0:y0 + th, x0:x0 + tw] for k, (y0, x0) in enumerate(zip(oy, ox))])
+            for t in tensors]
 
 
 def _check_image(x: torch.Tensor, name: str) -> None:
@@ -150,6 +162,8 @@ class RandomCropWithPadding(RandomTransform):
         if b == 1:
             out = padded[:, :, int(oy):int(oy) + th, int(ox):int(ox) + tw]
         else:
+            # one gather for the batch; its strides (a channels-last-like layout when C == 1) steer
+            # the convolution kernels, so the results depend on them: keep this form
             rows = (oy[:, None] + torch.arange(th))[:, :, None]  # (B, th, 1)
             cols = (ox[:, None] + torch.arange(tw))[:, None, :]  # (B, 1, tw)
             bi = torch.arange(b)[:, None, None]

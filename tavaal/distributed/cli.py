@@ -13,7 +13,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -24,7 +23,7 @@ from .cluster import parse_ray_spec, ray_session
 from .ray_kcenter import RayKCenter
 from .ray_pool import ScorerSpec, ray_select_from_pool
 
-__all__ = ["add_ray_arguments", "select_with_ray", "write_outputs_atomic"]
+__all__ = ["add_ray_arguments", "select_with_ray"]
 
 
 def add_ray_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,7 +78,7 @@ def select_with_ray(args, method: str, labeled, labeled_pool, backend: str):
                 batch_size=args.batch_size, with_latents=args.with_latents, num_actors=args.ray_actors,
                 cpus_per_actor=args.ray_cpus_per_actor, gpus_per_actor=args.ray_gpus_per_actor,
                 rows_per_unit=args.ray_rows_per_unit, max_restarts=args.ray_max_restarts, pool_kwargs=pool_kwargs)
-    except (SelectionError, ValueError):
+    except ValueError:  # SelectionError and bad values: exit code 2 in the CLI
         raise
     except Exception as exc:  # ray.exceptions.* too (RayError is not a RuntimeError)
         if isinstance(exc, (RuntimeError, ConnectionError, OSError)) or type(exc).__module__.startswith("ray"):
@@ -112,25 +111,3 @@ def _coreset_with_ray(args, method, scorer_spec, pool_path, labeled, pool_kwargs
                     [], timings, {}, None, scorer.backend, scorer.precision)
     sel.ray = run  # type: ignore[attr-defined]
     return sel
-
-
-def write_outputs_atomic(write_outputs: Callable, selection, out: Path, extra: dict) -> Path:
-    """``write_outputs`` into temporary names beside ``out``, then rename both files into place
-    (CSV last): a reader never sees a partial output."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix or '.csv'}")
-    info = getattr(selection, "ray", None)
-    extra = dict(extra)
-    if info is not None:
-        extra["ray"] = {k: v for k, v in vars(info).items() if isinstance(v, (int, float, str, list))}
-    try:
-        tmp_json = write_outputs(selection, tmp, extra)
-        json_path = out.with_suffix(".json")
-        os.replace(tmp_json, json_path)
-        os.replace(tmp, out)
-    finally:
-        for leftover in (tmp, tmp.with_suffix(".json")):
-            if leftover.exists():
-                leftover.unlink()
-    return json_path

@@ -17,6 +17,8 @@ import os
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
+import torch
+
 log = logging.getLogger(__name__)
 
 __all__ = ["RaySpec", "parse_ray_spec", "require_ray", "ray_session", "ActorGroup", "Worker"]
@@ -40,10 +42,9 @@ def parse_ray_spec(value: str) -> RaySpec:
         return RaySpec("auto")
     if v == "local":
         return RaySpec("local", num_cpus=os.cpu_count() or 1)
-    if v.startswith("local"):
-        _, sep, n = v.partition(":")
+    if v.startswith("local:"):  # not "localhost:6379", an address
         try:
-            cpus = int(n) if sep else -1
+            cpus = int(v[len("local:"):])
         except ValueError:
             cpus = -1
         if cpus < 1:
@@ -109,10 +110,12 @@ def kill_actors(actors) -> None:
 
 
 class Worker:
-    """Base of the actor bodies: ``ping`` (answered once the actor is placed) and the test hook
-    ``crash_once = (marker file, step)``: the process dies once, at that step."""
+    """Base of the actor bodies: torch runs with ``threads`` intra-op threads; ``ping``
+    (answered once the actor is placed) and the test hook ``crash_once = (marker file, step)``:
+    the process dies once, at that step."""
 
-    def __init__(self, crash_once: Optional[tuple] = None):
+    def __init__(self, threads: int = 1, crash_once: Optional[tuple] = None):
+        torch.set_num_threads(threads)
         self._crash_once = crash_once
 
     def ping(self) -> int:

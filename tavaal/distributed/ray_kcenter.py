@@ -23,7 +23,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 
 from .. import ops
-from ..ops.api import check_choice
+from ..ops.api import check_b, check_choice
 from .cluster import ActorGroup, Worker, connected_ray, default_actors
 from .kcenter_state import ShardKCenter, to_radius
 from .shards import FeatureShard, load_feature_shard, plan_feature_shards
@@ -41,8 +41,7 @@ class KCenterWorker(Worker):
 
     def __init__(self, shard: FeatureShard, metric: str = "euclidean", group_size: int = 2048, threads: int = 1,
                  crash_once: Optional[Tuple[str, int]] = None):
-        super().__init__(crash_once)
-        torch.set_num_threads(max(1, int(threads)))
+        super().__init__(threads, crash_once)
         self.shard = shard
         self.metric = metric
         self.group_size = group_size
@@ -148,12 +147,17 @@ class RayKCenter(ActorGroup):
 
     # ----------------------------------------------------------------------- fault handling
     def _call_all(self, method: str, *args) -> list:
-        """Call ``method`` on every actor; a dead actor is recovered (restart + replay)."""
+        """Call ``method`` on every actor (see :meth:`_gather`)."""
+        return self._gather([(k, method, args) for k in range(len(self.actors))])
+
+    def _gather(self, calls) -> list:
+        """Results of ``calls`` ((actor index, method, args), all submitted at once); a dead
+        actor is recovered (restart + replay)."""
         import ray
 
-        refs = [getattr(a, method).remote(*args) for a in self.actors]
+        refs = [getattr(self.actors[k], method).remote(*args) for k, method, args in calls]
         out = []
-        for k, ref in enumerate(refs):
+        for (k, method, args), ref in zip(calls, refs):
             try:
                 out.append(ray.get(ref))
             except ray.exceptions.RayActorError:
@@ -184,21 +188,9 @@ class RayKCenter(ActorGroup):
 
     def _owner_rows(self, ids: Tensor) -> Tensor:
         """Working rows of global ``ids`` (ascending), fetched from the owning actors."""
-        import ray
-
         ids = torch.as_tensor(ids, dtype=torch.long)
-        parts = []
-        for k, sh in enumerate(self.shards):
-            sel = ids[(ids >= sh.start) & (ids < sh.stop)]
-            if sel.numel():
-                parts.append((k, sel, self.actors[k].rows.remote(sel)))
-        rows = []
-        for k, sel, ref in parts:
-            try:
-                rows.append(ray.get(ref))
-            except ray.exceptions.RayActorError:
-                rows.append(self._recover(k, "rows", (sel,)))
-        return torch.cat(rows)
+        owned = [(k, ids[(ids >= sh.start) & (ids < sh.stop)]) for k, sh in enumerate(self.shards)]
+        return torch.cat(self._gather([(k, "rows", (sel,)) for k, sel in owned if sel.numel()]))
 
     def _add(self, centers: Tensor, ids: Tensor):
         import ray
@@ -225,9 +217,7 @@ class RayKCenter(ActorGroup):
         first_i = 0 if first is None else int(first)
         if not cidx.numel() and not 0 <= first_i < n:
             raise ValueError(f"first must lie in [0, {n}), got {first_i}")
-        avail = n - cidx.numel()
-        if not 1 <= int(b) <= avail:
-            raise ValueError(f"b must be in [1, {avail}] (N={n} minus {cidx.numel()} initial centers), got {b}")
+        check_b(int(b), n - cidx.numel(), f"N={n} minus {cidx.numel()} initial centers")
         return cidx, first_i
 
     def reset(self) -> None:
@@ -246,7 +236,7 @@ class RayKCenter(ActorGroup):
         picks: List[int] = [] if cidx.numel() else [first_i]
         radii = [] if cidx.numel() else [to_radius(best[0], self.metric)]
         while len(picks) < b:
-            v, i, row = best
+            _, i, row = best
             if progress is not None:
                 progress(len(picks), self)
             best = self._add(row.reshape(1, -1), torch.tensor([i]))

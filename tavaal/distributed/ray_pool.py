@@ -14,11 +14,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ..data.candidates import draw_candidates, unlabeled_rows
 from ..methods import ScoreRule, get_method, selection_names
@@ -80,30 +79,29 @@ class PoolScoringWorker(Worker):
 
     def __init__(self, spec: ScorerSpec, pool_path: str, pool_kwargs: dict, method: str, threads: int = 1,
                  crash_once: Optional[tuple] = None):
-        super().__init__(crash_once)
-        torch.set_num_threads(max(1, int(threads)))
-        self.scorer = spec.build(threads=max(1, int(threads)), method=method)
+        super().__init__(threads, crash_once)
+        self.scorer = spec.build(threads=threads, method=method)
         self.pool = open_source(pool_path, **pool_kwargs)
         self.method = method
 
     def score_unit(self, unit: WorkUnit, budget: int, labeled: np.ndarray, batch_size: int, with_latents: bool):
         self._maybe_crash(unit.index)
-        b = min(int(budget), unit.candidates)
         self.pool.skipped.clear()
-        sel = select_from_pool(self.scorer, self.pool, self.method, b, labeled=labeled if labeled.size else None,
-                               indices=unit.indices, start=unit.start, stop=unit.stop, batch_size=batch_size,
-                               prefetch_depth=2, with_latents=with_latents)
-        return unit.index, sel
+        return select_from_pool(self.scorer, self.pool, self.method, min(int(budget), unit.candidates),
+                                labeled=labeled, indices=unit.indices, start=unit.start, stop=unit.stop,
+                                batch_size=batch_size, with_latents=with_latents)
 
 
 @dataclass
 class RayRunInfo:
+    """What a run on the actors did (``selection.ray``; the ``ray`` entry of the CLI's JSON)."""
+
     units: int
     actors: int
-    restarts: int = 0
-    resubmitted: List[int] = field(default_factory=list)
-    seconds: float = 0.0
-    setup_seconds: float = 0.0
+    restarts: int
+    resubmitted: List[int]
+    seconds: float
+    setup_seconds: float
 
 
 class RayPoolScorer(ActorGroup):
@@ -113,7 +111,8 @@ class RayPoolScorer(ActorGroup):
         spec: how to build the Scorer on each actor.
         pool_path: the pool (any :func:`tavaal.scoring.open_source` path; on a multi-node cluster
             it must be readable from every node, e.g. a shared filesystem).
-        method: ``tavaal``, ``vaal`` or ``lloss`` (score-based methods merge exactly).
+        method: ``tavaal``, ``vaal`` or ``lloss`` (score-based methods merge exactly; checked by
+            :func:`ray_select_from_pool`).
         num_actors: default: the cluster's CPUs / ``cpus_per_actor``.
         cpus_per_actor, gpus_per_actor: Ray resources per actor (the Scorer runs with
             ``int(cpus_per_actor)`` threads; with GPUs it runs on ``cuda``).
@@ -124,9 +123,6 @@ class RayPoolScorer(ActorGroup):
                  cpus_per_actor: float = 1, gpus_per_actor: float = 0, max_restarts: int = 3,
                  pool_kwargs: Optional[dict] = None, _crash_once: Optional[tuple] = None):
         connected_ray()
-        if not _mergeable(method):
-            raise ValueError(f"the Ray pool scorer merges score-based selections ({', '.join(_mergeable_names())}), "
-                             f"not {method!r}")
         t0 = time.perf_counter()
         if gpus_per_actor and spec.device == "cpu":
             spec = replace(spec, device="cuda")
@@ -142,15 +138,6 @@ class RayPoolScorer(ActorGroup):
         return self._remote.remote(self.spec, self.pool_path, self.pool_kwargs, self.method, self._threads,
                                    self._crash)
 
-    def _healthy(self, k: int) -> bool:
-        import ray
-
-        try:
-            ray.get(self.actors[k].ping.remote(), timeout=schedule_timeout())
-            return True
-        except Exception:  # noqa: BLE001 - dead for good, or not placeable
-            return False
-
     def select(self, budget: int, units: Sequence[WorkUnit], labeled: np.ndarray, *, batch_size: int = 256,
                with_latents: bool = False, in_flight: int = 2,
                progress: Optional[Callable[[int, int, "RayPoolScorer"], None]] = None):
@@ -164,7 +151,7 @@ class RayPoolScorer(ActorGroup):
         done: Dict[int, object] = {}
         running: Dict[object, tuple] = {}  # ref -> (unit, actor index)
         load = [0] * len(self.actors)
-        info = RayRunInfo(units=total, actors=len(self.actors))
+        resubmitted: List[int] = []
 
         def submit():
             while todo:
@@ -183,16 +170,18 @@ class RayPoolScorer(ActorGroup):
             u, k = running.pop(ref)
             load[k] = max(0, load[k] - 1)
             try:
-                index, sel = ray.get(ref)
+                sel = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
                 # the actor died with this unit in flight: re-submit it (results of this
                 # attempt, if any, are discarded -- only complete results are merged)
                 self.restarts += 1
-                info.resubmitted.append(u.index)
+                resubmitted.append(u.index)
                 log.warning("scoring actor %d died on unit %d (%s); re-submitting", k, u.index,
                             type(exc).__name__)
                 todo.appendleft(u)
-                if not self._healthy(k):
+                try:  # restarted by Ray?
+                    ray.get(self.actors[k].ping.remote(), timeout=schedule_timeout())
+                except Exception:  # noqa: BLE001 - dead for good, or not placeable
                     log.warning("scoring actor %d is gone for good; starting a fresh one", k)
                     self._replace(k)
                     load[k] = 0
@@ -201,15 +190,14 @@ class RayPoolScorer(ActorGroup):
                 continue
             if sel.candidates != u.candidates or sel.scored + len(sel.skipped) < u.candidates:
                 raise RuntimeError(f"unit {u.index}: incomplete result ({sel.scored} of {u.candidates} scored)")
-            done[index] = sel
+            done[u.index] = sel
             if progress is not None:
                 progress(len(done), total, self)
             submit()
         if len(done) != total:
             raise RuntimeError(f"only {len(done)} of {total} units completed")
-        info.restarts = self.restarts
-        info.seconds = time.perf_counter() - t0
-        info.setup_seconds = self.setup_seconds
+        info = RayRunInfo(total, len(self.actors), self.restarts, resubmitted, time.perf_counter() - t0,
+                          self.setup_seconds)
         return [done[i] for i in sorted(done)], info
 
 
@@ -234,7 +222,8 @@ def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: 
     except ValueError as exc:
         raise SelectionError(str(exc)) from None
     if not _mergeable(method):
-        raise SelectionError(f"--ray scores {', '.join(_mergeable_names())} selections; {method!r} runs without --ray "
+        mergeable = ", ".join(name for name in selection_names() if _mergeable(name))
+        raise SelectionError(f"--ray scores {mergeable} selections; {method!r} runs without --ray "
                              "(coreset on Ray: tavaal.distributed.RayKCenter on a features pool)")
     pool = open_source(pool_path, **(pool_kwargs or {}))
     n = len(pool)
@@ -242,7 +231,7 @@ def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: 
         raise SelectionError(f"the pool {pool.path} is empty: nothing to select from")
     check_pool_kind(scorer, pool, get_method(method))
     lab = checked_rows(labeled, n)
-    indices = draw_candidates(n, lab, int(subset), np.random.default_rng(seed)) if subset else None
+    indices = draw_candidates(n, lab, int(subset), np.random.default_rng(seed))  # None: every unlabeled row
     n_cand = indices.size if indices is not None else n - lab.size
     budget = checked_budget(budget, n_cand, f"candidate samples (of {n}, {lab.size} labeled)")
     with RayPoolScorer(replace(spec, verify=False), str(pool_path), method, num_actors=num_actors,
@@ -257,23 +246,12 @@ def ray_select_from_pool(spec: ScorerSpec, pool_path: str, method: str, budget: 
         p.rows, p.scores = np.array(p.rows), np.array(p.scores)
         p.latents = {k: np.array(v) for k, v in p.latents.items()}
     sel = merge_selections(parts, budget, pool)
-    sel.pool_size = n
-    sel.candidates = n_cand
-    sel.timings = dict(sel.timings)
-    sel.timings["total"] = time.perf_counter() - t0
-    sel.timings["ray_setup"] = info.setup_seconds
+    sel.timings.update(total=time.perf_counter() - t0, ray_setup=info.setup_seconds)
     sel.ray = info  # type: ignore[attr-defined]
     return sel
 
 
 def _mergeable(method: str) -> bool:
     """Score-based, deterministic methods: their per-shard top-b merge exactly."""
-    try:
-        rule = get_method(method).rule
-    except ValueError:
-        return False
+    rule = get_method(method).rule
     return isinstance(rule, ScoreRule) and not rule.stochastic
-
-
-def _mergeable_names():
-    return [n for n in selection_names() if _mergeable(n)]

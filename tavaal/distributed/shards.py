@@ -8,7 +8,6 @@ an actor touches whole memory-mapped files.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from ..data.open import open_source
+from ..rundir import read_json
 
 Tensor = torch.Tensor
 
@@ -54,9 +54,8 @@ def plan_ranges(n: int, parts: int, boundaries: Optional[Sequence[int]] = None) 
 
 def pool_shard_bounds(path: str) -> List[int]:
     """Cumulative row ends of the shards of a sharded pool (from its ``pool.json``)."""
-    with open(os.path.join(path, "pool.json")) as f:
-        meta = json.load(f)
-    return [int(x) for x in np.cumsum([int(s["rows"]) for s in meta["shards"]])]
+    shards = read_json(os.path.join(path, "pool.json"))["shards"]
+    return [int(x) for x in np.cumsum([int(s["rows"]) for s in shards])]
 
 
 def plan_feature_shards(source, parts: int) -> List[FeatureShard]:
@@ -86,10 +85,5 @@ def load_feature_shard(shard: FeatureShard, batch_size: int = 65536) -> Tensor:
 
             ref = ray.get(ref)
         return ref.contiguous()
-    pool = open_source(shard.path)
-    parts = []
-    for _ids, batch in pool.iter_batches(batch_size, start=shard.start, stop=shard.stop):
-        # a torch tensor or a numpy array (bf16 already reinterpreted by the reader)
-        t = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(batch))
-        parts.append(t.reshape(t.shape[0], -1).clone())
-    return torch.cat(parts).contiguous()
+    batches = open_source(shard.path).iter_batches(batch_size, start=shard.start, stop=shard.stop)
+    return torch.cat([batch.reshape(len(batch), -1) for _rows, batch in batches])

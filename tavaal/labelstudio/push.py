@@ -7,7 +7,7 @@ mask as brush regions), its probability as the prediction score, :func:`model_ve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set
 
 import numpy as np
 
@@ -98,16 +98,13 @@ def prepare_push(connection: Connection, project: int, *, kind: str, pool_is_fol
     return target
 
 
-def held_samples(target: PushTarget) -> Dict[str, int]:
-    """Sample id -> task id of every task the project holds (by ``tavaal_id``, else its image
+def held_samples(target: PushTarget) -> Set[str]:
+    """The sample ids of every task the project holds (by ``tavaal_id``, else its image
     reference mapped back through the addressing; tasks naming no sample are left out)."""
     locations = target.addressing.locations() if target.addressing else SampleLocations()
-    held: Dict[str, int] = {}
-    for task in target.connection.tasks(target.project, fields="task_only"):
-        ident, problem, _ = sample_of(task.get("data") or {}, locations)
-        if problem is None:
-            held.setdefault(ident, int(task["id"]))
-    return held
+    found = (sample_of(task.get("data") or {}, locations)
+             for task in target.connection.tasks(target.project, fields="task_only"))
+    return {ident for ident, problem, _ in found if problem is None}
 
 
 def _task(target: PushTarget, sample: OutgoingSample, *, batch: int, cycle: int, method: str,

@@ -11,9 +11,10 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from ..data.open import open_source
 from ..data.sources import (ImageFolderSource, ImageShapeChoice, RowSource, SourceError, channel_stats,
                             choose_image_shape, find_unreadable)
+from .errors import LoopError
 
-__all__ = ["open_pool_spec", "rows_for_ids", "pool_stats", "SourceError", "is_image_folder", "image_shape_choice",
-           "unreadable_files"]
+__all__ = ["open_pool_spec", "open_pool", "rows_for_ids", "pool_stats", "SourceError", "is_image_folder",
+           "image_shape_choice", "unreadable_files"]
 
 
 def open_pool_spec(spec: Dict, exclude: Iterable[str] = ()) -> RowSource:
@@ -30,6 +31,16 @@ def open_pool_spec(spec: Dict, exclude: Iterable[str] = ()) -> RowSource:
     if exclude and is_image_folder(source):
         source = ImageFolderSource(spec["path"], source.sample_shape, exclude=exclude)
     return source
+
+
+def open_pool(spec: Dict, root=None, exclude: Iterable[str] = (), hint: str = "") -> RowSource:
+    """:func:`open_pool_spec`; raises :class:`~tavaal.loop.LoopError` ``cannot open the pool
+    [of ROOT]: REASON`` (``root``: the work directory, when it has one; ``hint`` appended)."""
+    try:
+        return open_pool_spec(spec, exclude)
+    except (SourceError, ValueError) as exc:
+        where = "" if root is None else f" of {root}"
+        raise LoopError(f"cannot open the pool{where}: {exc}{hint}") from None
 
 
 def image_shape_choice(source: RowSource, image_shape: Optional[Sequence[int]]) -> Optional[ImageShapeChoice]:

@@ -15,7 +15,7 @@ import numpy as np
 from . import backend
 from .state import WorkdirFiles
 
-__all__ = ["batch_pending", "pending_ids", "outside_batches_warning", "taken_rows"]
+__all__ = ["batch_pending", "pending_ids", "top_level_batch", "outside_batches_warning", "taken_rows"]
 
 
 def batch_pending(state: Dict[str, Any], b: Dict[str, Any], present: Optional[Container[str]] = None) -> List[str]:
@@ -29,6 +29,12 @@ def batch_pending(state: Dict[str, Any], b: Dict[str, Any], present: Optional[Co
 def pending_ids(state: Dict[str, Any], present: Optional[Container[str]] = None) -> List[str]:
     """The :func:`batch_pending` ids of every batch (in batch order, each once)."""
     return list(dict.fromkeys(i for b in state["batches"] for i in batch_pending(state, b, present)))
+
+
+def top_level_batch(state: Dict[str, Any]) -> Optional[int]:
+    """The batch the top-level ``to_label.csv`` holds (``state["to_label_batch"]``; without it the
+    newest batch); None before the first batch."""
+    return state.get("to_label_batch", len(state["batches"]) - 1 if state["batches"] else None)
 
 
 def outside_batches_warning(new_ids: List[str], state: Dict[str, Any]) -> List[str]:

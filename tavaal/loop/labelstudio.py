@@ -40,10 +40,7 @@ def check_project(wd: Workdir, url: Optional[str], project: int, *, image_root: 
     """Connect and check ``project`` for a push from ``wd`` (see :func:`tavaal.labelstudio.prepare_push`);
     the addressing comes from the flags or, when none is given, from the last push to this
     project. Raises :class:`LoopError`; nothing is written."""
-    try:
-        source = backend.open_pool_spec(wd.meta["pool"])
-    except (backend.SourceError, ValueError) as exc:
-        raise LoopError(f"cannot open the pool of {wd.root}: {exc}") from None
+    source = backend.open_pool(wd.meta["pool"], wd.root)
     folder = backend.is_image_folder(source)
     try:
         connection = connect(url)

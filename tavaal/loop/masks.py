@@ -32,12 +32,11 @@ __all__ = ["MaskLabel", "read_mask_folder", "stored_mask_path", "write_masks", "
 
 @dataclass
 class MaskLabel:
-    """One checked mask: the pool ``id`` it labels, the ``file`` it was read from, the decoded
-    labels (``labels``, uint8 (H, W): class indices, 255 = unlabeled), their ``sha256`` and the
-    per-class pixel counts (``pixels``, K ints)."""
+    """One checked mask: the pool ``id`` it labels, the decoded labels (``labels``, uint8 (H, W):
+    class indices, 255 = unlabeled), their ``sha256`` and the per-class pixel counts (``pixels``,
+    K ints)."""
 
     id: str
-    file: Path
     labels: np.ndarray
     sha256: str
     pixels: List[int]
@@ -140,5 +139,5 @@ def read_mask_folder(folder, source, num_classes: int, *,
             continue
         valid = labels[labels != IGNORE_INDEX]
         pixels = np.bincount(valid.astype(np.int64), minlength=num_classes)[:num_classes]
-        accepted[ident] = MaskLabel(ident, path, labels, digest, [int(v) for v in pixels])
+        accepted[ident] = MaskLabel(ident, labels, digest, [int(v) for v in pixels])
     return accepted, problems

@@ -58,11 +58,12 @@ class MergeReport:
 def check_entries(parsed: ParsedLabels, source, existing: Dict[str, str], classes: List[str],
                   add_classes: bool, relabel: bool = False, add_hint: str = "--add-classes adds it") -> ReadLabels:
     """The :class:`ReadLabels` of the label file ``parsed``: canonical id -> label of its usable
-    entries (in file order), problem lines, warnings, corrections "id: old -> new (where)". Problems: ids not in the pool, conflicting
-    duplicates within the file, classes outside ``classes`` (unless ``add_classes``), and
-    corrections -- labels that differ from ``existing`` -- unless ``relabel`` (then they are
-    accepted). Entries for files the pool excluded as unreadable are left out with one warning.
-    ``add_hint``: how the user adds an unknown class (at init: by naming it in ``--classes``)."""
+    entries (in file order), problem lines, warnings, corrections "id: old -> new (where)".
+    Problems: ids not in the pool, conflicting duplicates within the file, classes outside
+    ``classes`` (unless ``add_classes``), and corrections -- labels that differ from ``existing``
+    -- unless ``relabel`` (then they are accepted). Entries for files the pool excluded as
+    unreadable are left out with one warning. ``add_hint``: how the user adds an unknown class
+    (at init: by naming it in ``--classes``)."""
     problems: List[str] = []
     corrections: List[str] = []
     unreadable = set(getattr(source, "excluded", ()))

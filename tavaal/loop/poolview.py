@@ -21,7 +21,7 @@ from .state import WorkdirFiles
 
 log = logging.getLogger("tavaal.loop")
 
-__all__ = ["PoolView", "open_pool_view", "ids_digest", "unreadable_ids"]
+__all__ = ["PoolView", "open_pool_view", "ids_digest"]
 
 
 def ids_digest(ids_text: str) -> str:
@@ -67,24 +67,14 @@ class PoolView:
         return out
 
 
-def unreadable_ids(meta: Dict[str, Any], state: Dict[str, Any]) -> List[str]:
-    """Ids of the pool's files that cannot be decoded: found at init (``workdir.json``) and
-    later (``state.json``); they are left out of the pool."""
-    return list(meta["pool"].get("unreadable", {})) + list(state.get("unreadable", {}))
-
-
 def open_pool_view(files: WorkdirFiles, meta: Dict[str, Any], state: Dict[str, Any], quiet: bool = False) -> PoolView:
     """Open the pool of the work directory (``meta``: its workdir.json) without its unreadable
     files and compare it with the pool at init; logs the view's warnings (unless ``quiet``). Raises
     :class:`LoopError` when the pool cannot be opened or its sample shape changed."""
     spec = meta["pool"]
     later = set(state.get("unreadable", {}))
-    unreadable = unreadable_ids(meta, state)
-    try:
-        source = backend.open_pool_spec(spec, unreadable)
-    except (backend.SourceError, ValueError) as exc:
-        raise LoopError(f"cannot open the pool of {files.root}: {exc} (the pool path is recorded in "
-                        f"{files.meta_path})") from None
+    unreadable = list(spec.get("unreadable", {})) + list(state.get("unreadable", {}))  # found at init, later
+    source = backend.open_pool(spec, files.root, unreadable, hint=f" (the pool path is recorded in {files.meta_path})")
     if list(source.sample_shape) != list(meta["input_shape"]):
         raise LoopError(f"the pool's samples now have shape {list(source.sample_shape)} but {files.root} was "
                         f"initialised with {meta['input_shape']}")

@@ -216,7 +216,7 @@ class ClassificationTask(Task):
         image pools (random translation by 1/8 of the shorter side)."""
         classes = np.asarray(self._class_indices(state, ids), dtype=np.int64)
         shape = tuple(meta["input_shape"])
-        spec = getattr(config, "augment", "none")
+        spec = config.augment
         if len(shape) != 3 and spec != "none":
             raise LoopError(f"augment={spec!r} needs image samples; this pool holds vectors {list(shape)}: "
                             "tavaal train WORKDIR --set augment=none")

@@ -27,26 +27,25 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import torch
 
 from ..checkpoint import load_cycle_models, save_cycle_models
 from ..config import RunConfig
 from ..rundir import read_json, utc_now
 from ..data.candidates import check_budget
-from ..data.sources import ON_UNREADABLE
+from ..data.sources import ON_UNREADABLE, write_unreadable
 from ..data.labelfiles import DEFAULT_POLICY, label_studio_task, label_studio_tasks, to_label_csv
 from ..labelstudio.record import workdir_locations
-from ..cycle import cycle_seed, select_batch, train_cycle
+from ..cycle import cycle_seed, select_batch, torch_threads, train_cycle
 from ..training.recipe import default_recipe
 from ..methods import ScoreRule, get_method, method_names
 from . import backend
-from .batches import batch_pending, outside_batches_warning, pending_ids
+from .batches import batch_pending, outside_batches_warning, pending_ids, top_level_batch
 from .errors import LoopError
 from .holdout import draw_holdout, holdout_ids
-from .merge import MergeReport
+from .merge import MergeReport, ReadLabels
 from .poolview import PoolView, ids_digest, open_pool_view
 from .ray_select import select_on_ray
 from .settings import apply_settings, resolve_device, resolve_settings
@@ -76,15 +75,6 @@ CYCLE_FIELDS = ("cycle", "method", "labeled", "trained_on", "holdout", "holdout_
 def _check_on_unreadable(value: str) -> None:
     if value not in ON_UNREADABLE:
         raise LoopError(f"--on-unreadable must be one of {', '.join(ON_UNREADABLE)}, got {value!r}")
-
-
-def _csv_text(header: Sequence[str], rows) -> str:
-    """CSV text (``\\n`` line ends) of the ``header`` row and ``rows``."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def _skipped_files(skipped: Sequence[Dict[str, Any]]) -> List[tuple]:
@@ -118,7 +108,6 @@ class BatchResult:
     components: Dict[str, List] = field(default_factory=dict)
     dry_run: bool = False
     notes: List[str] = field(default_factory=list)
-    texts: tuple = ()
     masks: List[np.ndarray] = field(default_factory=list)
 
     @property
@@ -132,14 +121,27 @@ class BatchResult:
         return list(self.scores) + [None] * len(self.audit)
 
 
-def _score_components(method: str, selection, picked: int, audited: int) -> Dict[str, List]:
-    """Score components of the picks (None for the audit samples): for methods with a
-    discriminator ``d`` (its probability, the score) and, rank-conditioned, ``r``."""
-    m = get_method(method)
-    if m.adversarial is None:
+def _add_labels(task: Task, state: Dict[str, Any], read: ReadLabels, changes: Dict[str, str], new: List[str],
+                round_: int) -> None:
+    """Enter ``changes`` (id -> label; ``new``: the ids of them labeled for the first time) of
+    merge round ``round_`` into ``state``: the labels, each one's history and round, the task's entries."""
+    history = state.setdefault("label_history", {})
+    for i, v in changes.items():
+        if i not in history and i in state["labels"]:  # labeled before histories were kept
+            history[i] = [{"label": state["labels"][i], "round": state["label_round"].get(i), "source": None}]
+        history.setdefault(i, []).append({"label": v, "round": round_, "source": read.file})
+    state["labels"].update(changes)
+    task.record(state, read, new)
+    state["label_round"].update({i: round_ for i in new})
+
+
+def _score_components(spec, selection, picked: int, audited: int) -> Dict[str, List]:
+    """Score components of the picks (None for the audit samples) of the method ``spec``: for
+    methods with a discriminator ``d`` (its probability, the score) and, rank-conditioned, ``r``."""
+    if spec.adversarial is None:
         return {}
     out: Dict[str, List] = {}
-    if m.adversarial == "rank" and "r" in selection.latents:
+    if spec.adversarial == "rank" and "r" in selection.latents:
         out["r"] = [float(v) for v in np.asarray(selection.latents["r"], dtype=np.float64).reshape(picked, -1)[:, 0]]
     out["d"] = [float(v) for v in np.asarray(selection.scores, dtype=np.float64)]
     return {name: values + [None] * audited for name, values in out.items()}
@@ -223,10 +225,7 @@ class Workdir:
                                                                         output_key)))
         resolved = resolve_settings(preset, config, overrides, method)
         task.check_method(resolved.methods[0])
-        try:
-            source = backend.open_pool_spec({"path": str(pool), "key": key, "image_shape": image_shape})
-        except (backend.SourceError, ValueError) as exc:
-            raise LoopError(f"cannot open the pool: {exc}") from None
+        source = backend.open_pool({"path": str(pool), "key": key, "image_shape": image_shape})
         task.check_pool(source, pool, fields)
         if len(source) == 0:
             raise LoopError(f"the pool {pool} is empty: nothing to label")
@@ -236,8 +235,8 @@ class Workdir:
             notes.append(choice.describe() + ("" if choice.given else "; --image-shape C,H,W decides otherwise"))
         unreadable = backend.unreadable_files(source, progress=progress)
         if unreadable:
-            source = backend.open_pool_spec({"path": str(pool), "key": key, "image_shape": list(source.sample_shape)},
-                                            [i for i, _ in unreadable])
+            source = backend.open_pool({"path": str(pool), "key": key, "image_shape": list(source.sample_shape)},
+                                       exclude=[i for i, _ in unreadable])
             notes.append(f"{len(unreadable)} unreadable file(s) excluded from the pool (listed with the reason in "
                          f"{UNREADABLE_CSV}): " + ", ".join(i for i, _ in unreadable[:10])
                          + (" ..." if len(unreadable) > 10 else ""))
@@ -249,15 +248,15 @@ class Workdir:
                             "written", read.problems)
         ids = list(read.labels)
         task.warn(read, ids, class_list, initial=True)
-        holdout_ids = draw_holdout(ids, holdout, resolved.seed)
-        if len(ids) - len(holdout_ids) < 1:
-            raise LoopError(f"the holdout ({len(holdout_ids)}) leaves no labeled {task.unit} to train on "
+        held = draw_holdout(ids, holdout, resolved.seed)
+        if len(ids) - len(held) < 1:
+            raise LoopError(f"the holdout ({len(held)}) leaves no labeled {task.unit} to train on "
                             f"({len(ids)} labeled): lower --holdout")
         user_model = user_model_spec(model, taps, feature_layer, weights, len(class_list), source.sample_shape,
                                      output_key)
         recipe = None
         if preset is None and config is None and task.uses_recipe:
-            recipe = default_recipe(labeled=len(ids) - len(holdout_ids), input_shape=source.sample_shape,
+            recipe = default_recipe(labeled=len(ids) - len(held), input_shape=source.sample_shape,
                                     num_classes=len(class_list), pool_size=len(source))
             flags = {k: v for k, v in (overrides or {}).items() if v is not None}
             resolved = resolve_settings(None, None, {**recipe.overrides, **flags}, method)
@@ -272,22 +271,21 @@ class Workdir:
                      "ids_sha256": ids_digest(ids_text) if folder else None,
                      **({"unreadable": dict(unreadable)} if unreadable else {})},
             "input_shape": list(source.sample_shape), "mean": mean, "std": std,
-            "holdout": sorted(holdout_ids), "initial_labels": read.file, "user_model": user_model,
+            "holdout": sorted(held), "initial_labels": read.file, "user_model": user_model,
             **({"recipe": dict(recipe.overrides)} if recipe is not None else {}),
             "config": resolved.to_dict(),
         }
-        state = {"classes": class_list, "labels": dict(read.labels), "label_round": {i: 0 for i in ids},
-                 "label_history": {i: [{"label": read.labels[i], "round": 0, "source": read.file}] for i in ids},
+        state = {"classes": class_list, "labels": {}, "label_round": {}, "label_history": {},
                  "merges": [{"round": 0, "file": read.file, "format": read.format, "added": len(ids), "time": utc_now()}],
                  "batches": [], "cycles": []}  # commit adds format and version
-        task.record(state, read, ids)
+        _add_labels(task, state, read, read.labels, ids, 0)
         with create_workdir(root) as files:
             write_json(files.config_path, resolved.to_dict())
             if folder:
                 write_text(files.pool_ids_path, ids_text)
             task.store(files.root, read, ids)
             if unreadable:
-                write_text(files.unreadable_path, _csv_text(["id", "reason"], unreadable))
+                write_unreadable(files.unreadable_path, unreadable)
             write_text(files.labels_path, task.labels_csv(state["labels"]))
             files.commit(state)
             write_json(files.meta_path, meta)
@@ -358,15 +356,12 @@ class Workdir:
         the training code propagate (``train`` decides whether unreadable files caused them)."""
         classes = state["classes"]
         holdout = holdout_ids(self.meta, state)
-        train_ids = [i for i in state["labels"] if i in view.rows and i not in holdout]
+        # rows in increasing order, as tavaal.data.Pool.labeled (the training order follows from it)
+        train_ids = sorted((i for i in state["labels"] if i in view.rows and i not in holdout), key=view.rows.get)
         hold_ids = [i for i in state["labels"] if i in view.rows and i in holdout]
         if not train_ids:
             raise LoopError("no labeled sample to train on: add labels with tavaal label")
-        # rows in increasing order, as tavaal.data.Pool.labeled (the training order follows from it)
-        train_rows = view.present_rows(train_ids)
-        order = np.argsort(train_rows, kind="stable")
-        train_rows, train_ids = train_rows[order], [train_ids[k] for k in order]
-        holdout_rows = view.present_rows(hold_ids)
+        train_rows, holdout_rows = view.present_rows(train_ids), view.present_rows(hold_ids)
         cycle = len(state["cycles"])
         seed = cycle_seed(config, 0, cycle)
         data = self.task.cycle_data(self.meta, self.root, view.source, train_rows, train_ids, state, config,
@@ -376,17 +371,12 @@ class Workdir:
         if (not config.fresh_model_each_cycle and previous is not None and previous["method"] == method
                 and previous["classes"] == len(classes)):
             task = load_cycle_models(self.root / previous["checkpoint"]).task  # keep training it
-        threads = torch.get_num_threads()
-        if config.num_threads:
-            torch.set_num_threads(config.num_threads)
-        try:
+        with torch_threads(config.num_threads):
             started = time.perf_counter()
             trained = train_cycle(data, config, method, seed=seed, user_model=self.meta.get("user_model"),
                                   task=task, cycle=cycle, device=device, progress=progress)
             holdout_metrics = self.task.holdout_metrics(trained.models.task, data, holdout_rows, hold_ids, state,
                                                         config, device, self.root)
-        finally:
-            torch.set_num_threads(threads)
         checkpoint = save_cycle_models(self.files.checkpoint_path(method, cycle), trained.models)
         unlabeled = (trained.candidates.size if trained.candidates is not None
                      else view.size - data.not_labeled().size)
@@ -413,7 +403,7 @@ class Workdir:
         """Rewrite ``unreadable.csv`` when files became unreadable after init (after the commit)."""
         if state.get("unreadable"):
             rows = {**self.meta["pool"].get("unreadable", {}), **state["unreadable"]}
-            write_text(self.files.unreadable_path, _csv_text(["id", "reason"], sorted(rows.items())))
+            write_unreadable(self.files.unreadable_path, sorted(rows.items()))
 
     # ------------------------------------------------------------------------------ select
     def select(self, budget: Optional[int] = None, *, method: Optional[str] = None, subset: Optional[int] = None,
@@ -456,13 +446,13 @@ class Workdir:
             if not spec.can_select_with(get_method(trained)):
                 raise LoopError(f"--method {method} needs models trained for it, but the newest cycle trained "
                                 f"{trained!r}: run tavaal train WORKDIR --method {method} first")
-            rule = get_method(spec.selection_name).rule
-            if save_scores and not isinstance(rule, ScoreRule):
+            if save_scores and not isinstance(get_method(spec.selection_name).rule, ScoreRule):
                 raise LoopError(f"--save-scores needs a method with one score per sample; {method} has none")
             device = resolve_device(device or config.device)
             view = self._pool_view(state)
             pending = pending_ids(state, view.rows)
-            excluded = np.unique(view.present_rows(list(state["labels"]) + pending))
+            labeled_rows, out_rows = view.present_rows(state["labels"]), view.present_rows(pending)
+            excluded = np.union1d(labeled_rows, out_rows)
             try:
                 check_budget(budget, view.size - excluded.size - audit, "samples left to label"
                              + (f" besides --audit {audit}" if audit else ""),
@@ -479,8 +469,6 @@ class Workdir:
                 log.warning("the newest models (cycle %d) were trained on %d labels; %d now: run tavaal train "
                             "first for a batch that knows the new labels", last["cycle"], last["labeled"],
                             len(state["labels"]))
-            labeled_rows = view.present_rows(state["labels"])
-            out_rows = view.present_rows(pending)
             batch_size = batch_size or config.score_batch_size
             k = len(state["batches"])
             batch_dir = self.files.batch_dir(k)
@@ -491,8 +479,8 @@ class Workdir:
             try:
                 if ray is not None:
                     selection = select_on_ray(self.root, self.meta["pool"], last, method, int(budget),
-                                              labeled_rows=labeled_rows, pending_rows=out_rows, subset=int(subset),
-                                              batch_size=batch_size, ray=ray, ray_actors=ray_actors)
+                                              excluded=excluded, subset=int(subset), batch_size=batch_size, ray=ray,
+                                              ray_actors=ray_actors)
                 else:
                     extra = {"with_latents": True} if spec.adversarial else {}
                     selection = select_batch(models, view.source, int(budget), method=method, labeled=labeled_rows,
@@ -514,22 +502,22 @@ class Workdir:
                                          int(last["seed"]), k, dry_run, on_unreadable) if audit else []
             rows = view.source.rows_of(ids + audit_ids) if ids + audit_ids else []
             why = self.task.explain(models, view.source, rows, self.meta, state, config, device)
-            components = _score_components(method, selection, len(ids), len(audit_ids))
+            components = _score_components(spec, selection, len(ids), len(audit_ids))
             masks = self.task.predicted_masks(models, view.source, rows, self.meta, config, device)
             result = BatchResult(k, last["cycle"], method, ids, scores, {}, selection.summary(),
                                  dict(selection.timings), audit=audit_ids, explanation=why, components=components,
                                  dry_run=dry_run, masks=masks)
             if dry_run:
                 return result
-            result.files = self._write_batch(state, result, view, batch_dir, scores_npy)
+            result.files, texts = self._write_batch(result, view, batch_dir, scores_npy)
+            top = top_level_batch(state)
+            top_pending = [] if top is None else batch_pending(state, state["batches"][top], view.rows)
             state["batches"].append({"batch": k, "cycle": last["cycle"], "method": method, "budget": int(budget),
                                      "subset": int(subset), "ids": ids,
                                      "scores": [None if np.isnan(s) else s for s in scores],
                                      "dir": str(batch_dir.relative_to(self.root)), "time": utc_now(),
                                      "timings": {k2: round(v, 4) for k2, v in selection.timings.items()},
                                      **({"audit": audit_ids} if audit_ids else {})})
-            top = state.get("to_label_batch", k - 1 if k else None)  # the batch the top-level to_label.csv holds
-            top_pending = [] if top is None else batch_pending(state, state["batches"][top], view.rows)
             replace_top = not top_pending
             if replace_top:
                 state["to_label_batch"] = k
@@ -538,8 +526,8 @@ class Workdir:
                                     f"pending), so it was not replaced; batch {k} is {result.files['batch_to_label']}")
             self.files.commit(state)
             if replace_top:
-                write_text(self.files.to_label_path, result.texts[0])
-                write_text(self.files.label_studio_path, result.texts[1])
+                write_text(self.files.to_label_path, texts[0])
+                write_text(self.files.label_studio_path, texts[1])
                 result.files["to_label"] = str(self.files.to_label_path)
                 result.files["label_studio"] = str(self.files.label_studio_path)
             self._write_unreadable(state)
@@ -568,10 +556,10 @@ class Workdir:
             raise LoopError(f"--audit {count}: only {len(chosen)} readable samples are left to draw")
         return [str(view.source.id_of(r)) for r in chosen]
 
-    def _write_batch(self, state, result: "BatchResult", view: PoolView, batch_dir: Path,
-                     scores_npy: Optional[Path]) -> Dict[str, str]:
+    def _write_batch(self, result: "BatchResult", view: PoolView, batch_dir: Path,
+                     scores_npy: Optional[Path]) -> Tuple[Dict[str, str], Tuple[str, str]]:
         """Write the batch folder: ``to_label.csv``, ``label_studio_tasks.json`` (and
-        ``scores.csv``); the texts are kept on ``result.texts`` for the top-level copies."""
+        ``scores.csv``); (the files written, the texts of the first two for the top-level copies)."""
         ids, scores = result.all_ids, result.all_scores
         audit = [""] * len(result.ids) + ["audit"] * len(result.audit)
         columns = {**result.explanation, **result.components}
@@ -598,13 +586,16 @@ class Workdir:
                  "to_label": csv_file, "label_studio": tasks_file}
         if scores_npy is not None:
             values = np.load(scores_npy, mmap_mode="r")
-            rows = ([view.source.id_of(int(r)), repr(float(values[r]))] for r in np.flatnonzero(~np.isnan(values)))
-            write_text(batch_dir / SCORES_CSV, _csv_text(["id", "score"], rows))
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(["id", "score"])
+            writer.writerows([view.source.id_of(int(r)), repr(float(values[r]))]
+                             for r in np.flatnonzero(~np.isnan(values)))
+            write_text(batch_dir / SCORES_CSV, out.getvalue())
             del values
             scores_npy.unlink()
             files["scores"] = str(batch_dir / SCORES_CSV)
-        result.texts = (csv_text, tasks_text)
-        return files
+        return files, (csv_text, tasks_text)
 
     # ------------------------------------------------------------------------------ unselect
     def unselect(self, batch: Optional[int] = None, *, all_batches: bool = False) -> Dict[int, List[str]]:
@@ -679,14 +670,7 @@ class Workdir:
             self.task.store(self.root, read, list(new))  # unreferenced until the commit below
             round_ = len(state["merges"])
             state["classes"] = classes + new_classes
-            history = state.setdefault("label_history", {})
-            for i, v in changes.items():
-                if i not in history and i in state["labels"]:  # labeled before histories were kept
-                    history[i] = [{"label": state["labels"][i], "round": state["label_round"].get(i), "source": None}]
-                history.setdefault(i, []).append({"label": v, "round": round_, "source": read.file})
-            state["labels"].update(changes)
-            self.task.record(state, read, list(new))
-            state["label_round"].update({i: round_ for i in new})
+            _add_labels(self.task, state, read, changes, list(new), round_)
             state["skipped"] = skipped
             merge = {"round": round_, "file": read.file, "format": read.format, "added": len(new),
                      "unchanged": unchanged, "corrected": len(corrected), "new_classes": new_classes, "time": utc_now(),
@@ -705,7 +689,7 @@ class Workdir:
         holdout = holdout_ids(self.meta, state)
         counts = self.task.label_counts(holdout, state)
         out = pending_ids(state, view.rows)
-        top = state.get("to_label_batch", len(state["batches"]) - 1)
+        top = top_level_batch(state)
         batches = []
         for b in state["batches"]:
             file = self.files.to_label_path if b["batch"] == top else self.root / b["dir"] / TO_LABEL_CSV
@@ -728,7 +712,7 @@ class Workdir:
                            "missing_out_for_labeling": view.missing_out, "unreadable": len(view.unreadable),
                            "unreadable_file": str(self.files.unreadable_path) if view.unreadable else None},
                   "method": config.methods[0], "classes": state["classes"], "labeled": len(state["labels"]),
-                  "held_out": len([i for i in state["labels"] if i in holdout]),
+                  "held_out": len(holdout.intersection(state["labels"])),
                   "counts": counts, "cycles": cycles, "batches": batches, "out_for_labeling": len(out),
                   "skipped": [i for i in state.get("skipped", []) if i not in state["labels"]],
                   "corrections": [{"round": m["round"], "corrected": m["corrected"]} for m in state["merges"]

@@ -125,9 +125,9 @@ class Ranker(nn.Module):
         return normalize_rank(raw, self.rank_norm, self.rank_center, self.rank_scale)
 
     @torch.no_grad()
-    def fit_normalization(self, raw: torch.Tensor, min_scale: float = 1e-6) -> None:
+    def fit_normalization(self, raw: torch.Tensor) -> None:
         """Fix the statistics of ``standardized`` from raw outputs on the labeled set (N >= 1):
-        center = mean, scale = std (population; at least ``min_scale``). Stored for every
+        center = mean, scale = std (population; at least 1e-6). Stored for every
         ``rank_norm`` (cheap, and informative in checkpoints); used only by ``standardized``.
         Raises ValueError for an empty or non-finite input."""
         raw = raw.detach().float().reshape(-1)
@@ -136,7 +136,7 @@ class Ranker(nn.Module):
         if not bool(torch.isfinite(raw).all()):
             raise ValueError("fit_normalization got NaN/inf Ranker outputs: the task training diverged")
         self.rank_center.fill_(float(raw.mean()))
-        self.rank_scale.fill_(max(float(raw.std(unbiased=False)), float(min_scale)))
+        self.rank_scale.fill_(max(float(raw.std(unbiased=False)), 1e-6))
 
     def forward(self, stages: List[torch.Tensor]) -> torch.Tensor:
         """stages: list of (B, C_k, ...) or (B, C_k) tensors -> (B,) predicted loss."""
@@ -150,8 +150,6 @@ class Ranker(nn.Module):
             elif s.dim() != 2:
                 raise ValueError(f"stage {k} must have at least 2 dimensions (B, C), got {list(s.shape)}")
             if s.shape[1] != self.stage_channels[k]:
-                raise ValueError(
-                    f"stage {k} has {s.shape[1]} channels, the Ranker expects {self.stage_channels[k]}"
-                )
+                raise ValueError(f"stage {k} has {s.shape[1]} channels, the Ranker expects {self.stage_channels[k]}")
             embedded.append(torch.relu(fc(s)))
         return self.linear(torch.cat(embedded, dim=1)).squeeze(1)

@@ -126,39 +126,26 @@ class MLPTaskLearner(nn.Module):
     ``Linear(D, 64) -> ReLU -> Linear(64, 64) -> ReLU -> [dropout] -> Linear(64, K)``.
     ``feature`` is the last hidden activation. The paper attaches the Ranker ("a single layer
     perceptron") to the *mid layer* of the task learner: ``stages`` holds one tensor, the
-    activation after the middle Linear layer, i.e. Linear layer number
-    ``ranker_layer`` (0-based, default ``len(hidden) // 2``, the 2nd of 3 layers for the
-    default). Inputs with more than one non-batch dimension are flattened.
+    activation after hidden layer ``len(hidden) // 2`` (0-based; the 2nd of 3 Linear layers for
+    the default). Inputs with more than one non-batch dimension are flattened.
 
     Args:
         in_features: D (product of the input shape for non-vector inputs).
         num_classes: K.
         hidden: widths of the hidden layers (``len(hidden) + 1`` Linear layers in all).
         dropout: probability of the dropout applied to ``feature`` before the classifier.
-        ranker_layer: which hidden activation (0-based) the Ranker reads; default the middle one.
     """
 
-    def __init__(
-        self,
-        in_features: int,
-        num_classes: int,
-        hidden: Sequence[int] = (64, 64),
-        dropout: float = 0.0,
-        ranker_layer: int | None = None,
-    ):
+    def __init__(self, in_features: int, num_classes: int, hidden: Sequence[int] = (64, 64), dropout: float = 0.0):
         super().__init__()
         hidden = [int(h) for h in hidden]
         if not hidden:
             raise ValueError("hidden must name at least one hidden layer")
         check_sizes(dropout, in_features=in_features, num_classes=num_classes,
                     **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
-        if ranker_layer is None:
-            ranker_layer = len(hidden) // 2
-        if not 0 <= ranker_layer < len(hidden):
-            raise ValueError(f"ranker_layer must be in [0, {len(hidden)}), got {ranker_layer}")
         self.in_features = int(in_features)
         self.num_classes = int(num_classes)
-        self.ranker_layer = int(ranker_layer)
+        self.ranker_layer = len(hidden) // 2
         dims = [self.in_features] + hidden
         self.hidden_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.dropout = nn.Dropout(p=float(dropout))
@@ -182,14 +169,8 @@ class MLPTaskLearner(nn.Module):
         return logits, h, stages
 
 
-def build_task_learner(
-    input_shape: Sequence[int],
-    num_classes: int,
-    arch: str = "auto",
-    width: int = 64,
-    dropout: float = 0.0,
-    task: str = "classification",
-) -> nn.Module:
+def build_task_learner(input_shape: Sequence[int], num_classes: int, arch: str = "auto", width: int = 64,
+                       dropout: float = 0.0, task: str = "classification") -> nn.Module:
     """Task learner for inputs of shape ``input_shape`` ((C, H, W) images or (D,) vectors).
 
     ``arch``: "auto" (MLP for vectors, "resnet18-cifar" for images smaller than 64 px on their
@@ -413,14 +394,14 @@ def build_user_model(spec: dict, input_shape: Sequence[int], *, load_weights: bo
     return TappedClassifier(module, input_shape, spec["taps"], spec.get("feature_layer"), spec.get("output_key"))
 
 
-def load_initial_weights(module: nn.Module, path, *, strict_shapes: bool = False) -> dict:
+def load_initial_weights(module: nn.Module, path) -> dict:
     """Load a state-dict file (``torch.save(model.state_dict())``; a dict holding ``state_dict``
     or ``model`` also works) into ``module``.
 
     Keys whose shapes differ from the module's (e.g. a 1000-class head on a 10-class model) are
     skipped and reported, as are unexpected and missing keys. Returns ``{"loaded": [...],
     "skipped": [...], "missing": [...], "unexpected": [...]}``. Raises ValueError if the file
-    cannot be read or no key matches (wrong file), or if ``strict_shapes`` and a shape differs.
+    cannot be read or no key matches (wrong file).
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -434,23 +415,22 @@ def load_initial_weights(module: nn.Module, path, *, strict_shapes: bool = False
     if not isinstance(state, dict):
         raise ValueError(f"{path} does not hold a state dict")
     own = module.state_dict()
-    loaded, skipped = {}, []
+    loaded, skipped, unexpected = {}, [], []
     for k, v in state.items():
         if k.startswith("module.") and k not in own and k[7:] in own:
             k = k[7:]
-        if k in own:
-            if isinstance(v, torch.Tensor) and tuple(v.shape) == tuple(own[k].shape):
-                loaded[k] = v
-            else:
-                skipped.append(k)
-    if strict_shapes and skipped:
-        raise ValueError(f"{path}: shapes differ for {skipped[:20]}")
+        if k not in own:
+            unexpected.append(k)
+        elif isinstance(v, torch.Tensor) and tuple(v.shape) == tuple(own[k].shape):
+            loaded[k] = v
+        else:
+            skipped.append(k)
     if not loaded:
         raise ValueError(f"{path}: none of its {len(state)} keys match the model's parameters "
                          f"(e.g. file {list(state)[:3]} vs model {list(own)[:3]})")
     module.load_state_dict(loaded, strict=False)
     report = {"loaded": sorted(loaded), "skipped": skipped, "missing": sorted(set(own) - set(loaded) - set(skipped)),
-              "unexpected": sorted(k for k in state if k not in own and not (k.startswith("module.") and k[7:] in own))}
+              "unexpected": sorted(unexpected)}
     if skipped or report["missing"]:
         log.warning("initial weights %s: loaded %d tensors; skipped %d with other shapes %s; %d left at their "
                     "initial values %s", path, len(loaded), len(skipped), skipped[:5], len(report["missing"]),

@@ -106,18 +106,9 @@ class ConditionalWAE(nn.Module):
     train mode with BatchNorm batch statistics (bug B10); that is the caller's choice.
     """
 
-    def __init__(
-        self,
-        input_shape: Sequence[int],
-        latent_dim: int = 64,
-        rank_conditioned: bool = True,
-        *,
-        variant: str = "auto",
-        base_channels: int = 128,
-        hidden_dim: int = 128,
-        input_fit: str = "resize",
-        canvas_size: Optional[Sequence[int] | int] = None,
-    ):
+    def __init__(self, input_shape: Sequence[int], latent_dim: int = 64, rank_conditioned: bool = True, *,
+                 variant: str = "auto", base_channels: int = 128, hidden_dim: int = 128, input_fit: str = "resize",
+                 canvas_size: Optional[Sequence[int] | int] = None):
         super().__init__()
         shape = tuple(int(s) for s in input_shape)
         if len(shape) not in (1, 3) or any(s < 1 for s in shape):
@@ -253,9 +244,8 @@ class ConditionalWAE(nn.Module):
         """A module ``x -> mu`` sharing this WAE's parameters (for TorchScript/ONNX export)."""
         return MeanEncoder(self)
 
-    def reparameterize(
-        self, mu: torch.Tensor, logvar: torch.Tensor, generator: Optional[torch.Generator] = None
-    ) -> torch.Tensor:
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor,
+                       generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """z = mu + eps * exp(0.5 * logvar) in train mode (eps ~ N(0, I)); z = mu in eval mode."""
         if not self.training:
             return mu
@@ -273,13 +263,8 @@ class ConditionalWAE(nn.Module):
         -> reconstruction (B, *input_shape), linear output."""
         return self._from_canvas(self.decoder(self.decoder_input(z, r)))
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        r: Optional[torch.Tensor] = None,
-        *,
-        generator: Optional[torch.Generator] = None,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, r: Optional[torch.Tensor] = None, *, generator: Optional[torch.Generator] = None
+                ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (B, *input_shape), r (B,) -> (recon (B, *input_shape), z (B, d), mu (B, d), logvar (B, d))."""
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar, generator)
@@ -299,12 +284,6 @@ class MeanEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.wae.encode_mean(x)
-
-
-def wae_canvas_size(input_shape: Sequence[int], variant: str, input_size: Optional[int]) -> Optional[int]:
-    """The ``canvas_size`` for :func:`build_wae` from a run's ``wae_input_size``: ``input_size``
-    for image inputs (C, H, W) with variant "auto" or "conv64", else None (no downscaling)."""
-    return input_size if len(input_shape) == 3 and variant in ("auto", "conv64") else None
 
 
 def build_wae(input_shape: Sequence[int], latent_dim: int = 64, rank_conditioned: bool = True, **kw) -> ConditionalWAE:

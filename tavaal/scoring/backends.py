@@ -90,7 +90,6 @@ class Scorer:
         """Read + version-check the manifest, verify sha256 of every file (``verify``), and
         load the graphs ``method`` needs (all lazily if None). Raises :class:`ArtifactError`
         (bad/tampered artifacts) or ValueError (backend/precision/method)."""
-        directory = Path(directory)
         manifest = load_manifest(directory, verify=verify)
         scorer = cls(directory, manifest, backend, precision, device, threads)
         if method is not None:

@@ -479,8 +479,7 @@ def _embedding(name: str, m: EmbeddingRule, scorer, pool, iterator, n_cand, labe
         timings["selection"] += time.perf_counter() - t0
         del features
         feats.flush()
-        scored = sum(len(r) for r in cand_rows)
-        return rows, np.asarray(values, dtype=np.float32), {}, scored
+        return rows, np.asarray(values, dtype=np.float32), {}, n_good
     finally:
         del feats
         if tmpdir is not None:

@@ -72,10 +72,6 @@ class Accel:
         """From a :class:`tavaal.config.RunConfig` (fields ``precision`` and ``accel``)."""
         return cls.resolve(device, getattr(config, "precision", "auto"), getattr(config, "accel", True))
 
-    def on(self, device) -> "Accel":
-        """The same request on another device."""
-        return replace(self, device=torch.device(device))
-
     # ---------------------------------------------------------------- what it means here
     @property
     def cuda(self) -> bool:
@@ -156,7 +152,7 @@ def accel_of(module: Optional[nn.Module], device) -> Accel:
     """The Accel ``module`` was prepared with (moved to ``device``), else the default for
     ``device`` (bf16 + fast path on CUDA, plain fp32 on CPU)."""
     found = getattr(module, _ATTR, None)  # None for module None
-    return found.on(device) if isinstance(found, Accel) else Accel.resolve(device)
+    return replace(found, device=torch.device(device)) if isinstance(found, Accel) else Accel.resolve(device)
 
 
 # ------------------------------------------------------------------------- loss accounting
@@ -310,10 +306,7 @@ class DeviceBatchLoader(BatchLoader):
     def __iter__(self):
         order = torch.from_numpy(np.ascontiguousarray(self.epoch_order())).to(self.device, non_blocking=True)
         data, scale, shift, targets = self.arrays
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            if self.drop_last and len(rows) < self.batch_size:
-                break
+        for rows in self.cut(order):
             x = data[rows]
             if scale is not None:
                 x = x.float().mul_(scale).add_(shift)

@@ -21,46 +21,30 @@ from ..config import RunConfig
 from ..losses import discriminator_loss_from_logits, vae_adversarial_loss_from_logits, wae_loss
 from ..models import ConditionalWAE, Discriminator, build_wae
 from ..models.ranker import warn_if_saturated
-from ..models.wae import wae_canvas_size
 from .accel import Accel
 from .diagnostics import discriminator_diagnostics, discriminator_outputs, separation_auc
 from .inference import predict, rank_inputs
 from .loaders import endless
-from .task import TaskModels
+from .task import ModelGroup, TaskModels
 
 
 @dataclass
-class AdversarialModels:
+class AdversarialModels(ModelGroup):
     """A conditional WAE and its discriminator; ``rank_mode`` is what D sees as r."""
 
     wae: ConditionalWAE
     discriminator: Discriminator
     rank_mode: str = "normalized"
+    MODULES = ("wae", "discriminator")
 
     @property
     def rank_conditioned(self) -> bool:
         return self.discriminator.rank_conditioned
 
-    def to(self, device) -> "AdversarialModels":
-        self.wae.to(device)
-        self.discriminator.to(device)
-        return self
-
-    def train(self, mode: bool = True) -> "AdversarialModels":
-        self.wae.train(mode)
-        self.discriminator.train(mode)
-        return self
-
-    def state_dict(self) -> dict:
-        return {"wae": self.wae.state_dict(), "discriminator": self.discriminator.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.wae.load_state_dict(state["wae"])
-        self.discriminator.load_state_dict(state["discriminator"])
-
 
 def build_adversarial_models(config: RunConfig, input_shape: Sequence[int], *, rank_conditioned: bool) -> AdversarialModels:
-    canvas = wae_canvas_size(input_shape, config.wae_variant, config.wae_input_size)  # large images: downscaled
+    # large images are downscaled to wae_input_size by the variants that can (auto, conv64)
+    canvas = config.wae_input_size if len(input_shape) == 3 and config.wae_variant in ("auto", "conv64") else None
     wae = build_wae(tuple(input_shape), config.latent_dim, rank_conditioned=rank_conditioned,
                     base_channels=config.wae_width, hidden_dim=config.wae_width, canvas_size=canvas,
                     variant=config.wae_variant)
@@ -92,12 +76,6 @@ def split_heldout(rows: np.ndarray, fraction: float, rng: np.random.Generator) -
     return np.sort(rows[~mask]), np.sort(rows[mask])
 
 
-def heldout_generator(seed: int) -> np.random.Generator:
-    """The generator of the ``disc_holdout`` draw: derived from the cycle seed, separate from
-    every other stream (turning the hold-out on changes no other draw's generator)."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), 0xD15C]))
-
-
 def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequence[int], unlabeled: Sequence[int],
                              config: RunConfig, *, task: Optional[TaskModels] = None, augment=None, seed: int = 0,
                              device="cpu", progress: bool = False) -> dict:
@@ -109,8 +87,8 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
 
     Options (defaults: the fixed count, no hold-out, diagnostics recorded):
 
-    * ``config.disc_holdout`` > 0: that fraction of ``labeled`` and of ``unlabeled`` (a draw of
-      :func:`heldout_generator`) is kept out of training, to measure D on rows it did not train on;
+    * ``config.disc_holdout`` > 0: that fraction of ``labeled`` and of ``unlabeled`` (drawn from a
+      generator of its own) is kept out of training, to measure D on rows it did not train on;
     * ``config.wae_stop`` "plateau": D's AUC on those rows is checked every tenth of the fixed
       count (:func:`wae_iterations`); training stops once ``config.wae_patience`` checks in a
       row gained no more than :data:`PLATEAU_MIN_GAIN` over the best, and after at most
@@ -128,7 +106,8 @@ def train_adversarial_models(models: AdversarialModels, dataset, labeled: Sequen
         raise ValueError(f"need labeled and unlabeled samples, got {len(labeled)} and {len(unlabeled)}")
     held_l = held_u = np.empty(0, np.int64)
     if config.disc_holdout > 0:
-        rng = heldout_generator(seed)
+        # its own stream, derived from the seed: turning the hold-out on moves no other draw
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xD15C]))
         labeled, held_l = split_heldout(labeled, config.disc_holdout, rng)
         unlabeled, held_u = split_heldout(unlabeled, config.disc_holdout, rng)
     conditioned = models.rank_conditioned

@@ -5,16 +5,14 @@ from typing import Dict, Iterable, Sequence
 
 import torch
 
-from ..models.ranker import normalize_rank
 from .accel import accel_of
 
 
-def rank_inputs(raw_rank: torch.Tensor, mode: str, ranker=None) -> torch.Tensor:
+def rank_inputs(raw_rank: torch.Tensor, mode: str, ranker) -> torch.Tensor:
     """What the discriminator sees as r: ``ranker.normalize(raw)`` for mode "normalized" (the
-    paper; the decoder always sees this), the raw Ranker output for "raw" (official code, B2).
-    Without a ``ranker`` the normalisation is the plain sigmoid (a Ranker's default)."""
+    paper; the decoder always sees this), the raw Ranker output for "raw" (official code, B2)."""
     if mode == "normalized":
-        return ranker.normalize(raw_rank) if ranker is not None else normalize_rank(raw_rank, "sigmoid")
+        return ranker.normalize(raw_rank)
     if mode == "raw":
         return raw_rank
     raise ValueError(f"rank mode must be 'normalized' or 'raw', got {mode!r}")

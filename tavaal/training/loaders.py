@@ -64,12 +64,13 @@ class BatchLoader:
             return self.indices[torch.randperm(len(self.indices), generator=self.generator).numpy()]
         return self.indices
 
+    def cut(self, order):
+        """``order`` in batches of ``batch_size`` (without the short last one if ``drop_last``)."""
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        return (order[start:start + self.batch_size] for start in range(0, stop, self.batch_size))
+
     def __iter__(self):
-        order = self.epoch_order()
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            if self.drop_last and len(chunk) < self.batch_size:
-                break
+        for chunk in self.cut(self.epoch_order()):
             x, y = self.dataset.get_batch(chunk)
             if self.augment is not None:
                 x, y = apply_augment(self.augment, x, y)

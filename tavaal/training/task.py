@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -18,45 +18,58 @@ from .inference import predict
 from .loaders import endless
 
 
-@dataclass
-class TaskModels:
-    """The task learner (``backbone``: x -> (logits, feature, stages)) and its Ranker (or None)."""
+class ModelGroup:
+    """Models moved, switched and saved together: the fields named in ``MODULES`` (an
+    ``nn.Module`` or None; a None one is skipped, and saved as None)."""
 
-    backbone: nn.Module
-    ranker: Optional[Ranker]
+    MODULES: Tuple[str, ...] = ()
 
-    def _parts(self) -> list:
-        return [self.backbone] + ([] if self.ranker is None else [self.ranker])
+    def _present(self) -> list:
+        return [module for module in (getattr(self, name) for name in self.MODULES) if module is not None]
 
-    def to(self, device) -> "TaskModels":
-        for module in self._parts():
+    def to(self, device):
+        for module in self._present():
             module.to(device)
         return self
 
-    def eval(self) -> "TaskModels":
+    def eval(self):
         return self.train(False)
 
-    def train(self, mode: bool = True) -> "TaskModels":
-        for module in self._parts():
+    def train(self, mode: bool = True):
+        for module in self._present():
             module.train(mode)
         return self
 
     def state_dict(self) -> dict:
-        return {"backbone": self.backbone.state_dict(),
-                "ranker": None if self.ranker is None else self.ranker.state_dict()}
+        modules = {name: getattr(self, name) for name in self.MODULES}
+        return {name: None if module is None else module.state_dict() for name, module in modules.items()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.backbone.load_state_dict(state["backbone"])
-        if self.ranker is not None and state.get("ranker") is not None:
-            self.ranker.load_state_dict(state["ranker"])
+        """Load each module's entry of ``state`` (a module whose entry is None keeps its weights)."""
+        for name in self.MODULES:
+            module = getattr(self, name)
+            if module is not None and state.get(name) is not None:
+                module.load_state_dict(state[name])
 
 
-def build_task_models(config: RunConfig, input_shape: Sequence[int], num_classes: int, *,
-                      with_ranker: bool, dropout: float = 0.0, task: str = "classification") -> TaskModels:
-    """A fresh task learner (and Ranker if ``with_ranker``) for ``input_shape``; ``task``
-    "segmentation" builds a DRN (:func:`tavaal.models.build_task_learner`)."""
-    backbone = build_task_learner(tuple(input_shape), num_classes, arch=config.arch, width=config.width,
-                                  dropout=dropout, task=task)
+@dataclass
+class TaskModels(ModelGroup):
+    """The task learner (``backbone``: x -> (logits, feature, stages)) and its Ranker (or None)."""
+
+    backbone: nn.Module
+    ranker: Optional[Ranker]
+    MODULES = ("backbone", "ranker")
+
+
+def build_task_models(config: RunConfig, input_shape: Sequence[int], num_classes: int, *, with_ranker: bool,
+                      dropout: float = 0.0, task: str = "classification",
+                      backbone: Optional[nn.Module] = None) -> TaskModels:
+    """A fresh task learner (and Ranker on its stages if ``with_ranker``) for ``input_shape``;
+    ``task`` "segmentation" builds a DRN (:func:`tavaal.models.build_task_learner`). A given
+    ``backbone`` (a user model) is used instead of a built-in learner."""
+    if backbone is None:
+        backbone = build_task_learner(tuple(input_shape), num_classes, arch=config.arch, width=config.width,
+                                      dropout=dropout, task=task)
     ranker = (Ranker(backbone.stage_channels, interm_dim=config.ranker_interm_dim, rank_norm=config.rank_norm)
               if with_ranker else None)
     return TaskModels(backbone, ranker)
@@ -231,25 +244,18 @@ def evaluate_accuracy(backbone: nn.Module, dataset, batch_size: int = 512, devic
 
 
 @torch.no_grad()
-def evaluate_segmentation(backbone: nn.Module, dataset, num_classes: int, batch_size: int = 8,
-                          device="cpu") -> dict:
-    """Mean IoU over the whole ``dataset`` (one confusion matrix over every labeled pixel, eval
-    mode): ``{"miou", "pixel_accuracy", "iou": [K per-class IoUs, NaN = class absent], "pixels"}``
-    (conventions in :mod:`tavaal.metrics`)."""
+def evaluate_task(backbone: nn.Module, dataset, num_classes: int, batch_size: int = 512, device="cpu") -> dict:
+    """The cycle's test metrics over the whole ``dataset`` (eval mode): ``{"accuracy"}`` for
+    classifiers; for dense task learners (``backbone.dense``) the mean IoU of one confusion matrix
+    over every labeled pixel, in batches of at most 8 images: ``{"miou", "pixel_accuracy", "iou":
+    [K per-class IoUs, NaN = class absent], "pixels"}`` (conventions in :mod:`tavaal.metrics`)."""
+    if not getattr(backbone, "dense", False):
+        return {"accuracy": evaluate_accuracy(backbone, dataset, batch_size=batch_size, device=device)}
     from ..metrics import SegmentationMeter
 
     if len(dataset) == 0:
         raise ValueError("the test set is empty")
     meter = SegmentationMeter(num_classes)
-    for predicted, y in _predicted_labels(backbone, dataset, batch_size, device):
+    for predicted, y in _predicted_labels(backbone, dataset, min(batch_size, 8), device):
         meter.update(predicted, y)  # counted on the device: only the (K, K) confusion matrix comes to the host
     return meter.compute()
-
-
-def evaluate_task(backbone: nn.Module, dataset, num_classes: int, batch_size: int = 512, device="cpu") -> dict:
-    """The cycle's test metrics: ``{"accuracy"}`` for classifiers; for dense task learners
-    (``backbone.dense``) ``{"miou", "pixel_accuracy", "iou", "pixels"}`` (:func:`evaluate_segmentation`,
-    batches of at most 8 images)."""
-    if getattr(backbone, "dense", False):
-        return evaluate_segmentation(backbone, dataset, num_classes, batch_size=min(batch_size, 8), device=device)
-    return {"accuracy": evaluate_accuracy(backbone, dataset, batch_size=batch_size, device=device)}

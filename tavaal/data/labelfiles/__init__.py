@@ -16,7 +16,7 @@ Writers: :func:`to_label_csv` (a batch to label), :func:`labels_csv` (every labe
 :func:`label_studio_task` / :func:`label_studio_tasks` (a Label Studio import file).
 """
 from .entries import LabelEntry, ParsedLabels, Reading, SampleLocations, TaskRef, normalise_sample_id
-from .errors import LabelFileError, format_problems
+from .errors import LabelFileError
 from .policy import DEFAULT_POLICY, DISAGREEMENT_POLICIES, check_policy, resolve
 from .registry import (Content, LabelFormat, ReadOptions, detect_format, label_formats, parse_labels,
                        read_label_file, register_format, unregister_format)
@@ -26,7 +26,7 @@ from .lsjson import read_tasks
 from .lstasks import ChoicePrediction, label_studio_task, label_studio_tasks
 
 __all__ = ["LabelEntry", "ParsedLabels", "Reading", "SampleLocations", "TaskRef", "normalise_sample_id",
-           "LabelFileError", "format_problems", "DEFAULT_POLICY", "DISAGREEMENT_POLICIES", "check_policy", "resolve",
+           "LabelFileError", "DEFAULT_POLICY", "DISAGREEMENT_POLICIES", "check_policy", "resolve",
            "Content", "LabelFormat", "ReadOptions", "detect_format", "label_formats", "parse_labels",
            "read_label_file", "register_format", "unregister_format", "read_tasks", "SAMPLE_ALIASES", "LABEL_ALIASES",
            "labels_csv", "to_label_csv", "ChoicePrediction", "label_studio_task", "label_studio_tasks"]

@@ -51,22 +51,36 @@ def stratified_split(targets: np.ndarray, test_fraction: float, seed: int
             np.sort(np.concatenate(test_idx)).astype(np.int64))
 
 
-def image_bundle(name: str, x_train: torch.Tensor, y_train: np.ndarray, x_test: torch.Tensor,
-                 y_test: np.ndarray, num_classes: int, *, normalization: str,
-                 mean, std, augment, default_stats, default_augment: str,
+def array_bundle(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                 y_test: np.ndarray, num_classes: int, *, channels: int | None, normalization: str,
+                 mean, std, augment="none", default_stats=None, default_augment: str = "none",
                  padding: int = 4, classes: Sequence[str] | None = None,
                  info: dict | None = None) -> DatasetBundle:
-    """Bundle of uint8 (N, C, H, W) images normalised per item on access."""
-    m, s = resolve_stats(normalization, x_train, default_stats, mean, std, channels=int(x_train.shape[1]), name=name)
+    """Bundle of in-memory arrays: uint8 images (N, C, H, W) kept as uint8 and normalised per
+    item on access, anything else (float32 (N, D) vectors or images) standardised once.
+    ``channels`` goes to :func:`~tavaal.data.defaults.resolve_stats`; ``points`` holds the raw
+    training coordinates of 2-D vectors; data sets with ``default_stats`` record the
+    statistics used in ``info["normalization"]`` (the option, or "explicit")."""
+    m, s = resolve_stats(normalization, x_train, default_stats, mean, std, channels=channels, name=name)
     input_shape = tuple(int(v) for v in x_train.shape[1:])
     aug = build_augment(augment, default_augment, input_shape, m, s, padding=padding, name=name)
     y_train = np.asarray(y_train, dtype=np.int64)
     y_test = np.asarray(y_test, dtype=np.int64)
+    if x_train.dtype == np.uint8:
+        train = ArrayDataset(torch.from_numpy(np.ascontiguousarray(x_train)), y_train, m, s)
+        test = ArrayDataset(torch.from_numpy(np.ascontiguousarray(x_test)), y_test, m, s)
+    else:  # float32 (x - mean) / std per channel of images or per feature of vectors
+        shape = (-1, 1, 1) if x_train.ndim >= 3 else (-1,)
+        mv, sv = np.asarray(m, np.float32).reshape(shape), np.asarray(s, np.float32).reshape(shape)
+        train = ArrayDataset(torch.from_numpy(((x_train - mv) / sv).astype(np.float32)), y_train)
+        test = ArrayDataset(torch.from_numpy(((x_test - mv) / sv).astype(np.float32)), y_test)
     info = dict(info or {})
-    info.setdefault("normalization", normalization if mean is None else "explicit")
+    if default_stats is not None:
+        info.setdefault("normalization", normalization if mean is None else "explicit")
     return DatasetBundle(
-        name=name, train=ArrayDataset(x_train, y_train, m, s), test=ArrayDataset(x_test, y_test, m, s),
-        num_classes=int(num_classes), input_shape=input_shape, augment=aug, train_targets=y_train,
+        name=name, train=train, test=test, num_classes=int(num_classes), input_shape=input_shape,
+        augment=aug, train_targets=y_train,
+        points=x_train.copy() if x_train.ndim == 2 and x_train.shape[1] == 2 else None,
         mean=m, std=s, test_targets=y_test, classes=tuple(classes) if classes is not None else None, info=info)
 
 
@@ -86,10 +100,3 @@ def folder_stats(name: str, normalization: str, mean, std):
     return resolve_stats(normalization, torch.zeros(1, 3), (IMAGENET_MEAN, IMAGENET_STD), mean, std,
                          channels=3, name=name)
 
-
-def standardized(x: np.ndarray, mean, std) -> torch.Tensor:
-    """float32 ``(x - mean) / std`` per feature of (N, D) vectors or per channel of (N, C, H, W) images."""
-    shape = (-1, 1, 1) if x.ndim >= 3 else (-1,)
-    m = np.asarray(mean, np.float32).reshape(shape)
-    s = np.asarray(std, np.float32).reshape(shape)
-    return torch.from_numpy(((x - m) / s).astype(np.float32))

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from ..bundle import DatasetBundle
 from ..defaults import CIFAR10_MEAN, CIFAR10_STD
 from ..errors import CorruptDatasetError, DatasetNotFoundError
-from ._common import check_labels, data_root, image_bundle
+from ._common import array_bundle, check_labels, data_root
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 # name -> (folder, training files, test file, archive, files as listed in messages, meta file)
@@ -137,8 +136,7 @@ def read_cifar100(data_dir=None, label_type: str = "fine"):
 def _bundle(name, x_tr, y_tr, x_te, y_te, num_classes, classes, info, **options) -> DatasetBundle:
     """CIFAR images as a bundle: CIFAR-10 statistics and crop + flip by default (``options``:
     normalization, mean, std, augment)."""
-    return image_bundle(name, torch.from_numpy(np.ascontiguousarray(x_tr)), y_tr,
-                        torch.from_numpy(np.ascontiguousarray(x_te)), y_te, num_classes,
+    return array_bundle(name, x_tr, y_tr, x_te, y_te, num_classes, channels=3,
                         default_stats=(CIFAR10_MEAN, CIFAR10_STD), default_augment="crop+flip",
                         classes=classes, info=info, **options)
 

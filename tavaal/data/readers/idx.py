@@ -10,12 +10,11 @@ import gzip
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..bundle import DatasetBundle
 from ..defaults import FASHIONMNIST_MEAN, FASHIONMNIST_STD, MNIST_MEAN, MNIST_STD
 from ..errors import CorruptDatasetError, DatasetNotFoundError
-from ._common import check_labels, data_root, image_bundle
+from ._common import array_bundle, check_labels, data_root
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -88,14 +87,14 @@ def read_idx_dataset(data_dir, name: str):
         if x.shape[0] != y.shape[0]:
             raise CorruptDatasetError(f"{xp}: {x.shape[0]} images but {yp} has {y.shape[0]} labels", xp)
         check_labels(y, 10, yp)
-        out += [torch.from_numpy(x.copy()).unsqueeze(1), y]
+        out += [x[:, None].copy(), y]
     return (*out, files)
 
 
 def _load(name: str, data_dir, normalization, mean, std, augment) -> DatasetBundle:
     x_tr, y_tr, x_te, y_te, files = read_idx_dataset(data_dir, name)
     _, _, stats, classes = _SOURCES[name]
-    return image_bundle(name, x_tr, y_tr, x_te, y_te, 10, normalization=normalization,
+    return array_bundle(name, x_tr, y_tr, x_te, y_te, 10, channels=1, normalization=normalization,
                         mean=mean, std=std, augment=augment, default_stats=stats,
                         default_augment="none", padding=2, classes=classes,
                         info={"source": str(files[IDX_FILES[0]].parent)})

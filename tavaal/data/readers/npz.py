@@ -14,13 +14,11 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..bundle import ArrayDataset, DatasetBundle
-from ..defaults import build_augment, resolve_stats
+from ..bundle import DatasetBundle
 from ..errors import CorruptDatasetError, DatasetNotFoundError
 from ..sources import ArraySource, SourceError
-from ._common import standardized, stratified_split
+from ._common import array_bundle, stratified_split
 
 LAYOUTS = ("auto", "NCHW", "NHWC")
 
@@ -129,21 +127,9 @@ def load_npz(data_dir=None, seed: int = 0, *, path=None, layout: str = "auto",
     if xt is None:
         tr, te = stratified_split(y, test_fraction, seed)
         x, xt, y, yt = x[tr], x[te], y[tr], y[te]
-    # x is (N, D) vectors or (N, C, H, W) images: uint8 images stay uint8, normalised per item
-    uint8 = x.ndim >= 3 and x.dtype == np.uint8
-    if not uint8:
+    if not (x.ndim >= 3 and x.dtype == np.uint8):  # uint8 images stay uint8, normalised per item
         x, xt = x.astype(np.float32), xt.astype(np.float32)
-    m, s = resolve_stats(normalization, x, None, mean, std, channels=x.shape[1], name="npz")
-    if uint8:
-        train = ArrayDataset(torch.from_numpy(x), y, m, s)
-        test = ArrayDataset(torch.from_numpy(np.ascontiguousarray(xt)), yt, m, s)
-    else:
-        train, test = ArrayDataset(standardized(x, m, s), y), ArrayDataset(standardized(xt, m, s), yt)
-    input_shape = tuple(int(v) for v in x.shape[1:])
-    aug = build_augment(augment, "none", input_shape, m, s, padding=padding, name="npz")
-    return DatasetBundle(
-        name="npz", train=train, test=test, num_classes=num_classes, input_shape=input_shape,
-        augment=aug, train_targets=y, points=x.copy() if x.ndim == 2 and x.shape[1] == 2 else None,
-        mean=m, std=s, test_targets=yt, classes=classes,
-        info={"source": str(file), "has_test": has_test,
-              "test_fraction": None if has_test else test_fraction})
+    return array_bundle("npz", x, y, xt, yt, num_classes, channels=x.shape[1], normalization=normalization,
+                        mean=mean, std=std, augment=augment, padding=padding, classes=classes,
+                        info={"source": str(file), "has_test": has_test,
+                              "test_fraction": None if has_test else test_fraction})

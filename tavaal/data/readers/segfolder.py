@@ -28,8 +28,9 @@ import numpy as np
 
 from ...losses import IGNORE_INDEX
 from ..bundle import DatasetBundle
+from ..defaults import augment_recipe
 from ..errors import CorruptDatasetError, DatasetNotFoundError
-from ..imagefiles import IMAGE_EXTENSIONS, MASK_EXTENSIONS, identity_lookup, image_hw, is_image_file, parse_hw
+from ..imagefiles import MASK_EXTENSIONS, identity_lookup, image_hw, is_image_file, parse_hw
 from ..sources import ImageFolderSource, MaskSourceDataset
 from ..seg_transforms import PairedCompose, PairedRandomCrop, PairedRandomHorizontalFlip
 from ..transforms import normalized_fill
@@ -65,22 +66,16 @@ def pair_sizes(images: Sequence[Path], masks: Sequence[Path]) -> list[tuple[int,
 
 def segmentation_split(images: Sequence[Path], masks: Sequence[Path], lookup: np.ndarray, *,
                        image_size: tuple[int, int] | None, mean: Sequence[float], std: Sequence[float],
-                       ignore_index: int = IGNORE_INDEX, cache: bool = False,
-                       hw: tuple[int, int] | None = None) -> MaskSourceDataset:
+                       cache: bool = False, hw: tuple[int, int] | None = None) -> MaskSourceDataset:
     """One split of image files with label masks, read by the one image-folder reader: the
     :class:`~tavaal.data.sources.ImageFolderSource` of ``images`` (rows in that order) decoded to
     RGB (H, W) and the training view :class:`~tavaal.data.sources.MaskSourceDataset` with every
-    row's mask (values through ``lookup``; resized nearest; ``ignore_index`` = unlabeled). A
+    row's mask (values through the 256-entry ``lookup``; resized nearest; 255 = unlabeled). A
     benchmark data set is strict: an unreadable pair raises (``on_unreadable="error"``).
 
-    (H, W) is ``image_size``, else ``hw``, else the images' common size from their headers:
-    ValueError when they differ (pass image_size), :class:`CorruptDatasetError` for a mask whose
-    size differs from its image's. ``cache`` keeps decoded images in memory."""
-    if len(images) != len(masks):
-        raise ValueError(f"{len(images)} images but {len(masks)} masks")
-    lookup = np.asarray(lookup, dtype=np.int16)
-    if lookup.shape != (256,):
-        raise ValueError(f"lookup must have 256 entries, got shape {lookup.shape}")
+    (H, W) is ``image_size``, else the images' common size from their headers, else (no images)
+    ``hw``: ValueError when the sizes differ (pass image_size), :class:`CorruptDatasetError` for a
+    mask whose size differs from its image's. ``cache`` keeps decoded images in memory."""
     sizes = pair_sizes(images, masks)
     if image_size is not None:
         hw = (int(image_size[0]), int(image_size[1]))
@@ -90,12 +85,10 @@ def segmentation_split(images: Sequence[Path], masks: Sequence[Path], lookup: np
             raise ValueError(f"images have {len(distinct)} different sizes (e.g. {distinct[0]} and {distinct[-1]}, "
                              "as (H, W)); pass image_size=(H, W) to resize them all")
         hw = distinct[0]
-    elif hw is None:
-        raise ValueError("no images")
     root = Path(os.path.commonpath([str(Path(p).parent) for p in images])) if images else Path(".")
     source = ImageFolderSource(root, (3,) + tuple(hw), files=list(images), cache=cache)
     return MaskSourceDataset(source, mean, std, masks={row: Path(m) for row, m in enumerate(masks)},
-                             lookup=lookup, ignore_index=ignore_index, on_unreadable="error")
+                             lookup=lookup, ignore_index=IGNORE_INDEX, on_unreadable="error")
 
 
 def validate_split(view: MaskSourceDataset) -> None:
@@ -111,8 +104,7 @@ def validate_split(view: MaskSourceDataset) -> None:
                                   + _some(bad, "\n  ", "\n  "))
 
 
-def pair_files(image_dir: Path, mask_dir: Path, image_exts=IMAGE_EXTENSIONS, mask_exts=MASK_EXTENSIONS,
-               mask_name=None, image_glob: str = "*", mask_glob: str = "*",
+def pair_files(image_dir: Path, mask_dir: Path, mask_name=None, image_glob: str = "*", mask_glob: str = "*",
                name: str = "segfolder") -> tuple[list[Path], list[Path]]:
     """Images under ``image_dir`` (recursive, sorted) and their masks under ``mask_dir``.
 
@@ -121,10 +113,10 @@ def pair_files(image_dir: Path, mask_dir: Path, image_exts=IMAGE_EXTENSIONS, mas
     ``image_glob`` / ``mask_glob`` are considered. Raises :class:`DatasetNotFoundError`
     listing images without a mask and masks without an image."""
     mask_name = mask_name or (lambda stem: stem)
-    images = sorted(p for p in image_dir.rglob(image_glob) if p.is_file() and is_image_file(p.name, image_exts))
+    images = sorted(p for p in image_dir.rglob(image_glob) if p.is_file() and is_image_file(p.name))
     masks_by_key = {}
     for m in sorted(mask_dir.rglob(mask_glob)):
-        if m.is_file() and is_image_file(m.name, mask_exts):
+        if m.is_file() and is_image_file(m.name, MASK_EXTENSIONS):
             masks_by_key.setdefault(m.relative_to(mask_dir).with_suffix("").as_posix(), m)
     keys = [(img.relative_to(image_dir).parent / mask_name(img.stem)).as_posix() for img in images]
     missing = [str(img) for img, key in zip(images, keys) if key not in masks_by_key]
@@ -134,7 +126,8 @@ def pair_files(image_dir: Path, mask_dir: Path, image_exts=IMAGE_EXTENSIONS, mas
     if missing:
         first_expected = mask_dir / f"{next(k for k in keys if k not in masks_by_key)}.png"
         problems.append(f"{len(missing)} image(s) without a mask (looked for e.g. {first_expected}, or another "
-                        f"{'/'.join(e.lstrip('.') for e in mask_exts)} file of that stem): " + _some(missing, ", ", " "))
+                        f"{'/'.join(e.lstrip('.') for e in MASK_EXTENSIONS)} file of that stem): "
+                        + _some(missing, ", ", " "))
     if orphans:
         problems.append(f"{len(orphans)} mask(s) without an image in {image_dir}: " + _some(orphans, ", ", " "))
     if problems:
@@ -143,30 +136,23 @@ def pair_files(image_dir: Path, mask_dir: Path, image_exts=IMAGE_EXTENSIONS, mas
     return images, [masks_by_key[k] for k in keys]
 
 
-def segmentation_augment(spec, crop_size, mean: Sequence[float], std: Sequence[float],
-                         ignore_index: int = IGNORE_INDEX, name: str = "dataset"):
+def segmentation_augment(spec, crop_size, mean: Sequence[float], std: Sequence[float], name: str = "dataset"):
     """The paired training augmentation for the ``augment`` option: "default" (= "crop+flip"
     when ``crop_size`` is set, else "flip"), "flip", "crop", "crop+flip", "none"/False, or a
-    paired callable. Crops pad with black (normalised) pixels and ``ignore_index`` labels."""
+    paired callable. Crops pad with black (normalised) pixels and 255 (unlabeled) labels."""
     if callable(spec):
         if not getattr(spec, "paired", False):
             raise ValueError(f"{name}: a segmentation augment must take (x, mask) and set .paired = True")
         return spec
-    if spec is True:
-        spec = "default"
-    if spec is False or spec is None:
-        spec = "none"
-    if spec not in SEG_AUGMENTS:
-        raise ValueError(f"{name}: augment must be one of {SEG_AUGMENTS} or a paired callable, got {spec!r}")
-    if spec == "default":
-        spec = "crop+flip" if crop_size else "flip"
-    if spec == "none":
+    spec = augment_recipe(spec, "crop+flip" if crop_size else "flip", SEG_AUGMENTS,
+                          f"one of {SEG_AUGMENTS} or a paired callable", name)
+    if spec is None:
         return None
     parts = []
     if "crop" in spec:
         if not crop_size:
             raise ValueError(f"{name}: augment={spec!r} needs crop_size")
-        parts.append(PairedRandomCrop(crop_size, fill=normalized_fill(mean, std), ignore_index=ignore_index))
+        parts.append(PairedRandomCrop(crop_size, fill=normalized_fill(mean, std)))
     if "flip" in spec:
         parts.append(PairedRandomHorizontalFlip(0.5))
     return parts[0] if len(parts) == 1 else PairedCompose(parts)

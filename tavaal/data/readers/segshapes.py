@@ -99,8 +99,6 @@ class ArraySegmentationDataset(Dataset):
     """In-memory images uint8 (N, C, H, W) + labels (N, H, W):
     ``ds[i] -> (x float32 normalised (C, H, W), mask int64 (H, W))``; ``get_batch(rows)``."""
 
-    task = "segmentation"
-
     def __init__(self, images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,
                  mean: Sequence[float], std: Sequence[float], num_classes: int):
         self.images = torch.as_tensor(images)

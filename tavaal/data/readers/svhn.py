@@ -8,12 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..bundle import DatasetBundle
 from ..defaults import SVHN_MEAN, SVHN_STD
 from ..errors import CorruptDatasetError, DatasetNotFoundError
-from ._common import data_root, image_bundle
+from ._common import array_bundle, data_root
 
 SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
 SVHN_FILES = ("train_32x32.mat", "test_32x32.mat")
@@ -66,7 +65,7 @@ def load_svhn(data_dir=None, seed: int = 0, *, normalization: str = "default", m
     folder = _find(data_root(data_dir))
     x_tr, y_tr = read_svhn_mat(folder / SVHN_FILES[0])
     x_te, y_te = read_svhn_mat(folder / SVHN_FILES[1])
-    return image_bundle("svhn", torch.from_numpy(x_tr), y_tr, torch.from_numpy(x_te), y_te, 10,
+    return array_bundle("svhn", x_tr, y_tr, x_te, y_te, 10, channels=3,
                         normalization=normalization, mean=mean, std=std, augment=augment,
                         default_stats=(SVHN_MEAN, SVHN_STD), default_augment="none",
                         classes=[str(i) for i in range(10)], info={"source": str(folder)})

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bundle import ArrayDataset, DatasetBundle
-from ..defaults import build_augment, resolve_stats
-from ._common import standardized, stratified_split
+from ..bundle import DatasetBundle
+from ._common import array_bundle, stratified_split
 
 # Test sets are drawn "the same way from another seed": seed + this offset.
 TEST_SEED_OFFSET = 1_000_003
@@ -36,14 +35,10 @@ def load_moons(data_dir=None, seed: int = 0, *, n_majority: int = 500, n_minorit
     x_te, y_te = make_imbalanced_moons(
         n_majority if test_majority is None else test_majority,
         n_minority if test_minority is None else test_minority, noise, seed + TEST_SEED_OFFSET)
-    m, s = resolve_stats(normalization, x_tr, None, mean, std, channels=2, name="moons")
-    return DatasetBundle(
-        name="moons", train=ArrayDataset(standardized(x_tr, m, s), y_tr),
-        test=ArrayDataset(standardized(x_te, m, s), y_te),
-        num_classes=2, input_shape=(2,), augment=None, train_targets=y_tr, points=x_tr.copy(),
-        mean=m, std=s, test_targets=y_te, classes=("0", "1"),
-        info={"noise": noise, "n_majority": n_majority, "n_minority": n_minority,
-              "test_seed": seed + TEST_SEED_OFFSET})
+    return array_bundle("moons", x_tr, y_tr, x_te, y_te, 2, channels=2, normalization=normalization,
+                        mean=mean, std=std, classes=("0", "1"),
+                        info={"noise": noise, "n_majority": n_majority, "n_minority": n_minority,
+                              "test_seed": seed + TEST_SEED_OFFSET})
 
 
 def load_digits(data_dir=None, seed: int = 0, *, test_fraction: float = 0.2,
@@ -62,13 +57,8 @@ def load_digits(data_dir=None, seed: int = 0, *, test_fraction: float = 0.2,
     x_tr, x_te = x[tr], x[te]
     if flatten:
         x_tr, x_te = x_tr.reshape(len(tr), -1), x_te.reshape(len(te), -1)
-    m, s = resolve_stats(normalization, x_tr, None, mean, std, channels=None if flatten else 1, name="digits")
-    input_shape = tuple(int(v) for v in x_tr.shape[1:])
-    aug = build_augment(augment, "none" if flatten else "crop", input_shape, m, s, padding=1,
-                        name="digits")
-    return DatasetBundle(
-        name="digits", train=ArrayDataset(standardized(x_tr, m, s), y[tr]),
-        test=ArrayDataset(standardized(x_te, m, s), y[te]),
-        num_classes=10, input_shape=input_shape, augment=aug, train_targets=y[tr],
-        mean=m, std=s, test_targets=y[te], classes=tuple(str(i) for i in range(10)),
-        info={"test_fraction": test_fraction, "flatten": flatten})
+    return array_bundle("digits", x_tr, y[tr], x_te, y[te], 10, channels=None if flatten else 1,
+                        normalization=normalization, mean=mean, std=std, augment=augment,
+                        default_augment="none" if flatten else "crop", padding=1,
+                        classes=[str(i) for i in range(10)],
+                        info={"test_fraction": test_fraction, "flatten": flatten})

@@ -116,7 +116,6 @@ class ArraySource(RowSource):
         self.path = Path(path)
         if not self.path.exists():
             raise SourceError(f"pool {self.path} does not exist")
-        self.key = key
         self._compressed: Optional[_CompressedNpzMember] = None
         try:
             if self.path.suffix == ".npz":
@@ -128,7 +127,6 @@ class ArraySource(RowSource):
                     key = "X" if "X" in members else members[0]
                 if key not in members:
                     raise SourceError(f"{self.path}: no array {key!r} (has {', '.join(members)})")
-                self.key = key
                 self._arr = _npz_member_memmap(self.path, key)
                 if self._arr is None:
                     self._compressed = _CompressedNpzMember(self.path, key)
@@ -138,6 +136,7 @@ class ArraySource(RowSource):
             raise
         except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
             raise SourceError(f"{self.path}: cannot read the array ({type(exc).__name__}: {exc})") from exc
+        self.key = key
         stored = self._arr if self._compressed is None else self._compressed
         shape, np_dtype = stored.shape, np.dtype(stored.dtype)
         if len(shape) < 1:

@@ -134,15 +134,11 @@ class RowSource:
 
     def _row_of_id(self, ident) -> Optional[int]:
         """Row of one id, or None when it is not an id of this source."""
-        if isinstance(ident, (bool, np.bool_)):
+        if isinstance(ident, str) and ident.strip().isdigit():
+            ident = int(ident.strip())
+        if isinstance(ident, (bool, np.bool_)) or not isinstance(ident, (int, np.integer)):
             return None
-        if isinstance(ident, (int, np.integer)):
-            row = int(ident)
-        elif isinstance(ident, str) and ident.strip().isdigit():
-            row = int(ident.strip())
-        else:
-            return None
-        return row if 0 <= row < len(self) else None
+        return int(ident) if 0 <= ident < len(self) else None
 
     def rows_of(self, ids: Iterable) -> np.ndarray:
         """Rows (``np.int64``, in the order of ``ids``) of ``ids``: row numbers (ints or digit

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -29,7 +29,8 @@ class DatasetSource(RowSource):
         return len(self.torch_dataset)
 
     def _read_rows(self, rows: np.ndarray):
-        getter: Callable = getattr(self.torch_dataset, "get_batch", None)
-        if getter is not None:
-            return getter(rows)[0].float()
-        return torch.stack([self.torch_dataset[int(i)][0] for i in rows]).float() if rows.size else torch.empty((0,) + self.sample_shape)
+        if hasattr(self.torch_dataset, "get_batch"):
+            return self.torch_dataset.get_batch(rows)[0].float()
+        if rows.size == 0:
+            return torch.empty((0,) + self.sample_shape)
+        return torch.stack([self.torch_dataset[int(i)][0] for i in rows]).float()

@@ -183,9 +183,6 @@ class ImageFolderSource(RowSource):
             self._cache.update(zip(good.tolist(), x))
         return good, x
 
-    def _read_rows(self, rows: np.ndarray):
-        return self._read_available(rows)[1]
-
     def _read_plan(self, plan: Iterator[np.ndarray], prefetch_depth: int, num_workers: int) -> Iterator[Batch]:
         """Decodes in ``num_workers`` DataLoader worker processes (0: a background thread).
         Corrupt images are dropped from their batch (so a batch may be shorter, or empty) and

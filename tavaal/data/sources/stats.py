@@ -37,8 +37,6 @@ def channel_stats(data: Union[RowSource, torch.Tensor, np.ndarray], rows: Option
     if is_source:
         chunks: Iterator[torch.Tensor] = (batch for _, batch in data.iter_batches(batch_size, indices=picked,
                                                                                   prefetch_depth=0))
-    elif rows is None and picked.size == n:
-        chunks = (tensor[i:i + batch_size] for i in range(0, n, batch_size))
     else:
         chunks = (tensor[torch.from_numpy(picked[i:i + batch_size])] for i in range(0, picked.size, batch_size))
     total = total_sq = None
