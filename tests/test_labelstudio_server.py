@@ -9,8 +9,9 @@ labeling, a changed annotation is merged as changed, a second push creates no du
 correction is refused without --relabel and applied with it, a task without tavaal_id (as a
 storage sync makes them) is matched by its ``?d=`` path, and Label Studio's own CSV, TSV, JSON
 and JSON_MIN exports merge to the same labels as the API pull. A second test sends masks as
-brush pre-annotations and reads annotators' brush regions back; a third checks the refusal of
-an image config for an array pool.
+brush pre-annotations and reads annotators' brush regions back; a third runs `tavaal select
+--label-studio` on a mask work directory (the model's predicted masks arrive as brush
+pre-annotations); a fourth checks the refusal of an image config for an array pool.
 """
 from __future__ import annotations
 
@@ -340,6 +341,56 @@ def test_segmentation_masks_travel_as_brush_regions_through_a_real_server(server
     for ident in ("s2.png", "s3.png"):
         saved = np.asarray(Image.open(wd.root / Workdir(wd.root).labels[ident]))
         assert np.array_equal(saved, truth[ident])
+
+
+def test_select_on_a_mask_work_directory_sends_the_predicted_masks_as_brush_pre_annotations(server, token, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """`tavaal select --label-studio` on a segmentation work directory: each pushed task carries the
+    task model's argmax mask (recomputed here from the checkpoint) as a brush pre-annotation."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from tavaal.checkpoint import load_cycle_models
+    from tavaal.data.readers.segshapes import write_segfolder_layout
+    from tavaal.labelstudio import connect, regions_to_mask
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", token)
+    ls = connect(server.url)
+    scenes = server.document_root / "pools" / "scenes"
+    write_segfolder_layout(scenes, num_images=10, image_size=(32, 64), seed=5)
+    classes = (scenes / "classes.txt").read_text().split()
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    for mask in sorted((scenes / "masks").glob("*.png"))[:4]:
+        shutil.copy(mask, seed / mask.name)
+    config = ('<View><Image name="image" value="$image"/><BrushLabels name="tag" toName="image">'
+              + "".join(f'<Label value="{c}"/>' for c in classes) + "</BrushLabels></View>")
+    project = ls.call("creating the project", ls.sdk.projects.create, title="tavaal scenes", label_config=config).id
+    wd_path = tmp_path / "wd"
+    assert cli.main(["init", str(wd_path), "--pool", str(scenes / "images"), "--masks", str(seed), "--classes",
+                     ",".join(classes), "--holdout", "0", "--arch", "drn-d-small", "--width", "8", "--epochs", "1",
+                     "--batch-size", "4", "--latent-dim", "8", "--wae-iterations", "2", "--set", "wae_width=8",
+                     "--set", "num_threads=1"]) == 0
+    assert cli.main(["train", str(wd_path), "--no-progress"]) == 0
+    assert cli.main(["select", str(wd_path), "--budget", "3", "--no-progress", "--image-root",
+                     str(server.document_root), "--label-studio", server.url, "--project", str(project)]) == 0
+    assert "pushed 3 task(s)" in capsys.readouterr().out
+
+    wd = Workdir(wd_path)
+    state = wd.state()
+    model = load_cycle_models(wd_path / state["cycles"][-1]["checkpoint"]).task.backbone.eval()
+    mean, std = (torch.tensor(wd.meta[k], dtype=torch.float32).view(-1, 1, 1) for k in ("mean", "std"))
+    tasks = {t["data"]["tavaal_id"]: t for t in ls.tasks(project)}
+    assert sorted(tasks) == sorted(state["batches"][0]["ids"])
+    for ident, task in tasks.items():
+        image = torch.from_numpy(np.asarray(Image.open(scenes / "images" / ident).convert("RGB")).copy())
+        with torch.no_grad():
+            logits = model(((image.permute(2, 0, 1).float() / 255 - mean) / std)[None])[0]
+        expected = logits[0].argmax(0).numpy().astype(np.uint8)
+        (prediction,) = task["predictions"]
+        decoded, problems = regions_to_mask(prediction["result"], classes, "tag", shape=expected.shape)
+        assert problems == [] and np.array_equal(decoded, expected)
 
 
 def test_an_image_config_for_an_array_pool_is_refused_naming_the_image_folder_pool(server, token, tmp_path,
