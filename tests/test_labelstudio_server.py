@@ -15,6 +15,7 @@ pre-annotations); a fourth checks the refusal of an image config for an array po
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -194,6 +195,8 @@ def test_two_cycles_with_a_real_label_studio_project(server, token, tmp_path, mo
     batch0 = wd.state()["batches"][0]["ids"]
     tasks = sorted(ls.tasks(project), key=lambda t: t["data"]["rank"])
     assert [t["data"]["tavaal_id"] for t in tasks] == batch0
+    by_hand = json.loads((wd_path / "label_studio_tasks.json").read_text())  # the fallback import file
+    assert [t["data"]["image"] for t in by_hand] == [t["data"]["image"] for t in tasks]
     for t in tasks:
         status, body = ls.fetch(t["data"]["image"])
         assert status == 200 and body == (pool / t["data"]["tavaal_id"]).read_bytes()

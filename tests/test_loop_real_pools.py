@@ -12,6 +12,7 @@ import json
 import shutil
 import unicodedata
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -244,6 +245,22 @@ def test_audit_samples_are_uniformly_random_marked_in_the_batch_files_and_join_t
     assert record["holdout"] == 6 + 4 and record["trained_on"] == 24 + 5
     bundle = retrospective_bundle(Workdir(wd))  # tavaal advise tests on the same held-out labels
     assert (len(bundle.test), len(bundle.train)) == (6 + 4, 24 + 5)
+
+
+def test_label_studio_tasks_json_takes_the_image_urls_of_an_import_by_hand(copy, capsys):
+    wd, pool, ids, truth = copy
+    assert cli.main(["select", str(wd), "--no-progress", "--budget", "3", "--image-root", str(pool.parent)]) == 0
+    tasks = json.loads((wd / "label_studio_tasks.json").read_text())
+    assert [t["data"]["image"] for t in tasks] == [f"/data/local-files/?d=pool/{quote(t['data']['tavaal_id'])}"
+                                                   for t in tasks]
+    prefix = "https://images.example/digits/"
+    assert cli.main(["select", str(wd), "--no-progress", "--budget", "3", "--image-url-prefix", prefix]) == 0
+    tasks = json.loads((wd / "batches" / "batch_01" / "label_studio_tasks.json").read_text())
+    assert [t["data"]["image"] for t in tasks] == [prefix + quote(t["data"]["tavaal_id"]) for t in tasks]
+    capsys.readouterr()
+    before = fingerprint(wd)
+    assert cli.main(["select", str(wd), "--no-progress", "--budget", "3", "--image-root", str(pool)]) == 2
+    assert "must be a parent folder of the pool" in capsys.readouterr().err and fingerprint(wd) == before
 
 
 # ------------------------------------------------------------------------------- batch lifecycle

@@ -198,7 +198,8 @@ def _cmd_select(argv: List[str]) -> int:
                    help="also write the score of every scored sample to the batch folder's scores.csv")
     _on_unreadable_flag(p)
     _label_studio_flags(p)
-    g = p.add_argument_group("image URLs for Label Studio (image-folder pools; remembered per project)")
+    g = p.add_argument_group("image URLs for Label Studio (image-folder pools; remembered per project; without "
+                             "--project: the URLs of label_studio_tasks.json)")
     g.add_argument("--image-root", metavar="DIR", help="Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (a parent "
                                                        "folder of the pool): tasks use /data/local-files/?d=...")
     g.add_argument("--image-url-prefix", metavar="URL", help="tasks use URL + sample id (a pool served over http)")
@@ -210,12 +211,15 @@ def _cmd_select(argv: List[str]) -> int:
             raise LoopError("--dry-run records nothing, so there is nothing to push to Label Studio: drop --project")
         link = labelstudio.check_project(wd, args.label_studio, args.project, image_root=args.image_root,
                                          image_url_prefix=args.image_url_prefix)
-    elif args.image_root or args.image_url_prefix:
-        raise LoopError("--image-root / --image-url-prefix apply with --project (a Label Studio push)")
+        addressing = link.target.addressing
+    elif args.image_root or args.image_url_prefix:  # label_studio_tasks.json for an import by hand
+        addressing = labelstudio.image_addressing(wd, args.image_root, args.image_url_prefix)
+    else:
+        addressing = None
     batch = wd.select(args.budget, method=args.method, subset=args.subset, batch_size=args.batch_size,
                       progress=not args.no_progress, device=args.device, ray=args.ray, ray_actors=args.ray_actors,
                       audit=args.audit, dry_run=args.dry_run, save_scores=args.save_scores,
-                      on_unreadable=args.on_unreadable)
+                      on_unreadable=args.on_unreadable, image_url=None if addressing is None else addressing.url)
     print(batch.summary)
     audit = f" + {len(batch.audit)} audit" if batch.audit else ""
     if batch.dry_run:

@@ -20,7 +20,7 @@ from .errors import LoopError
 from .merge import MergeReport
 from .workdir import BatchResult, Workdir
 
-__all__ = ["ProjectLink", "check_project", "push", "pull"]
+__all__ = ["ProjectLink", "check_project", "image_addressing", "push", "pull"]
 
 
 @dataclass
@@ -35,6 +35,26 @@ def _kind(wd: Workdir) -> str:
     return "brush" if wd.task.name == "segmentation" else "choices"
 
 
+def _addressing(wd: Workdir, folder: bool, image_root: Optional[str], image_url_prefix: Optional[str]
+                ) -> ImageAddressing:
+    if not folder:
+        raise LabelStudioError("--image-root / --image-url-prefix need an image-folder pool; this pool is an "
+                               "array (tasks carry the row id)")
+    return ImageAddressing.for_pool(wd.meta["pool"]["path"], image_root, image_url_prefix)
+
+
+def image_addressing(wd: Workdir, image_root: Optional[str] = None,
+                     image_url_prefix: Optional[str] = None) -> ImageAddressing:
+    """The image URLs of ``label_studio_tasks.json`` for an import by hand (no project):
+    ``/data/local-files/?d=...`` below ``image_root`` or ``image_url_prefix`` + id. Raises
+    :class:`LoopError` for an array pool or an ``image_root`` that is not a parent of the pool."""
+    try:
+        return _addressing(wd, backend.is_image_folder(backend.open_pool(wd.meta["pool"], wd.root)), image_root,
+                           image_url_prefix)
+    except LabelStudioError as exc:
+        raise LoopError(str(exc)) from None
+
+
 def check_project(wd: Workdir, url: Optional[str], project: int, *, image_root: Optional[str] = None,
                   image_url_prefix: Optional[str] = None) -> ProjectLink:
     """Connect and check ``project`` for a push from ``wd`` (see :func:`tavaal.labelstudio.prepare_push`);
@@ -47,10 +67,7 @@ def check_project(wd: Workdir, url: Optional[str], project: int, *, image_root: 
         record = read_project_record(wd.root, connection.url, project)
         addressing = record.addressing
         if image_root is not None or image_url_prefix is not None:
-            if not folder:
-                raise LabelStudioError("--image-root / --image-url-prefix need an image-folder pool; this pool is an "
-                                       "array (tasks carry the row id)")
-            addressing = ImageAddressing.for_pool(wd.meta["pool"]["path"], image_root, image_url_prefix)
+            addressing = _addressing(wd, folder, image_root, image_url_prefix)
         probe = str(source.ids[0]) if folder and len(source) else None
         target = prepare_push(connection, project, kind=_kind(wd), pool_is_folder=folder, addressing=addressing,
                               probe=probe, classes=wd.state()["classes"])

@@ -95,8 +95,8 @@ def read_mask_folder(folder, source, num_classes: int, *,
     folder or holds no mask file."""
     folder = Path(folder)
     if not folder.is_dir():
-        hint = " (a work directory with masks takes a FOLDER of mask PNGs named like the images)" \
-            if folder.is_file() else ""
+        hint = (" (a work directory with masks takes a FOLDER of mask PNGs named like the images, or pulls brush "
+                "annotations from Label Studio: --label-studio URL --project ID)") if folder.is_file() else ""
         raise LoopError(f"masks folder {folder} does not exist or is not a folder{hint}")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MASK_EXTENSIONS
                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))

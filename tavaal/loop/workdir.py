@@ -27,7 +27,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -409,7 +409,8 @@ class Workdir:
     def select(self, budget: Optional[int] = None, *, method: Optional[str] = None, subset: Optional[int] = None,
                batch_size: Optional[int] = None, progress: bool = False, device: Optional[str] = None,
                ray: Optional[str] = None, ray_actors: Optional[int] = None, audit: int = 0, dry_run: bool = False,
-               save_scores: bool = False, on_unreadable: str = "skip") -> BatchResult:
+               save_scores: bool = False, on_unreadable: str = "skip",
+               image_url: Optional[Callable[[str], str]] = None) -> BatchResult:
         """Pick ``budget`` samples (default ``config.budget``) with the newest cycle's models
         through the shared selection path; excludes labeled and pending samples; writes
         ``to_label.csv`` and ``label_studio_tasks.json`` (with each pick's predicted class, its
@@ -423,7 +424,8 @@ class Workdir:
         The top-level ``to_label.csv`` is replaced only when the batch it holds has nothing
         pending; otherwise the new batch is in its batch folder only (say so: ``notes``).
         ``ray`` ("local:N", "auto" or a cluster address): score on Ray actors
-        (:mod:`tavaal.loop.ray_select`; score-based methods)."""
+        (:mod:`tavaal.loop.ray_select`; score-based methods). ``image_url``: id -> the URL
+        ``label_studio_tasks.json`` gives each image (default: its absolute path)."""
         _check_on_unreadable(on_unreadable)
         self.task.check_method(method)
         if isinstance(audit, bool) or not isinstance(audit, (int, np.integer)) or audit < 0:
@@ -509,7 +511,7 @@ class Workdir:
                                  dry_run=dry_run, masks=masks)
             if dry_run:
                 return result
-            result.files, texts = self._write_batch(result, view, batch_dir, scores_npy)
+            result.files, texts = self._write_batch(result, view, batch_dir, scores_npy, image_url)
             top = top_level_batch(state)
             top_pending = [] if top is None else batch_pending(state, state["batches"][top], view.rows)
             state["batches"].append({"batch": k, "cycle": last["cycle"], "method": method, "budget": int(budget),
@@ -556,8 +558,8 @@ class Workdir:
             raise LoopError(f"--audit {count}: only {len(chosen)} readable samples are left to draw")
         return [str(view.source.id_of(r)) for r in chosen]
 
-    def _write_batch(self, result: "BatchResult", view: PoolView, batch_dir: Path,
-                     scores_npy: Optional[Path]) -> Tuple[Dict[str, str], Tuple[str, str]]:
+    def _write_batch(self, result: "BatchResult", view: PoolView, batch_dir: Path, scores_npy: Optional[Path],
+                     image_url: Optional[Callable[[str], str]]) -> Tuple[Dict[str, str], Tuple[str, str]]:
         """Write the batch folder: ``to_label.csv``, ``label_studio_tasks.json`` (and
         ``scores.csv``); (the files written, the texts of the first two for the top-level copies)."""
         ids, scores = result.all_ids, result.all_scores
@@ -567,12 +569,13 @@ class Workdir:
             columns["audit"] = audit
         csv_text = to_label_csv(ids, scores, columns)
         image_root = Path(self.meta["pool"]["path"]) if backend.is_image_folder(view.source) else None
+        image_url = image_url or (lambda ident: str(image_root / ident))
         predicted = result.explanation.get("predicted", [None] * len(ids))
         probability = result.explanation.get("probability", [None] * len(ids))
         tasks = []
         for rank, (i, score) in enumerate(zip(ids, scores)):
             task = label_studio_task(i, rank, score, result.batch, cycle=result.cycle, method=result.method,
-                                     image=None if image_root is None else str(image_root / i),
+                                     image=None if image_root is None else image_url(i),
                                      predicted=predicted[rank], probability=probability[rank],
                                      components={n: v[rank] for n, v in result.components.items()})
             if audit[rank]:
