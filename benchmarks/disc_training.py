@@ -15,7 +15,6 @@ split). Writes ``ablation-disc-training.md`` / ``.csv`` to ``--out``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -25,7 +24,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from benchmarks.validate import config_for, machine_info, machine_lines, run_dir_for, run_jobs
+from benchmarks.validate import (config_for, machine_info, machine_lines, run_dir_for, run_jobs,
+                                write_report)
 
 PATIENCE, MIN_GAIN = 3, 0.005
 
@@ -168,12 +168,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                              f"{mean['2']:.3f} | {mean['4']:.3f} | {mean['train']:.3f} | {mean['std']:.3f} | "
                              f"{mean['stop']:.2f} |")
             lines.append("")
-    with open(out / "ablation-disc-training.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "ablation-disc-training.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines), flush=True)
+    write_report(out, "ablation-disc-training", lines, rows)
     return 0
 
 

@@ -19,7 +19,6 @@ resumable run directory under ``--out/runs/ranker-mode-<setting>/``. Writes
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -31,7 +30,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from benchmarks.validate import config_for, digits_bundle, machine_info, machine_lines, run_dir_for, run_jobs
+from benchmarks.validate import (config_for, digits_bundle, machine_info, machine_lines, run_dir_for, run_jobs,
+                                write_report)
 
 METHODS = ("lloss", "tavaal")
 MODES = ("joint", "probe")
@@ -150,12 +150,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 lines.append(f"| {method} | {mode} | {_paired(c0)} | {_paired(total)} | {_paired(pick)} | "
                              f"{_paired(learner)} |")
         lines.append("")
-    with open(out / "ablation-ranker-mode.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows_csv[0]))
-        writer.writeheader()
-        writer.writerows(rows_csv)
-    (out / "ablation-ranker-mode.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines), flush=True)
+    write_report(out, "ablation-ranker-mode", lines, rows_csv)
     return 0
 
 

@@ -31,6 +31,7 @@ plots to ``--out`` (default ``benchmarks/results``), with the machine and the da
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as _dt
 import hashlib
 import math
@@ -242,6 +243,17 @@ def machine_lines(info: Dict, seconds: float, command: str) -> List[str]:
             f"Command: `{command}`", "", "```", *info["lscpu"], "```", ""]
 
 
+def write_report(out: Path, name: str, lines: List[str], rows: Optional[List[Dict]] = None) -> None:
+    """Write ``OUT/NAME.md`` (the report lines) and, given ``rows``, ``OUT/NAME.csv``; print the lines."""
+    if rows:
+        with open(out / f"{name}.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.validate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -314,8 +326,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             lines += markdown_tables(rows, methods) + ["",
                                                        f"Plots: `validate_{setting}/accuracy.png`, "
                                                        f"`validate_{setting}/improvement.png`.", ""]
-        (out / "validate.md").write_text("\n".join(lines) + "\n")
-        print("\n".join(lines), flush=True)
+        write_report(out, "validate", lines)
 
     if args.only != "main":
         ablation_started = time.perf_counter()
@@ -365,8 +376,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             best = max(norms, key=norms.get)
             lines += ["", "Rank normalisation by validation AUBC: " + ", ".join(
                 f"{k}: {100 * v:.2f}" for k, v in norms.items()) + f" -> best: {best}."]
-        (out / "ablation.md").write_text("\n".join(lines) + "\n")
-        print("\n".join(lines), flush=True)
+        write_report(out, "ablation", lines)
     print(f"validate finished in {time.perf_counter() - started:.0f} s; tables in {out}", flush=True)
     return 0
 

@@ -22,8 +22,11 @@
 
 namespace tavaal {
 
-inline float reduce16(const float* a) {
-  float s8[8], s4[4], s2[2];
+// The fixed pairwise reduction of 16 lanes (l + 8, then l + 4, l + 2, l + 1): float for the
+// distances here, double for the float64 dot products of k-means++ (kmeanspp_cpu.cpp).
+template <typename T>
+inline T reduce16(const T* a) {
+  T s8[8], s4[4], s2[2];
   for (int l = 0; l < 8; ++l) s8[l] = a[l] + a[l + 8];
   for (int l = 0; l < 4; ++l) s4[l] = s8[l] + s8[l + 4];
   for (int l = 0; l < 2; ++l) s2[l] = s4[l] + s4[l + 2];

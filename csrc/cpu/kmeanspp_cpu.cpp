@@ -25,6 +25,7 @@
 #endif
 
 #include "../kmeanspp_common.h"
+#include "distance.h"  // reduce16
 
 namespace tavaal {
 namespace {
@@ -40,15 +41,6 @@ inline double to_d<double>(double v) {
 template <>
 inline double to_d<float>(float v) {
   return static_cast<double>(v);
-}
-
-// distance.h's reduce16 in float64: l + 8, then l + 4, l + 2, l + 1
-inline double reduce16(const double* a) {
-  double s8[8], s4[4], s2[2];
-  for (int l = 0; l < 8; ++l) s8[l] = a[l] + a[l + 8];
-  for (int l = 0; l < 4; ++l) s4[l] = s8[l] + s8[l + 4];
-  for (int l = 0; l < 2; ++l) s2[l] = s4[l] + s4[l + 2];
-  return s2[0] + s2[1];
 }
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
